@@ -1,0 +1,209 @@
+/*
+ * grt.h - Go-style goroutines for C.  This is the whole public API.
+ *
+ * Model: goroutines (G) run on OS threads (M), which run processors (P), as
+ * in Go.  GRT_MAXPROCS Ps exist (default: online CPUs).  Scheduling is
+ * cooperative: a goroutine runs until it blocks (channel, mutex, wait group,
+ * sleep), yields, or exits.  There is no asynchronous preemption.
+ *
+ * Conventions:
+ *   - Calls that can fail return 0 (or a count) on success and -errno on
+ *     failure, or NULL with errno set.  They never abort on user error; a
+ *     misuse also prints one line on stderr that names the call.
+ *   - "Outside the runtime" means on a thread that is not running a goroutine
+ *     (before grt_main, or on a thread grt did not create).  Each call below
+ *     says what it does there.
+ *   - Build with -fno-omit-frame-pointer (grt.pc and the grt::grt CMake
+ *     target carry it): the profiler and stack dumps walk frame pointers.
+ */
+#ifndef GRT_H
+#define GRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define GRT_API __attribute__((visibility("default")))
+#else
+#define GRT_API
+#endif
+
+/* ---- Starting the runtime ---------------------------------------------- */
+
+/*
+ * Starts the runtime on the calling thread and runs main_fn(argc, argv) as
+ * the first goroutine.  As in Go, when main_fn returns the process exits with
+ * its value (through exit(3), so atexit handlers run and stdio is flushed);
+ * other goroutines are not waited for.  grt_main therefore returns only when
+ * the runtime could not start: -EBUSY if it was already started, -ENOMEM, or
+ * -EAGAIN if a thread could not be created.
+ *
+ * Environment: GRT_MAXPROCS=n (1..1024) sets the number of Ps.  A value that
+ * is not a whole number in range prints one line on stderr and the default
+ * (online CPUs) is used.
+ *
+ * Typical use:  int main(int c, char **v) { return grt_main(real_main, c, v); }
+ */
+GRT_API int grt_main(int (*main_fn)(int argc, char **argv), int argc, char **argv);
+
+/* ---- Goroutines --------------------------------------------------------- */
+
+typedef struct grt_go_opts {
+  size_t stack_size; /* bytes; 0 = default (64 KiB).  Rounded up to pages, min 16 KiB. */
+  const char *name;  /* shown in stack dumps; copied (up to 31 bytes); may be NULL */
+} grt_go_opts;
+
+/* Starts fn(arg) in a new goroutine.  0, -EPERM outside the runtime (before
+ * grt_main), -EINVAL if fn is NULL, -ENOMEM if no stack could be had. */
+GRT_API int grt_go(void (*fn)(void *), void *arg);
+GRT_API int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg);
+
+/* Lets other goroutines run; the caller is requeued behind them.  Outside a
+ * goroutine it calls sched_yield(2). */
+GRT_API void grt_yield(void);
+
+/* Ends the calling goroutine (after grt_unlock_thread, if it was locked).
+ * From the main goroutine it exits the process with status 0.  Outside a
+ * goroutine it prints an error and calls pthread_exit(3). */
+GRT_API void grt_exit(void) __attribute__((noreturn));
+
+/* The calling goroutine's id (the main goroutine is 1); 0 outside one. */
+GRT_API uint64_t grt_id(void);
+
+/* Number of Ps (GRT_MAXPROCS).  Before grt_main: what it will be. */
+GRT_API int grt_maxprocs(void);
+
+/* Parks the goroutine for at least ns nanoseconds; the M runs other
+ * goroutines meanwhile.  ns <= 0 yields.  Outside a goroutine it sleeps the
+ * thread with nanosleep(2). */
+GRT_API void grt_sleep(int64_t ns);
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC), the clock of grt_sleep. */
+GRT_API int64_t grt_nanotime(void);
+
+/* Wires the calling goroutine to its OS thread until the matching
+ * grt_unlock_thread (calls nest, as in Go).  While wired, no other goroutine
+ * runs on that thread, and this goroutine runs on no other thread.  A
+ * goroutine that exits while wired is unwired first.  Outside a goroutine:
+ * no effect. */
+GRT_API void grt_lock_thread(void);
+GRT_API void grt_unlock_thread(void);
+
+/* ---- Channels ----------------------------------------------------------- */
+
+typedef struct grt_chan grt_chan;
+
+/* A channel of elements of elem_size bytes (0 allowed, at most 65536) with a
+ * buffer of cap elements (0: unbuffered).  NULL with errno EINVAL or ENOMEM.
+ * May be called from any thread. */
+GRT_API grt_chan *grt_chan_make(size_t elem_size, size_t cap);
+
+/* Copies *elem into the channel, blocking until a receiver or buffer slot
+ * takes it.  0; -EPIPE if the channel is (or becomes) closed; -EINVAL for a
+ * NULL channel or NULL elem (elem may be NULL when elem_size is 0); -EPERM
+ * outside a goroutine. */
+GRT_API int grt_chan_send(grt_chan *c, const void *elem);
+
+/* Receives into *elem (may be NULL to discard).  1 got a value; 0 the
+ * channel is closed and drained (*elem is zeroed); -EINVAL for a NULL
+ * channel; -EPERM outside a goroutine. */
+GRT_API int grt_chan_recv(grt_chan *c, void *elem);
+
+/* Closes the channel: blocked receivers get 0, blocked senders -EPIPE.
+ * 0; -EPIPE if already closed; -EINVAL for NULL.  Any thread. */
+GRT_API int grt_chan_close(grt_chan *c);
+
+/* Number of buffered elements, and the buffer capacity.  -EINVAL for NULL. */
+GRT_API long grt_chan_len(grt_chan *c);
+GRT_API long grt_chan_cap(grt_chan *c);
+
+/* Frees the channel.  The caller guarantees that no goroutine uses it any
+ * more; if goroutines are still blocked on it, it prints an error and leaks
+ * the channel instead of freeing memory they point into.  NULL is a no-op. */
+GRT_API void grt_chan_free(grt_chan *c);
+
+enum { GRT_RECV = 1, GRT_SEND = 2 };
+
+typedef struct grt_select_case {
+  grt_chan *chan; /* NULL: the case is never ready (as a nil channel in Go) */
+  int dir;        /* GRT_RECV or GRT_SEND */
+  void *elem;     /* value to send, or where to receive (may be NULL) */
+  int ok;         /* out, for a taken GRT_RECV case: 1 value, 0 closed */
+} grt_select_case;
+
+/* Waits until one of the n cases can proceed and performs it; when several
+ * are ready one is chosen uniformly at random.  Returns the index of the
+ * case taken, or -1 if none is ready and block is 0.  A taken GRT_SEND case
+ * on a closed channel returns its index with ok = 0 (as Go would panic).
+ * -EINVAL for bad arguments (n < 0, n > 65536, cases NULL with n > 0, bad
+ * dir), -EPERM outside a goroutine.  With n == 0 and block set, the
+ * goroutine blocks forever, as Go's empty select. */
+GRT_API int grt_select(grt_select_case *cases, int n, int block);
+
+/* ---- Synchronization ---------------------------------------------------- */
+
+/* A goroutine mutex: a blocked goroutine parks, its M runs others.
+ * Zero-initialized (or GRT_MUTEX_INIT) means unlocked.  Not recursive.
+ * Outside a goroutine, lock spins with backoff (it still excludes). */
+typedef struct grt_mutex {
+  uint32_t state;
+  uint32_t waitlock;
+  void *head, *tail;
+} grt_mutex;
+#define GRT_MUTEX_INIT                                                                             \
+  { 0, 0, 0, 0 }
+
+GRT_API void grt_mutex_lock(grt_mutex *m);
+GRT_API int grt_mutex_trylock(grt_mutex *m); /* 1 if acquired */
+/* Unlocking an unlocked mutex prints an error and does nothing. */
+GRT_API void grt_mutex_unlock(grt_mutex *m);
+
+/* A wait group, as Go's sync.WaitGroup.  Zero-initialized (or GRT_WG_INIT).
+ * A counter that would go negative prints an error and is left at 0.
+ * Outside a goroutine, wait polls with backoff. */
+typedef struct grt_wg {
+  int64_t count;
+  uint32_t waitlock;
+  void *waiters;
+} grt_wg;
+#define GRT_WG_INIT                                                                                \
+  { 0, 0, 0 }
+
+GRT_API void grt_wg_add(grt_wg *wg, int n);
+GRT_API void grt_wg_done(grt_wg *wg);
+GRT_API void grt_wg_wait(grt_wg *wg);
+
+/* ---- Introspection ------------------------------------------------------ */
+
+typedef struct grt_stats {
+  uint64_t goroutines;     /* live goroutines */
+  uint64_t threads;        /* Ms created */
+  uint64_t stacks_guarded; /* live goroutine stacks with a guard page */
+  uint64_t stacks_canary;  /* live stacks that fell back to canary checks */
+  uint64_t vma_budget;     /* guarded stacks allowed (from vm.max_map_count) */
+  uint64_t procs_ran[64];  /* goroutines run per P (first 64 Ps) */
+} grt_stats;
+
+/* Fills *st.  0, or -EINVAL for NULL. */
+GRT_API int grt_read_stats(grt_stats *st);
+
+/* The [start, end) address ranges of every routine that writes the stack
+ * pointer (the switch routines).  Returns the number of ranges and points
+ * *names at their symbol names.  Used by the profiler and by tests. */
+typedef struct grt_code_range {
+  const char *name;
+  uintptr_t start, end;
+} grt_code_range;
+GRT_API int grt_switch_ranges(const grt_code_range **ranges);
+
+/* The calling goroutine's stack bounds [lo, hi); 0 outside a goroutine. */
+GRT_API int grt_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GRT_H */

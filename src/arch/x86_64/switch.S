@@ -1,0 +1,166 @@
+/*
+ * switch.S - every routine that writes the stack pointer (x86-64, SysV).
+ *
+ * These are the only places where SP moves between stacks.  The profiler
+ * treats a PC inside any of them as "mid-switch" and records grt._System
+ * instead of unwinding (DESIGN §3 row 2); grt_switch_ranges() in sched.c
+ * exports their [start, end) ranges from the *_end labels below, and a test
+ * compares them with `nm -S`.
+ *
+ * Write order, the same in every routine: TLS g first, then FP, then SP,
+ * and PC last (the jump or call).  So at every instruction outside these
+ * routines, TLS g, SP and FP agree; inside them, PC alone identifies the
+ * state as inconsistent.
+ *
+ * The current G lives in the initial-exec TLS variable grt_tls_g, addressed
+ * as %fs:(grt_tls_g@gottpoff), which works in a shared library and never
+ * allocates.
+ */
+#include "runtime/runtime.h"
+
+        .text
+
+/*
+ * void sched_gogo(struct g *gp)  -- resume gp from gp->ctx; never returns.
+ * Called on g0.  gp->ctx holds either the state saved by sched_mcall (the
+ * G then returns from its mcall) or a fresh frame pointing at sched_goentry.
+ */
+        .globl  sched_gogo
+        .hidden sched_gogo
+        .type   sched_gogo, @function
+        .p2align 4
+sched_gogo:
+        .cfi_startproc
+        movq    grt_tls_g@gottpoff(%rip), %rcx
+        movq    %rdi, %fs:(%rcx)               /* 1. TLS g = gp */
+        movq    GCTX_RBX(%rdi), %rbx
+        movq    GCTX_R12(%rdi), %r12
+        movq    GCTX_R13(%rdi), %r13
+        movq    GCTX_R14(%rdi), %r14
+        movq    GCTX_R15(%rdi), %r15
+        movq    GCTX_FP(%rdi), %rbp            /* 2. FP */
+        movq    GCTX_SP(%rdi), %rsp            /* 3. SP */
+        jmp     *GCTX_PC(%rdi)                 /* 4. PC, last */
+        .cfi_endproc
+sched_gogo_end:
+        .size   sched_gogo, .-sched_gogo
+        .globl  sched_gogo_end
+        .hidden sched_gogo_end
+
+/*
+ * void sched_mcall(void (*fn)(struct g *))  -- save the current G, switch
+ * to its M's g0 and call fn(gp) there.  fn must not return; the G resumes
+ * (as a return from sched_mcall) when someone calls sched_gogo(gp).
+ * g0 starts at g0->ctx.sp each time: nothing on g0 survives a switch.
+ */
+        .globl  sched_mcall
+        .hidden sched_mcall
+        .type   sched_mcall, @function
+        .p2align 4
+sched_mcall:
+        .cfi_startproc
+        movq    grt_tls_g@gottpoff(%rip), %rcx
+        movq    %fs:(%rcx), %rax               /* rax = gp */
+        movq    (%rsp), %rdx                   /* save as if we had returned */
+        movq    %rdx, GCTX_PC(%rax)
+        leaq    8(%rsp), %rdx
+        movq    %rdx, GCTX_SP(%rax)
+        movq    %rbp, GCTX_FP(%rax)
+        movq    %rbx, GCTX_RBX(%rax)
+        movq    %r12, GCTX_R12(%rax)
+        movq    %r13, GCTX_R13(%rax)
+        movq    %r14, GCTX_R14(%rax)
+        movq    %r15, GCTX_R15(%rax)
+        movq    G_M(%rax), %rdx
+        movq    M_G0(%rdx), %rsi               /* rsi = g0 */
+        movq    %rsi, %fs:(%rcx)               /* 1. TLS g = g0 */
+        xorl    %ebp, %ebp                     /* 2. FP = 0: g0 walks end here */
+        movq    GCTX_SP(%rsi), %rsp            /* 3. SP = top of g0 */
+        movq    %rdi, %r8
+        movq    %rax, %rdi
+        call    *%r8                           /* 4. PC: fn(gp) */
+        ud2                                    /* fn returned: broken runtime */
+        .cfi_endproc
+sched_mcall_end:
+        .size   sched_mcall, .-sched_mcall
+        .globl  sched_mcall_end
+        .hidden sched_mcall_end
+
+/*
+ * void sched_systemstack(void (*fn)(void *), void *arg)  -- run fn(arg) on
+ * g0 and come back.  On g0 already, it is a plain call.
+ */
+        .globl  sched_systemstack
+        .hidden sched_systemstack
+        .type   sched_systemstack, @function
+        .p2align 4
+sched_systemstack:
+        .cfi_startproc
+        movq    grt_tls_g@gottpoff(%rip), %rcx
+        movq    %fs:(%rcx), %rax               /* rax = g */
+        testq   %rax, %rax
+        jz      1f                             /* foreign thread: plain call */
+        movq    G_M(%rax), %rdx
+        testq   %rdx, %rdx
+        jz      1f
+        movq    M_G0(%rdx), %r8                /* r8 = g0 */
+        cmpq    %rax, %r8
+        jne     2f
+1:      movq    %rdi, %rax                     /* already on g0: tail call */
+        movq    %rsi, %rdi
+        jmp     *%rax
+2:      pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset rbp, 0
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register rbp
+        pushq   %rbx
+        pushq   %r12
+        movq    %rax, %rbx                     /* rbx = gp (callee-saved) */
+        movq    %rsp, %r12                     /* r12 = gp's SP */
+        movq    %r8, %fs:(%rcx)                /* 1. TLS g = g0 */
+        xorl    %ebp, %ebp                     /* 2. FP = 0 */
+        movq    GCTX_SP(%r8), %rsp             /* 3. SP = top of g0 */
+        movq    %rdi, %rax
+        movq    %rsi, %rdi
+        call    *%rax                          /* 4. PC: fn(arg) on g0 */
+        movq    grt_tls_g@gottpoff(%rip), %rcx
+        movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = gp */
+        leaq    16(%r12), %rbp                 /* 2. FP = our frame */
+        movq    %r12, %rsp                     /* 3. SP = gp's stack */
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        .cfi_def_cfa rsp, 8
+        ret                                    /* 4. PC */
+        .cfi_endproc
+sched_systemstack_end:
+        .size   sched_systemstack, .-sched_systemstack
+        .globl  sched_systemstack_end
+        .hidden sched_systemstack_end
+
+/*
+ * sched_goentry  -- the bottom frame of every goroutine.  sched_gogo jumps
+ * here on a fresh stack with r12 = gp.  FP is 0, so every frame-pointer
+ * walk of a goroutine ends at sched_gostart's saved FP of 0.  The return
+ * address it pushes stays inside this routine, and CFI marks the end of
+ * the stack for debuggers.
+ */
+        .globl  sched_goentry
+        .hidden sched_goentry
+        .type   sched_goentry, @function
+        .p2align 4
+sched_goentry:
+        .cfi_startproc
+        .cfi_undefined rip
+        xorl    %ebp, %ebp
+        movq    %r12, %rdi
+        call    sched_gostart                  /* never returns */
+        ud2
+        .cfi_endproc
+sched_goentry_end:
+        .size   sched_goentry, .-sched_goentry
+        .globl  sched_goentry_end
+        .hidden sched_goentry_end
+
+        .section .note.GNU-stack,"",@progbits

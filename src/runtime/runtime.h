@@ -1,0 +1,216 @@
+/*
+ * runtime.h - the runtime's internal types: G (goroutine), M (OS thread),
+ * P (processor), and the cross-file functions of each subsystem.
+ *
+ * Invariants every file relies on:
+ *   - The current G lives in the initial-exec TLS slot grt_tls_g, readable
+ *     from a signal handler.  On an M it is either m->g0 (scheduler, runtime
+ *     work) or m->curg (a goroutine); only the switch routines in
+ *     src/arch/x86_64/switch.S change it, together with SP.
+ *   - A G's saved context (ctx) is valid only while the G is not running.
+ *   - A G is on at most one queue at a time: a run queue (schedlink), or a
+ *     wait list (waitlink / a channel's sudog queue).
+ *   - Runtime locks (rt_lock) are held only briefly, never across a switch,
+ *     except that park() releases the caller's lock on g0 after the G's
+ *     context is saved, so a waker can never resume a half-saved G.
+ */
+#ifndef GRT_RUNTIME_H
+#define GRT_RUNTIME_H
+
+/* Offsets shared with the assembly (checked by _Static_assert in sched.c). */
+#define GCTX_SP 0
+#define GCTX_PC 8
+#define GCTX_FP 16
+#define GCTX_RBX 24
+#define GCTX_R12 32
+#define GCTX_R13 40
+#define GCTX_R14 48
+#define GCTX_R15 56
+#define G_M 64
+#define M_G0 0
+
+#ifndef __ASSEMBLER__
+
+#include "grt.h"
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct g;
+struct m;
+struct p;
+
+/* Callee-saved machine state of a G that is not running. */
+struct grt_ctx {
+  uintptr_t sp, pc, fp;
+  uintptr_t rbx, r12, r13, r14, r15;
+};
+
+enum gstatus {
+  G_IDLE,     /* just allocated or on a free list */
+  G_RUNNABLE, /* on a run queue */
+  G_RUNNING,  /* owned by an M, on its stack */
+  G_WAITING,  /* parked; some waker will ready() it */
+  G_DEAD,     /* exited; on a free list */
+};
+
+enum stack_kind {
+  STACK_NONE,    /* g0: the thread's own stack */
+  STACK_GUARDED, /* own mapping with a PROT_NONE guard page below lo */
+  STACK_CANARY,  /* carved from a shared chunk; the lowest bytes must stay zero */
+};
+
+/* A timer in a P's heap.  f runs on some M's g0 with that M's P held. */
+struct timer {
+  int64_t when; /* CLOCK_MONOTONIC ns */
+  void (*f)(void *arg);
+  void *arg;
+  struct p *pp; /* heap it is in, or NULL */
+  int idx;      /* index in pp's heap, -1 when not in one */
+};
+
+struct g {
+  struct grt_ctx ctx; /* saved context while not running (switch.S) */
+  struct m *m;        /* the M running it; NULL when not running (switch.S) */
+  uintptr_t stack_lo; /* usable stack is [stack_lo, stack_hi) */
+  uintptr_t stack_hi;
+  uint64_t id; /* 1 is the main goroutine; 0 for g0 */
+  _Atomic uint32_t status;
+  uint8_t stack_kind; /* enum stack_kind */
+  bool is_main;
+  void (*fn)(void *);
+  void *arg;
+  struct g *schedlink; /* run queue / free list link */
+  struct g *waitlink;  /* mutex / wait group wait list link */
+  struct g *alllink;   /* list of every G ever allocated (dumps) */
+  struct m *lockedm;   /* wired to this M by grt_lock_thread */
+  uint32_t lockcount;
+  void *param;                 /* from the waker: the sudog that completed */
+  _Atomic uint32_t selectdone; /* a select's sudogs: first waker wins */
+  const char *waitreason;
+  struct timer sleeptimer;
+  char name[32];
+  void *asan_fake; /* ASan fiber bookkeeping for this G's stack */
+};
+
+/* A one-shot wakeup for a sleeping M (futex word). */
+struct note {
+  _Atomic uint32_t key;
+};
+
+struct m {
+  struct g *g0;        /* the thread's own stack; scheduler runs here (switch.S) */
+  struct g *curg;      /* the user G it runs, or NULL */
+  struct p *p;         /* P held, NULL when idle or handed off */
+  struct p *nextp;     /* P handed to it while it slept (under sched.lock) */
+  struct note park;    /* sleeps here when idle or wired to a parked G */
+  struct m *schedlink; /* idle M list */
+  struct m *alllink;
+  struct g *lockedg; /* G wired to this M */
+  int id;
+  pid_t tid;
+  bool spinning;                          /* looking for work while holding a P */
+  bool idle;                              /* on sched.midle (under sched.lock) */
+  uint64_t rand;                          /* per-M random state (steal order, select order) */
+  bool (*waitcommit)(struct g *, void *); /* park: run on g0 after the switch */
+  void *waitarg;
+  void *gsignal; /* sigaltstack for signal handlers */
+  size_t gsignal_size;
+  void *asan_fake_g0;
+};
+
+#define RUNQ_SIZE 256
+
+struct p {
+  int id;
+  struct m *m;               /* M holding it, NULL if idle */
+  struct p *link;            /* idle P list */
+  uint32_t schedtick;        /* incremented on every schedule */
+  _Atomic uint32_t runqhead; /* consumers: owner and stealers (CAS) */
+  _Atomic uint32_t runqtail; /* producer: owner only */
+  struct g *_Atomic runq[RUNQ_SIZE];
+  struct g *_Atomic runnext; /* runs next, ahead of runq */
+  struct g *gfree;           /* dead Gs with default-size stacks */
+  int gfreecnt;
+  uint64_t goidcache, goidcacheend; /* ids handed out in batches */
+  _Atomic uint64_t created, exited; /* goroutine counts, summed for stats */
+  _Atomic uint64_t ran;             /* goroutines executed */
+  struct rt_lock_word {
+    _Atomic uint32_t v;
+  } timerlock;
+  struct timer **timers; /* min-heap on when */
+  int ntimers, timercap;
+  _Atomic int64_t timer0when; /* heap[0]->when, 0 if empty; read lock-free */
+};
+
+/* ---- lock.c: runtime locks and notes (futex based) ----------------------- */
+typedef struct rt_lock_word rt_lock;
+void rt_lock_acquire(rt_lock *l);
+void rt_lock_release(rt_lock *l);
+void note_sleep(struct note *n, int64_t deadline_ns); /* deadline 0: forever */
+void note_wakeup(struct note *n);
+void note_clear(struct note *n);
+int64_t nanotime(void);
+uint32_t rt_fastrand(void);
+
+/* ---- switch.S ------------------------------------------------------------- */
+/* Never returns; not declared noreturn so that ASan builds do not call
+ * __asan_handle_no_return between start and finish of a fiber switch. */
+void sched_gogo(struct g *gp);
+void sched_mcall(void (*fn)(struct g *));
+void sched_systemstack(void (*fn)(void *), void *arg);
+void sched_goentry(void);
+
+/* ---- sched.c -------------------------------------------------------------- */
+extern __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec")));
+static inline struct g *getg(void) {
+  return grt_tls_g;
+}
+/* The M of the calling thread, or NULL on a thread grt did not create. */
+static inline struct m *getm(void) {
+  struct g *g = grt_tls_g;
+  return g ? g->m : NULL;
+}
+/* The running goroutine, or NULL on g0 / foreign threads. */
+static inline struct g *getcurg(void) {
+  struct g *g = grt_tls_g;
+  return (g && g->m && g->m->curg == g) ? g : NULL;
+}
+bool sched_started(void);
+/* Parks the current G.  commit(gp, arg) runs on g0 after the G's context is
+ * saved; returning false resumes the G at once.  Returns after ready(). */
+void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reason);
+/* Makes a parked G runnable.  Callable from a G, g0, or any thread. */
+void sched_ready(struct g *gp);
+bool sched_unlock_commit(struct g *gp, void *lock); /* park commit: releases an rt_lock */
+/* Prints msg, the current goroutine and its frames, then aborts. */
+void grt_fatal(const char *msg) __attribute__((noreturn));
+void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi);
+void sched_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- stack.c -------------------------------------------------------------- */
+#define STACK_DEFAULT (64 * 1024)
+#define STACK_MIN (16 * 1024)
+#define STACK_CANARY_BYTES 256
+int stack_alloc(size_t size, uintptr_t *lo, uintptr_t *hi, uint8_t *kind);
+void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind);
+void stack_release_memory(uintptr_t lo, uintptr_t hi);   /* madvise away, keep mapping */
+void stack_release_batch(uintptr_t (*ranges)[2], int n); /* many at once; sorts ranges */
+bool stack_canary_ok(const struct g *gp);
+void stack_init(void);
+void stack_counts(uint64_t *guarded, uint64_t *canary, uint64_t *budget);
+int signal_setup_thread(struct m *mp); /* sigaltstack for this M */
+void signal_install(void);             /* process-wide SIGSEGV handler */
+
+/* ---- time.c --------------------------------------------------------------- */
+void timer_add(struct timer *t, int64_t when); /* on the current M's P */
+bool timer_del(struct timer *t);
+/* Runs the due timers of pp (readied Gs go on the caller's P); returns the
+ * next deadline of pp, or 0 if it has none. */
+int64_t timer_run(struct p *pp, int64_t now);
+extern void (*timer_added_hook)(int64_t when);
+
+#endif /* __ASSEMBLER__ */
+#endif /* GRT_RUNTIME_H */

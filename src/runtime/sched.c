@@ -1,0 +1,1207 @@
+/*
+ * sched.c - the G/M/P scheduler.  docs/design.md is the long version; in
+ * short, after Go's proc.go:
+ *
+ *   A G is a goroutine, an M an OS thread, a P the right to run Gs.  An M
+ *   runs Gs only while it holds a P.  Each P has a lock-free run queue
+ *   (owner pushes at the tail, owner and thieves take from the head with a
+ *   CAS) and a runnext slot; overflow and foreign-thread wakeups go to the
+ *   global queue under sched.lock.
+ *
+ *   schedule() runs on g0 and looks for work in this order: runnext and the
+ *   local queue (the global queue first on every 61st tick, for fairness),
+ *   the global queue, due timers on every P, then stealing half of another
+ *   P's queue.  An M that finds nothing releases its P and sleeps on its
+ *   note until the earliest timer on any P.
+ *
+ *   Spinning Ms: at most half of the busy Ps have an M spinning (looking for
+ *   work with a P).  Whoever makes a G runnable calls wakep(), which starts
+ *   a spinning M only if there is an idle P and no M is spinning yet.  A
+ *   spinning M that finds work wakes another if it was the last spinner,
+ *   and one that gives up rechecks every queue after it stops counting
+ *   itself as spinning.  Together these mean work is never stranded while a
+ *   P sleeps, without a thundering herd of wakeups.
+ *
+ *   Scheduling is cooperative: a G runs until it parks, yields or exits.
+ *
+ * Locks: sched.lock protects the idle M/P lists and the global queues; a
+ * P's timerlock its timer heap; neither is held across a switch.  Lock
+ * order: P timerlock, then sched.lock, then channel locks never nest with
+ * either (channel code calls sched_ready after releasing nothing it needs).
+ */
+#define _GNU_SOURCE
+#include "runtime/runtime.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+_Static_assert(offsetof(struct grt_ctx, sp) == GCTX_SP, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, pc) == GCTX_PC, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, fp) == GCTX_FP, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, rbx) == GCTX_RBX, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, r12) == GCTX_R12, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, r15) == GCTX_R15, "ctx layout");
+_Static_assert(offsetof(struct g, ctx) == 0, "ctx first in g");
+_Static_assert(offsetof(struct g, m) == G_M, "g->m offset");
+_Static_assert(offsetof(struct m, g0) == M_G0, "m->g0 offset");
+
+__thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
+#define MAXPROCS_LIMIT 1024
+#define GFREE_LOCAL_MAX 64
+#define GFREE_KEEP_RESIDENT 1024 /* global free stacks kept resident; more are madvised */
+
+static struct {
+  rt_lock lock;
+  struct g *runqhead, *runqtail; /* global run queue */
+  _Atomic int32_t runqsize;
+  struct m *midle; /* idle Ms */
+  struct p *pidle; /* idle Ps */
+  _Atomic int32_t npidle;
+  _Atomic int32_t nmspinning;
+  _Atomic int64_t poll_until; /* earliest deadline an idle M sleeps to; 0: none */
+  struct g *gfree;            /* dead Gs with default stacks, from all Ps */
+  int32_t ngfree, ngfree_resident;
+  struct m *allm;
+  struct g *allg;
+  int32_t mcount;
+  int nprocs;
+  struct p **allp;
+  struct m *m0;
+  _Atomic uint64_t goidgen;
+  _Atomic int started;
+  int (*main_fn)(int, char **);
+  int main_argc;
+  char **main_argv;
+} sched;
+
+static void schedule(void) __attribute__((noreturn));
+void sched_gostart(struct g *gp) __attribute__((noreturn, used));
+
+/* ---- ASan fiber annotations ---------------------------------------------
+ * ASan tracks one stack per thread; every switch must tell it which stack
+ * we go to (start) and confirm arrival (finish). */
+#if defined(__SANITIZE_ADDRESS__)
+static void asan_switch_begin(void **fake_save, const struct g *to) {
+  __sanitizer_start_switch_fiber(fake_save, (const void *)to->stack_lo,
+                                 to->stack_hi - to->stack_lo);
+}
+static void asan_switch_end(void *fake) {
+  __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+}
+static void asan_fresh_stack(const struct g *gp) {
+  __asan_unpoison_memory_region((void *)gp->stack_lo, gp->stack_hi - gp->stack_lo);
+}
+#else
+static inline void asan_switch_begin(void **fake_save, const struct g *to) {
+  (void)fake_save;
+  (void)to;
+}
+static inline void asan_switch_end(void *fake) {
+  (void)fake;
+}
+static inline void asan_fresh_stack(const struct g *gp) {
+  (void)gp;
+}
+#endif
+
+/* ---- messages ----------------------------------------------------------- */
+
+void sched_warn(const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
+  buf[n++] = '\n';
+  ssize_t w = write(2, buf, n);
+  (void)w;
+}
+
+/* Walks frame pointers from fp within [lo, hi), printing "fn+off" lines.
+ * Every read is checked against the bounds first; frames must strictly
+ * increase and be 8-aligned, so a corrupt chain ends the walk. */
+void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi) {
+  char line[256];
+  for (int depth = 0; depth < 64; depth++) {
+    if (pc == 0) break;
+    Dl_info info;
+    const char *name = "?";
+    uintptr_t off = 0;
+    if (dladdr((void *)pc, &info) && info.dli_sname) {
+      name = info.dli_sname;
+      off = pc - (uintptr_t)info.dli_saddr;
+    }
+    int n = snprintf(line, sizeof line, "  %s+0x%lx\t(pc=%#lx)\n", name, (unsigned long)off,
+                     (unsigned long)pc);
+    if (n > 0 && write(fd, line, n) < 0) break;
+    if (fp == 0 || fp < lo || fp + 16 > hi || (fp & 7)) break;
+    uintptr_t next = ((uintptr_t *)fp)[0];
+    pc = ((uintptr_t *)fp)[1];
+    if (next != 0 && next <= fp) break;
+    fp = next;
+    if (pc && fp == 0) { /* the entry frame: print it and stop */
+      if (dladdr((void *)pc, &info) && info.dli_sname) {
+        n = snprintf(line, sizeof line, "  %s\n", info.dli_sname);
+        if (n > 0 && write(fd, line, n) < 0) break;
+      }
+      break;
+    }
+  }
+}
+
+void grt_fatal(const char *msg) {
+  struct g *g = getg();
+  sched_warn("grt: fatal error: %s", msg);
+  if (g) {
+    struct g *cur = getcurg();
+    sched_warn("\n%s %llu [running]:", cur ? "goroutine" : "runtime (g0 of M)",
+               (unsigned long long)(cur ? cur->id : (g->m ? (unsigned)g->m->id : 0)));
+    uintptr_t lo = g->stack_lo, hi = g->stack_hi;
+    sched_print_frames(2, (uintptr_t)__builtin_frame_address(0), (uintptr_t)grt_fatal, lo, hi);
+  }
+  abort();
+}
+
+/* ---- G, P bookkeeping ----------------------------------------------------- */
+
+static struct p *currentp(void) {
+  struct m *mp = getm();
+  return mp ? mp->p : NULL;
+}
+
+static uint64_t next_goid(struct p *pp) {
+  if (pp->goidcache == pp->goidcacheend) {
+    pp->goidcache = atomic_fetch_add(&sched.goidgen, 16);
+    pp->goidcacheend = pp->goidcache + 16;
+  }
+  return ++pp->goidcache;
+}
+
+/* ---- run queues: Go's runqput / runqget / runqsteal ------------------------ */
+
+static bool runq_empty(struct p *pp) {
+  for (;;) {
+    uint32_t head = atomic_load(&pp->runqhead);
+    uint32_t tail = atomic_load(&pp->runqtail);
+    struct g *next = atomic_load(&pp->runnext);
+    if (tail == atomic_load(&pp->runqtail)) return head == tail && next == NULL;
+  }
+}
+
+static void globrunq_put_batch(struct g *head, struct g *tail, int n) {
+  tail->schedlink = NULL;
+  if (sched.runqtail)
+    sched.runqtail->schedlink = head;
+  else
+    sched.runqhead = head;
+  sched.runqtail = tail;
+  atomic_fetch_add(&sched.runqsize, n);
+}
+
+/* Moves half the local queue and gp to the global queue (local queue full). */
+static bool runq_put_slow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail) {
+  struct g *batch[RUNQ_SIZE / 2 + 1];
+  uint32_t n = (tail - head) / 2;
+  for (uint32_t i = 0; i < n; i++)
+    batch[i] = atomic_load_explicit(&pp->runq[(head + i) % RUNQ_SIZE], memory_order_relaxed);
+  if (!atomic_compare_exchange_strong_explicit(&pp->runqhead, &head, head + n, memory_order_release,
+                                               memory_order_relaxed))
+    return false;
+  batch[n] = gp;
+  for (uint32_t i = 0; i < n; i++)
+    batch[i]->schedlink = batch[i + 1];
+  rt_lock_acquire(&sched.lock);
+  globrunq_put_batch(batch[0], batch[n], (int)n + 1);
+  rt_lock_release(&sched.lock);
+  return true;
+}
+
+/* Puts gp on pp's queue; with next, in runnext (kicking the old one out). */
+static void runq_put(struct p *pp, struct g *gp, bool next) {
+  if (next) {
+    struct g *old = atomic_exchange(&pp->runnext, gp);
+    if (old == NULL) return;
+    gp = old;
+  }
+  for (;;) {
+    uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
+    uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+    if (tail - head < RUNQ_SIZE) {
+      atomic_store_explicit(&pp->runq[tail % RUNQ_SIZE], gp, memory_order_relaxed);
+      atomic_store_explicit(&pp->runqtail, tail + 1, memory_order_release);
+      return;
+    }
+    if (runq_put_slow(pp, gp, head, tail)) return;
+  }
+}
+
+static struct g *runq_get(struct p *pp) {
+  struct g *next = atomic_load(&pp->runnext);
+  if (next && atomic_compare_exchange_strong(&pp->runnext, &next, NULL)) return next;
+  for (;;) {
+    uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
+    uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+    if (tail == head) return NULL;
+    struct g *gp = atomic_load_explicit(&pp->runq[head % RUNQ_SIZE], memory_order_relaxed);
+    if (atomic_compare_exchange_weak_explicit(&pp->runqhead, &head, head + 1, memory_order_release,
+                                              memory_order_relaxed))
+      return gp;
+  }
+}
+
+/* Steals half of victim's queue into pp's; returns one G to run. */
+static struct g *runq_steal(struct p *pp, struct p *victim, bool take_runnext) {
+  uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
+  uint32_t n;
+  for (;;) {
+    uint32_t h = atomic_load_explicit(&victim->runqhead, memory_order_acquire);
+    uint32_t t = atomic_load_explicit(&victim->runqtail, memory_order_acquire);
+    n = t - h;
+    n = n - n / 2;
+    if (n == 0) {
+      if (!take_runnext) return NULL;
+      struct g *next = atomic_load(&victim->runnext);
+      if (next && atomic_compare_exchange_strong(&victim->runnext, &next, NULL)) return next;
+      return NULL;
+    }
+    if (n > RUNQ_SIZE / 2) continue; /* inconsistent h and t: retry */
+    for (uint32_t i = 0; i < n; i++) {
+      struct g *gp = atomic_load_explicit(&victim->runq[(h + i) % RUNQ_SIZE], memory_order_relaxed);
+      atomic_store_explicit(&pp->runq[(tail + i) % RUNQ_SIZE], gp, memory_order_relaxed);
+    }
+    if (atomic_compare_exchange_strong_explicit(&victim->runqhead, &h, h + n, memory_order_release,
+                                                memory_order_relaxed))
+      break;
+  }
+  n--;
+  struct g *gp = atomic_load_explicit(&pp->runq[(tail + n) % RUNQ_SIZE], memory_order_relaxed);
+  if (n > 0) atomic_store_explicit(&pp->runqtail, tail + n, memory_order_release);
+  return gp;
+}
+
+/* Takes a batch from the global queue (sched.lock held): one to run, and up
+ * to a fair share into pp's local queue. */
+static struct g *globrunq_get(struct p *pp, int max) {
+  int32_t size = atomic_load(&sched.runqsize);
+  if (size == 0) return NULL;
+  int n = size / sched.nprocs + 1;
+  if (n > size) n = size;
+  if (max > 0 && n > max) n = max;
+  if (n > RUNQ_SIZE / 2) n = RUNQ_SIZE / 2;
+  atomic_fetch_sub(&sched.runqsize, n);
+  struct g *gp = sched.runqhead;
+  sched.runqhead = gp->schedlink;
+  for (int i = 1; i < n; i++) {
+    struct g *g2 = sched.runqhead;
+    sched.runqhead = g2->schedlink;
+    runq_put(pp, g2, false);
+  }
+  if (!sched.runqhead) sched.runqtail = NULL;
+  return gp;
+}
+
+/* ---- idle Ms and Ps (sched.lock held) ----------------------------------- */
+
+static void pidle_put(struct p *pp) {
+  pp->m = NULL;
+  pp->link = sched.pidle;
+  sched.pidle = pp;
+  atomic_fetch_add(&sched.npidle, 1);
+}
+
+static struct p *pidle_get(void) {
+  struct p *pp = sched.pidle;
+  if (pp) {
+    sched.pidle = pp->link;
+    atomic_fetch_sub(&sched.npidle, 1);
+  }
+  return pp;
+}
+
+static void midle_put(struct m *mp) {
+  mp->schedlink = sched.midle;
+  sched.midle = mp;
+  mp->idle = true;
+}
+
+static struct m *midle_get(void) {
+  struct m *mp = sched.midle;
+  if (mp) {
+    sched.midle = mp->schedlink;
+    mp->idle = false;
+  }
+  return mp;
+}
+
+static void midle_remove(struct m *mp) {
+  for (struct m **pm = &sched.midle; *pm; pm = &(*pm)->schedlink)
+    if (*pm == mp) {
+      *pm = mp->schedlink;
+      mp->idle = false;
+      return;
+    }
+}
+
+static void acquirep(struct m *mp, struct p *pp) {
+  mp->p = pp;
+  pp->m = mp;
+}
+
+static struct p *releasep(struct m *mp) {
+  struct p *pp = mp->p;
+  mp->p = NULL;
+  pp->m = NULL;
+  return pp;
+}
+
+/* ---- Ms ----------------------------------------------------------------- */
+
+static void *mstart(void *arg);
+
+static struct m *m_alloc(void) {
+  struct m *mp = calloc(1, sizeof *mp);
+  struct g *g0 = calloc(1, sizeof *g0);
+  if (!mp || !g0) {
+    free(mp);
+    free(g0);
+    return NULL;
+  }
+  g0->m = mp;
+  g0->stack_kind = STACK_NONE;
+  mp->g0 = g0;
+  rt_lock_acquire(&sched.lock);
+  mp->id = sched.mcount++;
+  mp->alllink = sched.allm;
+  sched.allm = mp;
+  rt_lock_release(&sched.lock);
+  return mp;
+}
+
+/* Records the calling thread's own stack as g0's and the point mcall and
+ * systemstack restart g0 from: just below the caller's frame.  Whatever was
+ * below that point is dead by the time g0 is re-entered, since the
+ * scheduler loop that runs there never returns. */
+static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
+  pthread_attr_t attr;
+  void *addr = NULL;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+  }
+  mp->g0->stack_lo = (uintptr_t)addr;
+  mp->g0->stack_hi = (uintptr_t)addr + size;
+  mp->g0->ctx.sp = (g0_top - 256) & ~(uintptr_t)15;
+  mp->tid = (pid_t)syscall(SYS_gettid);
+  mp->rand = rt_fastrand() | 1;
+  grt_tls_g = mp->g0;
+  signal_setup_thread(mp);
+}
+
+/* Starts a new M that will run with pp (and spin for work if spinning). */
+static bool m_new(struct p *pp, bool spinning) {
+  struct m *mp = m_alloc();
+  if (!mp) return false;
+  mp->nextp = pp;
+  mp->spinning = spinning;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t th;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the new M unblocks in mstart */
+  int err = pthread_create(&th, &attr, mstart, mp);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    sched_warn("grt: cannot create thread: %s", strerror(err));
+    return false;
+  }
+  return true;
+}
+
+static void *mstart(void *arg) {
+  struct m *mp = arg;
+  m_bind_thread(mp, (uintptr_t)__builtin_frame_address(0));
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, NULL);
+  acquirep(mp, mp->nextp);
+  mp->nextp = NULL;
+  schedule();
+}
+
+/* Gives pp to an idle M (or a new one).  With pp NULL, takes an idle P; if
+ * there is none, undoes the caller's nmspinning increment. */
+static void startm(struct p *pp, bool spinning) {
+  rt_lock_acquire(&sched.lock);
+  if (!pp) {
+    pp = pidle_get();
+    if (!pp) {
+      rt_lock_release(&sched.lock);
+      if (spinning) atomic_fetch_sub(&sched.nmspinning, 1);
+      return;
+    }
+  }
+  struct m *mp = midle_get();
+  if (mp) {
+    mp->spinning = spinning;
+    mp->nextp = pp;
+    rt_lock_release(&sched.lock);
+    note_wakeup(&mp->park);
+    return;
+  }
+  rt_lock_release(&sched.lock);
+  if (!m_new(pp, spinning)) {
+    rt_lock_acquire(&sched.lock);
+    pidle_put(pp);
+    rt_lock_release(&sched.lock);
+    if (spinning) atomic_fetch_sub(&sched.nmspinning, 1);
+  }
+}
+
+/* Called when a G becomes runnable: make sure some M will look for it. */
+static void wakep(void) {
+  if (atomic_load(&sched.npidle) == 0) return;
+  int32_t zero = 0;
+  if (atomic_load(&sched.nmspinning) != 0 ||
+      !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
+    return;
+  startm(NULL, true);
+}
+
+/* Hands off pp from an M that is about to block (a wired G parked). */
+static void handoffp(struct p *pp) {
+  if (!runq_empty(pp) || atomic_load(&sched.runqsize) > 0) {
+    startm(pp, false);
+    return;
+  }
+  int32_t zero = 0;
+  if (atomic_load(&sched.nmspinning) == 0 &&
+      atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1)) {
+    startm(pp, true);
+    return;
+  }
+  rt_lock_acquire(&sched.lock);
+  pidle_put(pp);
+  rt_lock_release(&sched.lock);
+  if (atomic_load(&pp->timer0when) != 0) wakep();
+}
+
+/* Sleeps the M until it is handed a P (returned) or the deadline passes or
+ * a timer kick arrives (NULL).  Called with sched.lock held and mp on the
+ * idle list; returns with the lock released. */
+static struct p *m_sleep(struct m *mp, int64_t deadline) {
+  if (deadline) {
+    int64_t cur = atomic_load(&sched.poll_until);
+    while ((cur == 0 || deadline < cur) &&
+           !atomic_compare_exchange_weak(&sched.poll_until, &cur, deadline))
+      ;
+  }
+  rt_lock_release(&sched.lock);
+  note_sleep(&mp->park, deadline);
+  note_clear(&mp->park);
+  rt_lock_acquire(&sched.lock);
+  if (mp->idle) midle_remove(mp);
+  struct p *pp = mp->nextp;
+  mp->nextp = NULL;
+  if (!pp && deadline) atomic_store(&sched.poll_until, 0); /* the sleeper recomputes */
+  rt_lock_release(&sched.lock);
+  return pp;
+}
+
+/* A timer was added at `when`: wake an idle M if no sleeper wakes by then. */
+static void on_timer_added(int64_t when) {
+  if (atomic_load(&sched.npidle) == 0) return; /* every P is busy and will see it */
+  int64_t pu = atomic_load(&sched.poll_until);
+  if (pu != 0 && pu <= when) return;
+  rt_lock_acquire(&sched.lock);
+  struct m *mp = sched.midle;
+  rt_lock_release(&sched.lock);
+  if (mp)
+    note_wakeup(&mp->park);
+  else
+    wakep();
+}
+void (*timer_added_hook)(int64_t when) = on_timer_added;
+
+/* ---- finding work --------------------------------------------------------- */
+
+/* Runs due timers on every P; returns the earliest remaining deadline. */
+static int64_t check_all_timers(int64_t *now) {
+  int64_t earliest = 0;
+  for (int i = 0; i < sched.nprocs; i++) {
+    struct p *p2 = sched.allp[i];
+    int64_t w = atomic_load_explicit(&p2->timer0when, memory_order_acquire);
+    if (w == 0) continue;
+    if (*now == 0) *now = nanotime();
+    if (w <= *now) w = timer_run(p2, *now);
+    if (w != 0 && (earliest == 0 || w < earliest)) earliest = w;
+  }
+  return earliest;
+}
+
+static struct g *steal_work(struct m *mp, struct p *pp) {
+  for (int round = 0; round < 4; round++) {
+    mp->rand = mp->rand * 6364136223846793005ULL + 1;
+    uint32_t start = (uint32_t)(mp->rand >> 33);
+    for (int i = 0; i < sched.nprocs; i++) {
+      struct p *victim = sched.allp[(start + i) % sched.nprocs];
+      if (victim == pp) continue;
+      struct g *gp = runq_steal(pp, victim, round == 3);
+      if (gp) return gp;
+    }
+  }
+  return NULL;
+}
+
+static void reset_spinning(struct m *mp) {
+  mp->spinning = false;
+  if (atomic_fetch_sub(&sched.nmspinning, 1) == 1) wakep();
+}
+
+/* Returns a runnable G, sleeping if there is none.  On return mp holds a P. */
+static struct g *findrunnable(struct m *mp) {
+  struct g *gp;
+top:;
+  struct p *pp = mp->p;
+  int64_t now = 0;
+  int64_t next_timer = check_all_timers(&now);
+  if (pp->schedtick % 61 == 0 && atomic_load(&sched.runqsize) > 0) {
+    rt_lock_acquire(&sched.lock);
+    gp = globrunq_get(pp, 1);
+    rt_lock_release(&sched.lock);
+    if (gp) return gp;
+  }
+  if ((gp = runq_get(pp))) return gp;
+  if (atomic_load(&sched.runqsize) > 0) {
+    rt_lock_acquire(&sched.lock);
+    gp = globrunq_get(pp, 0);
+    rt_lock_release(&sched.lock);
+    if (gp) return gp;
+  }
+  int32_t busy = sched.nprocs - atomic_load(&sched.npidle);
+  if (mp->spinning || 2 * atomic_load(&sched.nmspinning) < busy) {
+    if (!mp->spinning) {
+      mp->spinning = true;
+      atomic_fetch_add(&sched.nmspinning, 1);
+    }
+    if ((gp = steal_work(mp, pp))) return gp;
+  }
+
+  /* Nothing: give up the P. */
+  rt_lock_acquire(&sched.lock);
+  if (atomic_load(&sched.runqsize) > 0) {
+    gp = globrunq_get(pp, 0);
+    rt_lock_release(&sched.lock);
+    return gp;
+  }
+  releasep(mp);
+  pidle_put(pp);
+  rt_lock_release(&sched.lock);
+
+  /* Having stopped spinning, look once more: a G readied while we still
+   * counted as spinning did not wake anyone. */
+  if (mp->spinning) {
+    mp->spinning = false;
+    atomic_fetch_sub(&sched.nmspinning, 1);
+    for (int i = 0; i < sched.nprocs; i++) {
+      if (!runq_empty(sched.allp[i]) || atomic_load(&sched.runqsize) > 0) {
+        rt_lock_acquire(&sched.lock);
+        struct p *p2 = pidle_get();
+        rt_lock_release(&sched.lock);
+        if (p2) {
+          acquirep(mp, p2);
+          mp->spinning = true;
+          atomic_fetch_add(&sched.nmspinning, 1);
+          goto top;
+        }
+        break;
+      }
+    }
+  }
+
+  for (;;) {
+    rt_lock_acquire(&sched.lock);
+    midle_put(mp);
+    /* Computed after joining the idle list, under the lock: a timer added
+     * from now on sees this M in on_timer_added and kicks it. */
+    next_timer = 0;
+    for (int i = 0; i < sched.nprocs; i++) {
+      int64_t w = atomic_load(&sched.allp[i]->timer0when);
+      if (w != 0 && (next_timer == 0 || w < next_timer)) next_timer = w;
+    }
+    struct p *p2 = m_sleep(mp, next_timer);
+    if (p2) {
+      acquirep(mp, p2);
+      goto top;
+    }
+    /* Timed out or kicked by a new timer: run timers if we can get a P. */
+    rt_lock_acquire(&sched.lock);
+    p2 = pidle_get();
+    rt_lock_release(&sched.lock);
+    if (p2) {
+      acquirep(mp, p2);
+      goto top;
+    }
+  }
+}
+
+/* ---- running Gs ----------------------------------------------------------- */
+
+static void execute(struct m *mp, struct g *gp) __attribute__((noreturn));
+static void execute(struct m *mp, struct g *gp) {
+  struct p *pp = mp->p;
+  /* Order for the profiler: m->curg and gp->m are set before sched_gogo
+   * writes TLS g, so whenever TLS g == gp, gp == m->curg. */
+  gp->m = mp;
+  mp->curg = gp;
+  atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
+  pp->schedtick++;
+  atomic_fetch_add_explicit(&pp->ran, 1, memory_order_relaxed);
+  asan_switch_begin(&mp->asan_fake_g0, gp);
+  sched_gogo(gp);
+  __builtin_unreachable();
+}
+
+/* The locked M of a parked wired G sleeps until the G is runnable again and
+ * someone hands it a P. */
+static void stoplockedm(struct m *mp) {
+  handoffp(releasep(mp));
+  for (;;) {
+    rt_lock_acquire(&sched.lock);
+    struct p *pp = mp->nextp;
+    mp->nextp = NULL;
+    rt_lock_release(&sched.lock);
+    if (pp) {
+      acquirep(mp, pp);
+      return;
+    }
+    note_sleep(&mp->park, 0);
+    note_clear(&mp->park);
+  }
+}
+
+/* Hands our P to gp's wired M and sleeps until given a P again. */
+static void startlockedm(struct m *mp, struct g *gp) {
+  struct m *locked = gp->lockedm;
+  struct p *pp = releasep(mp);
+  rt_lock_acquire(&sched.lock);
+  locked->nextp = pp;
+  rt_lock_release(&sched.lock);
+  note_wakeup(&locked->park);
+  for (;;) {
+    rt_lock_acquire(&sched.lock);
+    midle_put(mp);
+    struct p *p2 = m_sleep(mp, 0);
+    if (p2) {
+      acquirep(mp, p2);
+      return;
+    }
+  }
+}
+
+static void schedule(void) {
+  struct m *mp = getm();
+  if (mp->lockedg) {
+    stoplockedm(mp);
+    execute(mp, mp->lockedg);
+  }
+  for (;;) {
+    struct g *gp = findrunnable(mp);
+    if (mp->spinning) reset_spinning(mp);
+    if (gp->lockedm && gp->lockedm != mp) {
+      startlockedm(mp, gp);
+      continue;
+    }
+    execute(mp, gp);
+  }
+}
+
+/* The first C frame of every goroutine (called from sched_goentry). */
+void sched_gostart(struct g *gp) {
+  asan_switch_end(NULL);
+  gp->fn(gp->arg);
+  grt_exit();
+}
+
+/* ---- park / ready ------------------------------------------------------- */
+
+static void check_stack(struct g *gp) {
+  if (!stack_canary_ok(gp)) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "goroutine %llu stack overflow (canary overwritten)",
+             (unsigned long long)gp->id);
+    grt_fatal(msg);
+  }
+}
+
+static void park_m(struct g *gp) {
+  struct m *mp = gp->m;
+  asan_switch_end(mp->asan_fake_g0);
+  check_stack(gp);
+  atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
+  /* From here a waker may ready gp and another M resume it: gp->m and
+   * m->curg are cleared before the commit that lets wakers in. */
+  gp->m = NULL;
+  mp->curg = NULL;
+  bool (*commit)(struct g *, void *) = mp->waitcommit;
+  if (commit) {
+    mp->waitcommit = NULL;
+    if (!commit(gp, mp->waitarg)) {
+      atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+      execute(mp, gp);
+    }
+  }
+  schedule();
+}
+
+void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reason) {
+  struct g *gp = getcurg();
+  struct m *mp = gp->m;
+  mp->waitcommit = commit;
+  mp->waitarg = arg;
+  gp->waitreason = reason;
+  asan_switch_begin(&gp->asan_fake, mp->g0);
+  sched_mcall(park_m);
+  asan_switch_end(gp->asan_fake);
+}
+
+bool sched_unlock_commit(struct g *gp, void *lock) {
+  (void)gp;
+  rt_lock_release(lock);
+  return true;
+}
+
+void sched_ready(struct g *gp) {
+  uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
+  if (st != G_WAITING) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "sched_ready: goroutine %llu is not waiting (status %u)",
+             (unsigned long long)gp->id, st);
+    grt_fatal(msg);
+  }
+  atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+  struct p *pp = currentp();
+  if (pp) {
+    runq_put(pp, gp, true);
+  } else { /* a thread without a P: the global queue */
+    rt_lock_acquire(&sched.lock);
+    globrunq_put_batch(gp, gp, 1);
+    rt_lock_release(&sched.lock);
+  }
+  wakep();
+}
+
+static void yield_m(struct g *gp) {
+  struct m *mp = gp->m;
+  asan_switch_end(mp->asan_fake_g0);
+  check_stack(gp);
+  atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+  gp->m = NULL;
+  mp->curg = NULL;
+  /* Behind everything local; an empty local queue means nobody else wants
+   * this P, unless the global queue or other Ps do. */
+  if (runq_empty(mp->p) && atomic_load(&sched.runqsize) > 0) {
+    rt_lock_acquire(&sched.lock);
+    globrunq_put_batch(gp, gp, 1);
+    rt_lock_release(&sched.lock);
+  } else {
+    runq_put(mp->p, gp, false);
+  }
+  schedule();
+}
+
+/* ---- creating and ending goroutines ---------------------------------------- */
+
+static struct g *gfget(struct p *pp) {
+  if (!pp->gfree && sched.gfree) {
+    rt_lock_acquire(&sched.lock);
+    while (pp->gfreecnt < GFREE_LOCAL_MAX / 2 && sched.gfree) {
+      struct g *gp = sched.gfree;
+      sched.gfree = gp->schedlink;
+      sched.ngfree--;
+      gp->schedlink = pp->gfree;
+      pp->gfree = gp;
+      pp->gfreecnt++;
+    }
+    if (sched.ngfree_resident > sched.ngfree) sched.ngfree_resident = sched.ngfree;
+    rt_lock_release(&sched.lock);
+  }
+  struct g *gp = pp->gfree;
+  if (gp) {
+    pp->gfree = gp->schedlink;
+    pp->gfreecnt--;
+  }
+  return gp;
+}
+
+static void gfput(struct p *pp, struct g *gp) {
+  if (gp->stack_hi - gp->stack_lo != STACK_DEFAULT) {
+    stack_free(gp->stack_lo, gp->stack_hi, gp->stack_kind);
+    gp->stack_lo = gp->stack_hi = 0;
+    gp->stack_kind = STACK_NONE;
+  }
+  gp->schedlink = pp->gfree;
+  pp->gfree = gp;
+  if (++pp->gfreecnt < GFREE_LOCAL_MAX) return;
+  /* Move half to the global list.  Past a resident budget, the stacks
+   * moved are released to the kernel (the mappings stay for reuse), in one
+   * batch after the lock is dropped. */
+  uintptr_t release[GFREE_LOCAL_MAX][2];
+  int nrelease = 0;
+  rt_lock_acquire(&sched.lock);
+  while (pp->gfreecnt > GFREE_LOCAL_MAX / 2) {
+    struct g *g2 = pp->gfree;
+    pp->gfree = g2->schedlink;
+    pp->gfreecnt--;
+    if (g2->stack_lo && sched.ngfree_resident >= GFREE_KEEP_RESIDENT) {
+      release[nrelease][0] = g2->stack_lo;
+      release[nrelease][1] = g2->stack_hi;
+      nrelease++;
+    } else {
+      sched.ngfree_resident++;
+    }
+    g2->schedlink = sched.gfree;
+    sched.gfree = g2;
+    sched.ngfree++;
+  }
+  rt_lock_release(&sched.lock);
+  if (nrelease) stack_release_batch(release, nrelease);
+}
+
+static struct g *g_alloc(void) {
+  struct g *gp = calloc(1, sizeof *gp);
+  if (!gp) return NULL;
+  gp->sleeptimer.idx = -1;
+  rt_lock_acquire(&sched.lock);
+  gp->alllink = sched.allg;
+  sched.allg = gp;
+  rt_lock_release(&sched.lock);
+  return gp;
+}
+
+/* Creates a runnable G; queued on pp (runnext) or, without a P, globally. */
+static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), void *arg,
+                   struct g **out) {
+  size_t size = STACK_DEFAULT;
+  if (opts && opts->stack_size) {
+    size = opts->stack_size < STACK_MIN ? STACK_MIN : opts->stack_size;
+    size = (size + 4095) & ~(size_t)4095;
+    if (size < opts->stack_size) return -EINVAL; /* overflowed rounding */
+  }
+  struct g *gp = NULL;
+  if (pp && size == STACK_DEFAULT) gp = gfget(pp);
+  if (!gp && !pp && size == STACK_DEFAULT && sched.gfree) {
+    rt_lock_acquire(&sched.lock);
+    gp = sched.gfree;
+    if (gp) {
+      sched.gfree = gp->schedlink;
+      sched.ngfree--;
+    }
+    rt_lock_release(&sched.lock);
+  }
+  if (!gp) gp = g_alloc();
+  if (!gp) return -ENOMEM;
+  if (gp->stack_lo == 0) {
+    int err = stack_alloc(size, &gp->stack_lo, &gp->stack_hi, &gp->stack_kind);
+    if (err) {
+      /* keep the G struct on a free list; it has no stack */
+      if (pp) {
+        gp->schedlink = pp->gfree;
+        pp->gfree = gp;
+        pp->gfreecnt++;
+      }
+      return err;
+    }
+  }
+  asan_fresh_stack(gp);
+  memset(&gp->ctx, 0, sizeof gp->ctx);
+  gp->ctx.sp = gp->stack_hi & ~(uintptr_t)15;
+  gp->ctx.pc = (uintptr_t)sched_goentry;
+  gp->ctx.fp = 0;
+  gp->ctx.r12 = (uintptr_t)gp;
+  gp->fn = fn;
+  gp->arg = arg;
+  gp->m = NULL;
+  gp->lockedm = NULL;
+  gp->lockcount = 0;
+  gp->param = NULL;
+  gp->is_main = false;
+  gp->waitreason = NULL;
+  gp->name[0] = 0;
+  if (opts && opts->name) snprintf(gp->name, sizeof gp->name, "%s", opts->name);
+  if (pp) {
+    gp->id = next_goid(pp);
+    atomic_fetch_add_explicit(&pp->created, 1, memory_order_relaxed);
+  } else {
+    gp->id = atomic_fetch_add(&sched.goidgen, 1) + 1;
+    atomic_fetch_add_explicit(&sched.allp[0]->created, 1, memory_order_relaxed);
+  }
+  atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+  if (out) *out = gp;
+  if (pp) {
+    runq_put(pp, gp, true);
+  } else {
+    rt_lock_acquire(&sched.lock);
+    globrunq_put_batch(gp, gp, 1);
+    rt_lock_release(&sched.lock);
+  }
+  wakep();
+  return 0;
+}
+
+static void goexit_m(struct g *gp) {
+  struct m *mp = gp->m;
+  asan_switch_end(mp->asan_fake_g0);
+  check_stack(gp);
+  atomic_store_explicit(&gp->status, G_DEAD, memory_order_relaxed);
+  if (gp->lockedm) { /* exiting while wired: unwire */
+    gp->lockedm = NULL;
+    mp->lockedg = NULL;
+  }
+  gp->m = NULL;
+  mp->curg = NULL;
+  atomic_fetch_add_explicit(&mp->p->exited, 1, memory_order_relaxed);
+  gfput(mp->p, gp);
+  schedule();
+}
+
+/* sched_systemstack with the ASan fiber annotations for both directions. */
+struct oncall {
+  void (*fn)(void *);
+  void *arg;
+  struct g *gp;
+};
+
+static void on_g0_trampoline(void *p) {
+  struct oncall *c = p;
+  void *fake = NULL;
+  asan_switch_end(NULL);
+  c->fn(c->arg);
+  asan_switch_begin(&fake, c->gp);
+}
+
+static void run_on_g0(void (*fn)(void *), void *arg) {
+  struct g *gp = getcurg();
+  if (!gp) {
+    fn(arg);
+    return;
+  }
+  struct oncall c = {fn, arg, gp};
+  asan_switch_begin(&gp->asan_fake, gp->m->g0);
+  sched_systemstack(on_g0_trampoline, &c);
+  asan_switch_end(gp->asan_fake);
+}
+
+static void exit_process(void *code) {
+  exit((int)(intptr_t)code);
+}
+
+static void main_goroutine(void *unused) {
+  (void)unused;
+  int code = sched.main_fn(sched.main_argc, sched.main_argv);
+  /* As in Go: main returning ends the process.  exit(3) runs on g0, whose
+   * stack is the thread's own and large enough for atexit handlers. */
+  run_on_g0(exit_process, (void *)(intptr_t)code);
+  abort();
+}
+
+/* ---- public API ---------------------------------------------------------- */
+
+bool sched_started(void) {
+  return atomic_load(&sched.started) != 0;
+}
+
+static int online_cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : (n > MAXPROCS_LIMIT ? MAXPROCS_LIMIT : (int)n);
+}
+
+/* GRT_MAXPROCS, or the number of online CPUs; quiet unless warn. */
+static int maxprocs_from_env(bool warn) {
+  const char *s = getenv("GRT_MAXPROCS");
+  if (!s || !*s) return online_cpus();
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || end == s || v < 1 || v > MAXPROCS_LIMIT) {
+    if (warn)
+      sched_warn("grt: GRT_MAXPROCS=\"%s\" is not a whole number in 1..%d; using %d (online CPUs)",
+                 s, MAXPROCS_LIMIT, online_cpus());
+    return online_cpus();
+  }
+  return (int)v;
+}
+
+int grt_maxprocs(void) {
+  return sched_started() ? sched.nprocs : maxprocs_from_env(false);
+}
+
+int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
+  if (!main_fn) {
+    sched_warn("grt: grt_main: main_fn is NULL");
+    return -EINVAL;
+  }
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&sched.started, &expected, 1)) {
+    sched_warn("grt: grt_main called twice");
+    return -EBUSY;
+  }
+  sched.nprocs = maxprocs_from_env(true);
+  sched.main_fn = main_fn;
+  sched.main_argc = argc;
+  sched.main_argv = argv;
+  stack_init();
+  sched.allp = calloc(sched.nprocs, sizeof *sched.allp);
+  if (!sched.allp) return -ENOMEM;
+  for (int i = 0; i < sched.nprocs; i++) {
+    struct p *pp = calloc(1, sizeof *pp);
+    if (!pp) return -ENOMEM;
+    pp->id = i;
+    sched.allp[i] = pp;
+  }
+  for (int i = sched.nprocs - 1; i > 0; i--)
+    pidle_put(sched.allp[i]);
+  struct m *m0 = m_alloc();
+  if (!m0) return -ENOMEM;
+  sched.m0 = m0;
+  m_bind_thread(m0, (uintptr_t)__builtin_frame_address(0));
+  signal_install();
+  acquirep(m0, sched.allp[0]);
+
+  struct g *main_g;
+  int err = newproc(m0->p, NULL, main_goroutine, NULL, &main_g);
+  if (err) return err;
+  main_g->is_main = true;
+  schedule();
+}
+
+int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
+  if (!fn) {
+    sched_warn("grt: grt_go: fn is NULL");
+    return -EINVAL;
+  }
+  if (!sched_started()) {
+    sched_warn("grt: grt_go called before grt_main started the runtime");
+    return -EPERM;
+  }
+  return newproc(currentp(), opts, fn, arg, NULL);
+}
+
+int grt_go(void (*fn)(void *), void *arg) {
+  return grt_go_with(NULL, fn, arg);
+}
+
+void grt_yield(void) {
+  struct g *gp = getcurg();
+  if (!gp) {
+    sched_yield();
+    return;
+  }
+  asan_switch_begin(&gp->asan_fake, gp->m->g0);
+  sched_mcall(yield_m);
+  asan_switch_end(gp->asan_fake);
+}
+
+void grt_exit(void) {
+  struct g *gp = getcurg();
+  if (!gp) {
+    sched_warn("grt: grt_exit called outside a goroutine; ending the thread");
+    pthread_exit(NULL);
+  }
+  if (gp->is_main) run_on_g0(exit_process, (void *)0);
+  asan_switch_begin(NULL, gp->m->g0);
+  sched_mcall(goexit_m);
+  abort();
+}
+
+uint64_t grt_id(void) {
+  struct g *gp = getcurg();
+  return gp ? gp->id : 0;
+}
+
+int64_t grt_nanotime(void) {
+  return nanotime();
+}
+
+void grt_lock_thread(void) {
+  struct g *gp = getcurg();
+  if (!gp) return;
+  gp->lockcount++;
+  gp->lockedm = gp->m;
+  gp->m->lockedg = gp;
+}
+
+void grt_unlock_thread(void) {
+  struct g *gp = getcurg();
+  if (!gp || gp->lockcount == 0) return;
+  if (--gp->lockcount == 0) {
+    gp->m->lockedg = NULL;
+    gp->lockedm = NULL;
+  }
+}
+
+int grt_read_stats(grt_stats *st) {
+  if (!st) return -EINVAL;
+  memset(st, 0, sizeof *st);
+  if (!sched_started()) return 0;
+  uint64_t created = 0, exited = 0;
+  for (int i = 0; i < sched.nprocs; i++) {
+    created += atomic_load(&sched.allp[i]->created);
+    exited += atomic_load(&sched.allp[i]->exited);
+    if (i < 64) st->procs_ran[i] = atomic_load(&sched.allp[i]->ran);
+  }
+  st->goroutines = created - exited;
+  rt_lock_acquire(&sched.lock);
+  st->threads = (uint64_t)sched.mcount;
+  rt_lock_release(&sched.lock);
+  stack_counts(&st->stacks_guarded, &st->stacks_canary, &st->vma_budget);
+  return 0;
+}
+
+int grt_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
+  struct g *gp = getcurg();
+  if (!gp) return -EPERM;
+  if (lo) *lo = gp->stack_lo;
+  if (hi) *hi = gp->stack_hi;
+  return 0;
+}
+
+extern char sched_gogo_end[], sched_mcall_end[], sched_systemstack_end[], sched_goentry_end[];
+
+int grt_switch_ranges(const grt_code_range **ranges) {
+  static grt_code_range table[4];
+  static _Atomic int ready;
+  if (!atomic_load_explicit(&ready, memory_order_acquire)) {
+    grt_code_range t[4] = {
+        {"sched_gogo", (uintptr_t)sched_gogo, (uintptr_t)sched_gogo_end},
+        {"sched_mcall", (uintptr_t)sched_mcall, (uintptr_t)sched_mcall_end},
+        {"sched_systemstack", (uintptr_t)sched_systemstack, (uintptr_t)sched_systemstack_end},
+        {"sched_goentry", (uintptr_t)sched_goentry, (uintptr_t)sched_goentry_end},
+    };
+    memcpy(table, t, sizeof t);
+    atomic_store_explicit(&ready, 1, memory_order_release);
+  }
+  if (ranges) *ranges = table;
+  return 4;
+}

@@ -1,0 +1,149 @@
+/*
+ * sync.c - grt_mutex and grt_wg: blocking goroutines park, their M runs
+ * other goroutines.
+ *
+ * grt_mutex state bits: LOCKED, WAITERS.  Uncontended lock and unlock are
+ * one CAS each.  Contended: waiters queue FIFO under the mutex's small
+ * internal lock (waitlock), and unlock hands ownership directly to the
+ * first waiter (the state stays LOCKED), so a woken goroutine never has to
+ * compete again and no waiter starves.
+ *
+ * grt_wg: the counter is atomic; waiters queue under waitlock.  A done that
+ * brings the counter to zero takes waitlock and wakes every waiter; a
+ * waiter checks the counter under waitlock before parking, so no wakeup is
+ * lost between its check and its park.
+ *
+ * Threads that are not goroutines may use both: they spin with backoff
+ * instead of parking.
+ */
+#include "runtime/runtime.h"
+
+#include <sched.h>
+#include <time.h>
+
+#define MUTEX_LOCKED 1u
+#define MUTEX_WAITERS 2u
+
+static _Atomic uint32_t *atomic_u32(uint32_t *p) {
+  return (_Atomic uint32_t *)p;
+}
+static rt_lock *lock_of(uint32_t *p) {
+  return (rt_lock *)p;
+}
+
+static void backoff(int *spins) {
+  if (*spins < 64) {
+    (*spins)++;
+    sched_yield();
+    return;
+  }
+  struct timespec ts = {0, 50000};
+  nanosleep(&ts, NULL);
+}
+
+int grt_mutex_trylock(grt_mutex *m) {
+  uint32_t zero = 0;
+  return atomic_compare_exchange_strong_explicit(atomic_u32(&m->state), &zero, MUTEX_LOCKED,
+                                                 memory_order_acquire, memory_order_relaxed);
+}
+
+void grt_mutex_lock(grt_mutex *m) {
+  if (grt_mutex_trylock(m)) return;
+  struct g *gp = getcurg();
+  if (!gp) {
+    for (int spins = 0; !grt_mutex_trylock(m);)
+      backoff(&spins);
+    return;
+  }
+  _Atomic uint32_t *state = atomic_u32(&m->state);
+  rt_lock_acquire(lock_of(&m->waitlock));
+  uint32_t s = atomic_load(state);
+  for (;;) {
+    if (!(s & MUTEX_LOCKED)) {
+      if (atomic_compare_exchange_weak(state, &s, s | MUTEX_LOCKED)) {
+        rt_lock_release(lock_of(&m->waitlock));
+        return;
+      }
+      continue;
+    }
+    if (atomic_compare_exchange_weak(state, &s, s | MUTEX_WAITERS)) break;
+  }
+  gp->waitlink = NULL;
+  if (m->tail)
+    ((struct g *)m->tail)->waitlink = gp;
+  else
+    m->head = gp;
+  m->tail = gp;
+  sched_park(sched_unlock_commit, lock_of(&m->waitlock), "mutex");
+  /* Woken by unlock: ownership was handed to us. */
+}
+
+void grt_mutex_unlock(grt_mutex *m) {
+  _Atomic uint32_t *state = atomic_u32(&m->state);
+  uint32_t s = MUTEX_LOCKED;
+  if (atomic_compare_exchange_strong_explicit(state, &s, 0, memory_order_release,
+                                              memory_order_relaxed))
+    return;
+  if (!(s & MUTEX_LOCKED)) {
+    sched_warn("grt: grt_mutex_unlock of an unlocked mutex %p", (void *)m);
+    return;
+  }
+  rt_lock_acquire(lock_of(&m->waitlock));
+  struct g *w = m->head;
+  if (w) {
+    m->head = w->waitlink;
+    if (!m->head) {
+      m->tail = NULL;
+      atomic_store(state, MUTEX_LOCKED); /* handed off; no waiters left */
+    }
+  } else {
+    atomic_store_explicit(state, 0, memory_order_release);
+  }
+  rt_lock_release(lock_of(&m->waitlock));
+  if (w) sched_ready(w);
+}
+
+static _Atomic int64_t *wg_count(grt_wg *wg) {
+  return (_Atomic int64_t *)&wg->count;
+}
+
+void grt_wg_add(grt_wg *wg, int n) {
+  int64_t v = atomic_fetch_add(wg_count(wg), n) + n;
+  if (v < 0) {
+    atomic_fetch_sub(wg_count(wg), n);
+    sched_warn("grt: grt_wg_add: negative wait group counter (%lld); change ignored", (long long)v);
+    return;
+  }
+  if (v > 0 || n == 0) return;
+  rt_lock_acquire(lock_of(&wg->waitlock));
+  struct g *w = wg->waiters;
+  wg->waiters = NULL;
+  rt_lock_release(lock_of(&wg->waitlock));
+  while (w) {
+    struct g *next = w->waitlink;
+    sched_ready(w);
+    w = next;
+  }
+}
+
+void grt_wg_done(grt_wg *wg) {
+  grt_wg_add(wg, -1);
+}
+
+void grt_wg_wait(grt_wg *wg) {
+  if (atomic_load(wg_count(wg)) == 0) return;
+  struct g *gp = getcurg();
+  if (!gp) {
+    for (int spins = 0; atomic_load(wg_count(wg)) != 0;)
+      backoff(&spins);
+    return;
+  }
+  rt_lock_acquire(lock_of(&wg->waitlock));
+  if (atomic_load(wg_count(wg)) == 0) {
+    rt_lock_release(lock_of(&wg->waitlock));
+    return;
+  }
+  gp->waitlink = wg->waiters;
+  wg->waiters = gp;
+  sched_park(sched_unlock_commit, lock_of(&wg->waitlock), "wait group");
+}
