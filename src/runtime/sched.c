@@ -84,6 +84,7 @@ static struct {
   struct p **allp;
   struct m *m0;
   _Atomic uint64_t goidgen;
+  _Atomic uint64_t created_without_p; /* goroutines started from foreign threads */
   _Atomic int started;
   int (*main_fn)(int, char **);
   int main_argc;
@@ -185,6 +186,14 @@ void grt_fatal(const char *msg) {
 static struct p *currentp(void) {
   struct m *mp = getm();
   return mp ? mp->p : NULL;
+}
+
+/* Bumps a per-P statistic.  Only the P's owner writes it, so a plain
+ * load and store do (no locked instruction on the switch path); readers
+ * load it atomically. */
+static inline void p_count(_Atomic uint64_t *c) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
 }
 
 static uint64_t next_goid(struct p *pp) {
@@ -677,7 +686,7 @@ static void execute(struct m *mp, struct g *gp) {
   mp->curg = gp;
   atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
   pp->schedtick++;
-  atomic_fetch_add_explicit(&pp->ran, 1, memory_order_relaxed);
+  p_count(&pp->ran);
   asan_switch_begin(&mp->asan_fake_g0, gp);
   sched_gogo(gp);
   __builtin_unreachable();
@@ -821,7 +830,7 @@ static void yield_m(struct g *gp) {
   mp->curg = NULL;
   /* Behind everything local; an empty local queue means nobody else wants
    * this P, unless the global queue or other Ps do. */
-  if (runq_empty(mp->p) && atomic_load(&sched.runqsize) > 0) {
+  if (atomic_load(&sched.runqsize) > 0 && runq_empty(mp->p)) {
     rt_lock_acquire(&sched.lock);
     globrunq_put_batch(gp, gp, 1);
     rt_lock_release(&sched.lock);
@@ -952,10 +961,10 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
   if (opts && opts->name) snprintf(gp->name, sizeof gp->name, "%s", opts->name);
   if (pp) {
     gp->id = next_goid(pp);
-    atomic_fetch_add_explicit(&pp->created, 1, memory_order_relaxed);
+    p_count(&pp->created);
   } else {
     gp->id = atomic_fetch_add(&sched.goidgen, 1) + 1;
-    atomic_fetch_add_explicit(&sched.allp[0]->created, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sched.created_without_p, 1, memory_order_relaxed);
   }
   atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
   if (out) *out = gp;
@@ -981,7 +990,7 @@ static void goexit_m(struct g *gp) {
   }
   gp->m = NULL;
   mp->curg = NULL;
-  atomic_fetch_add_explicit(&mp->p->exited, 1, memory_order_relaxed);
+  p_count(&mp->p->exited);
   gfput(mp->p, gp);
   schedule();
 }
@@ -1165,7 +1174,7 @@ int grt_read_stats(grt_stats *st) {
   if (!st) return -EINVAL;
   memset(st, 0, sizeof *st);
   if (!sched_started()) return 0;
-  uint64_t created = 0, exited = 0;
+  uint64_t created = atomic_load(&sched.created_without_p), exited = 0;
   for (int i = 0; i < sched.nprocs; i++) {
     created += atomic_load(&sched.allp[i]->created);
     exited += atomic_load(&sched.allp[i]->exited);
