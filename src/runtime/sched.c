@@ -651,14 +651,26 @@ top:;
 
   for (;;) {
     rt_lock_acquire(&sched.lock);
-    midle_put(mp);
-    /* Computed after joining the idle list, under the lock: a timer added
+    /* Computed under the lock, before joining the idle list: a timer added
      * from now on sees this M in on_timer_added and kicks it. */
     next_timer = 0;
     for (int i = 0; i < sched.nprocs; i++) {
       int64_t w = atomic_load(&sched.allp[i]->timer0when);
       if (w != 0 && (next_timer == 0 || w < next_timer)) next_timer = w;
     }
+    if (next_timer && next_timer <= nanotime()) {
+      /* Overdue: run it ourselves if a P is free.  If not, every P is
+       * busy and its M runs due timers at its next schedule, so sleep
+       * until handed a P rather than spin on a past deadline. */
+      struct p *p2 = pidle_get();
+      if (p2) {
+        rt_lock_release(&sched.lock);
+        acquirep(mp, p2);
+        goto top;
+      }
+      next_timer = 0;
+    }
+    midle_put(mp);
     struct p *p2 = m_sleep(mp, next_timer);
     if (p2) {
       acquirep(mp, p2);
@@ -755,8 +767,8 @@ void sched_gostart(struct g *gp) {
 
 /* ---- park / ready ------------------------------------------------------- */
 
-static void check_stack(struct g *gp) {
-  if (!stack_canary_ok(gp)) {
+static inline void check_stack(struct g *gp) {
+  if (__builtin_expect(gp->stack_kind == STACK_CANARY, 0) && !stack_canary_ok(gp)) {
     char msg[96];
     snprintf(msg, sizeof msg, "goroutine %llu stack overflow (canary overwritten)",
              (unsigned long long)gp->id);
