@@ -64,7 +64,8 @@ __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibilit
 
 #define MAXPROCS_LIMIT 1024
 #define GFREE_LOCAL_MAX 64
-#define GFREE_KEEP_RESIDENT 1024 /* global free stacks kept resident; more are madvised */
+#define GFREE_KEEP_RESIDENT 1024 /* free stacks kept resident; idle Ms release the rest */
+#define SCAVENGE_DELAY_NS (100 * 1000 * 1000)
 
 static struct {
   rt_lock lock;
@@ -75,8 +76,11 @@ static struct {
   _Atomic int32_t npidle;
   _Atomic int32_t nmspinning;
   _Atomic int64_t poll_until; /* earliest deadline an idle M sleeps to; 0: none */
-  struct g *gfree;            /* dead Gs with default stacks, from all Ps */
-  int32_t ngfree, ngfree_resident;
+  struct g *gfree;            /* dead Gs with default stacks, memory resident */
+  int32_t ngfree;
+  struct g *gfree_released;   /* dead Gs whose stack memory went back to the kernel */
+  int32_t ngfree_released;
+  int64_t gfree_excess_since; /* when ngfree last rose above the resident budget; 0: not above */
   struct m *allm;
   struct g *allg;
   int32_t mcount;
@@ -92,6 +96,7 @@ static struct {
 } sched;
 
 static void schedule(void) __attribute__((noreturn));
+static int64_t scavenge_stacks(void);
 void sched_gostart(struct g *gp) __attribute__((noreturn, used));
 
 /* ---- ASan fiber annotations ---------------------------------------------
@@ -650,6 +655,7 @@ top:;
   }
 
   for (;;) {
+    int64_t scavenge_at = scavenge_stacks();
     rt_lock_acquire(&sched.lock);
     /* Computed under the lock, before joining the idle list: a timer added
      * from now on sees this M in on_timer_added and kicks it. */
@@ -670,6 +676,7 @@ top:;
       }
       next_timer = 0;
     }
+    if (scavenge_at && (next_timer == 0 || scavenge_at < next_timer)) next_timer = scavenge_at;
     midle_put(mp);
     struct p *p2 = m_sleep(mp, next_timer);
     if (p2) {
@@ -854,18 +861,32 @@ static void yield_m(struct g *gp) {
 
 /* ---- creating and ending goroutines ---------------------------------------- */
 
+/* Pops a dead G from the global lists (sched.lock held), resident first. */
+static struct g *gfree_pop_global(void) {
+  struct g *gp = sched.gfree;
+  if (gp) {
+    sched.gfree = gp->schedlink;
+    if (--sched.ngfree <= GFREE_KEEP_RESIDENT) sched.gfree_excess_since = 0;
+    return gp;
+  }
+  gp = sched.gfree_released;
+  if (gp) {
+    sched.gfree_released = gp->schedlink;
+    sched.ngfree_released--;
+  }
+  return gp;
+}
+
 static struct g *gfget(struct p *pp) {
-  if (!pp->gfree && sched.gfree) {
+  if (!pp->gfree && (sched.gfree || sched.gfree_released)) {
     rt_lock_acquire(&sched.lock);
-    while (pp->gfreecnt < GFREE_LOCAL_MAX / 2 && sched.gfree) {
-      struct g *gp = sched.gfree;
-      sched.gfree = gp->schedlink;
-      sched.ngfree--;
+    while (pp->gfreecnt < GFREE_LOCAL_MAX / 2) {
+      struct g *gp = gfree_pop_global();
+      if (!gp) break;
       gp->schedlink = pp->gfree;
       pp->gfree = gp;
       pp->gfreecnt++;
     }
-    if (sched.ngfree_resident > sched.ngfree) sched.ngfree_resident = sched.ngfree;
     rt_lock_release(&sched.lock);
   }
   struct g *gp = pp->gfree;
@@ -874,6 +895,50 @@ static struct g *gfget(struct p *pp) {
     pp->gfreecnt--;
   }
   return gp;
+}
+
+/* Gives the memory of free stacks beyond GFREE_KEEP_RESIDENT back to the
+ * kernel, once the excess has lasted SCAVENGE_DELAY_NS: a burst of
+ * goroutines that is about to repeat keeps its stacks, as with Go's
+ * background scavenger.  Runs only on an M about to sleep for lack of work
+ * (each madvise costs a TLB shootdown on every CPU).  Returns when to try
+ * again, or 0 if there is no excess. */
+static int64_t scavenge_stacks(void) {
+  rt_lock_acquire(&sched.lock);
+  int64_t since = sched.gfree_excess_since;
+  rt_lock_release(&sched.lock);
+  if (since == 0) return 0;
+  int64_t now = nanotime();
+  if (now - since < SCAVENGE_DELAY_NS) return since + SCAVENGE_DELAY_NS;
+  for (;;) {
+    uintptr_t ranges[256][2];
+    struct g *batch = NULL;
+    int n = 0;
+    rt_lock_acquire(&sched.lock);
+    while (n < 256 && sched.ngfree > GFREE_KEEP_RESIDENT) {
+      struct g *gp = sched.gfree;
+      sched.gfree = gp->schedlink;
+      sched.ngfree--;
+      ranges[n][0] = gp->stack_lo;
+      ranges[n][1] = gp->stack_hi;
+      n++;
+      gp->schedlink = batch;
+      batch = gp;
+    }
+    if (n == 0) sched.gfree_excess_since = 0;
+    rt_lock_release(&sched.lock);
+    if (n == 0) return 0;
+    stack_release_batch(ranges, n);
+    rt_lock_acquire(&sched.lock);
+    while (batch) {
+      struct g *gp = batch;
+      batch = gp->schedlink;
+      gp->schedlink = sched.gfree_released;
+      sched.gfree_released = gp;
+      sched.ngfree_released++;
+    }
+    rt_lock_release(&sched.lock);
+  }
 }
 
 static void gfput(struct p *pp, struct g *gp) {
@@ -885,29 +950,25 @@ static void gfput(struct p *pp, struct g *gp) {
   gp->schedlink = pp->gfree;
   pp->gfree = gp;
   if (++pp->gfreecnt < GFREE_LOCAL_MAX) return;
-  /* Move half to the global list.  Past a resident budget, the stacks
-   * moved are released to the kernel (the mappings stay for reuse), in one
-   * batch after the lock is dropped. */
-  uintptr_t release[GFREE_LOCAL_MAX][2];
-  int nrelease = 0;
+  /* Move half to the global list; scavenge_stacks trims it when idle. */
   rt_lock_acquire(&sched.lock);
   while (pp->gfreecnt > GFREE_LOCAL_MAX / 2) {
     struct g *g2 = pp->gfree;
     pp->gfree = g2->schedlink;
     pp->gfreecnt--;
-    if (g2->stack_lo && sched.ngfree_resident >= GFREE_KEEP_RESIDENT) {
-      release[nrelease][0] = g2->stack_lo;
-      release[nrelease][1] = g2->stack_hi;
-      nrelease++;
-    } else {
-      sched.ngfree_resident++;
-    }
     g2->schedlink = sched.gfree;
     sched.gfree = g2;
     sched.ngfree++;
   }
+  bool excess = sched.ngfree > GFREE_KEEP_RESIDENT && sched.gfree_excess_since == 0;
   rt_lock_release(&sched.lock);
-  if (nrelease) stack_release_batch(release, nrelease);
+  if (excess) {
+    int64_t now = nanotime();
+    rt_lock_acquire(&sched.lock);
+    if (sched.ngfree > GFREE_KEEP_RESIDENT && sched.gfree_excess_since == 0)
+      sched.gfree_excess_since = now;
+    rt_lock_release(&sched.lock);
+  }
 }
 
 static struct g *g_alloc(void) {
@@ -932,13 +993,9 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
   }
   struct g *gp = NULL;
   if (pp && size == STACK_DEFAULT) gp = gfget(pp);
-  if (!gp && !pp && size == STACK_DEFAULT && sched.gfree) {
+  if (!gp && !pp && size == STACK_DEFAULT) {
     rt_lock_acquire(&sched.lock);
-    gp = sched.gfree;
-    if (gp) {
-      sched.gfree = gp->schedlink;
-      sched.ngfree--;
-    }
+    gp = gfree_pop_global();
     rt_lock_release(&sched.lock);
   }
   if (!gp) gp = g_alloc();
