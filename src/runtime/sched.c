@@ -155,8 +155,11 @@ void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintpt
       name = info.dli_sname;
       off = pc - (uintptr_t)info.dli_saddr;
     }
-    int n = snprintf(line, sizeof line, "  %s+0x%lx\t(pc=%#lx)\n", name, (unsigned long)off,
-                     (unsigned long)pc);
+    /* dladdr sees exported symbols only; static functions show as "?"
+     * until the profiler's libdw symbolizer is used here. */
+    int n = off ? snprintf(line, sizeof line, "  %s+0x%lx\t(pc=%#lx)\n", name,
+                           (unsigned long)off, (unsigned long)pc)
+                : snprintf(line, sizeof line, "  %s\t(pc=%#lx)\n", name, (unsigned long)pc);
     if (n > 0 && write(fd, line, n) < 0) break;
     if (fp == 0 || fp < lo || fp + 16 > hi || (fp & 7)) break;
     uintptr_t next = ((uintptr_t *)fp)[0];
@@ -774,12 +777,17 @@ void sched_gostart(struct g *gp) {
 
 /* ---- park / ready ------------------------------------------------------- */
 
+/* On g0, as a G switches out: a canary stack whose low bytes are no longer
+ * zero overflowed.  Report it with the goroutine's own frames, walked from
+ * its just-saved context. */
 static inline void check_stack(struct g *gp) {
   if (__builtin_expect(gp->stack_kind == STACK_CANARY, 0) && !stack_canary_ok(gp)) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "goroutine %llu stack overflow (canary overwritten)",
-             (unsigned long long)gp->id);
-    grt_fatal(msg);
+    sched_warn("goroutine %llu stack overflow (canary at the stack's low end overwritten; "
+               "stack [%#lx, %#lx))",
+               (unsigned long long)gp->id, (unsigned long)gp->stack_lo,
+               (unsigned long)gp->stack_hi);
+    sched_print_frames(2, gp->ctx.fp, gp->ctx.pc, gp->stack_lo, gp->stack_hi);
+    abort();
   }
 }
 
@@ -820,7 +828,9 @@ bool sched_unlock_commit(struct g *gp, void *lock) {
   return true;
 }
 
-void sched_ready(struct g *gp) {
+void sched_ready(struct g *gp) { sched_ready_next(gp, true); }
+
+void sched_ready_next(struct g *gp, bool next) {
   uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
   if (st != G_WAITING) {
     char msg[96];
@@ -831,7 +841,7 @@ void sched_ready(struct g *gp) {
   atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
   struct p *pp = currentp();
   if (pp) {
-    runq_put(pp, gp, true);
+    runq_put(pp, gp, next);
   } else { /* a thread without a P: the global queue */
     rt_lock_acquire(&sched.lock);
     globrunq_put_batch(gp, gp, 1);
