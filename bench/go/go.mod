@@ -1,0 +1,3 @@
+module grtbench
+
+go 1.19

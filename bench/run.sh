@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# bench/run.sh <builddir>: runs grt's benchmarks next to their Go twins.
+#
+# Builds the Go twins (bench/go, standard library only, offline) into
+# <builddir>/bench-go/, then runs every benchmark pair BENCH_RUNS times
+# (default 5), interleaved: grt, Go, grt, Go, ...  Each program prints one
+# line "RESULT <metric> <value>".  Prints the medians and the grt/Go ratio
+# per metric, with the grt target for reference.  Numbers are reported,
+# never asserted: the exit status is 0 unless a program failed to build or
+# run, or Go is missing and cannot be installed.
+#
+# Environment: BENCH_RUNS (default 5), BENCH_TIMEOUT seconds per run (300).
+set -u
+
+if [ $# -ne 1 ]; then
+  echo "usage: $0 <builddir>" >&2
+  exit 2
+fi
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$1" 2>/dev/null && pwd) || {
+  echo "run.sh: no build directory $1 (run 'make build' first)" >&2
+  exit 2
+}
+runs=${BENCH_RUNS:-5}
+limit=${BENCH_TIMEOUT:-300}
+case $runs in '' | *[!0-9]* | 0)
+  echo "run.sh: BENCH_RUNS must be a positive whole number" >&2
+  exit 2
+  ;;
+esac
+
+# grt binary and args | Go binary and args | metric | grt target
+benches=(
+  "bench_yield|yield|yield_ns_per_switch|<= 15"
+  "bench_chan_pingpong 1|chan_pingpong 1|chan_pingpong_1p_ns_per_roundtrip|<= 100"
+  "bench_chan_pingpong 2|chan_pingpong 2|chan_pingpong_2p_ns_per_roundtrip|<= 200"
+  "bench_spawn|spawn|spawn_ns_per_goroutine|<= 150"
+  "bench_parked_rss|parked_rss|parked_rss_kib_per_goroutine|<= 4.6"
+)
+
+status=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# ---- Go ------------------------------------------------------------------
+have_go=1
+if ! command -v go >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "go is missing: installing golang-go"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go); then
+      echo "run.sh: could not install golang-go" >&2
+      have_go=0
+    fi
+  else
+    echo "run.sh: go is missing; install it with: sudo apt-get install golang-go" >&2
+    have_go=0
+  fi
+  command -v go >/dev/null 2>&1 || have_go=0
+fi
+
+gobin=$build/bench-go
+if [ $have_go = 1 ]; then
+  mkdir -p "$gobin" "$build/bench-go-cache" "$build/bench-go-path"
+  export GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on GOWORK=off \
+    GOCACHE="$build/bench-go-cache" GOPATH="$build/bench-go-path"
+  for pkg in yield chan_pingpong spawn parked_rss; do
+    if ! (cd "$here/go" && go build -o "$gobin/$pkg" "./$pkg"); then
+      echo "run.sh: go build of bench/go/$pkg failed" >&2
+      status=1
+    fi
+  done
+  echo "Go twins built with $(go version | awk '{print $3}') into $gobin"
+else
+  status=1
+fi
+
+# ---- runs ----------------------------------------------------------------
+# run_one <side> <metric> <command...>: appends "<side> <metric> <value>" to
+# $work/results, or reports the failure.
+run_one() {
+  local side=$1 metric=$2
+  shift 2
+  if [ ! -x "$1" ]; then
+    echo "  $side $metric: $1 not built" >&2
+    status=1
+    return
+  fi
+  timeout "$limit" "$@" >"$work/out" 2>"$work/err"
+  local rc=$?
+  local val
+  val=$(awk -v m="$metric" '$1 == "RESULT" && $2 == m { v = $3 } END { print v }' "$work/out")
+  if [ $rc -ne 0 ] || [ -z "$val" ]; then
+    echo "  $side $metric: FAILED (exit $rc): $*" >&2
+    tail -n 5 "$work/out" "$work/err" >&2
+    status=1
+    return
+  fi
+  echo "$side $metric $val" >>"$work/results"
+}
+
+: >"$work/results"
+echo "Running $runs rounds (grt and Go interleaved) ..."
+for ((r = 1; r <= runs; r++)); do
+  for b in "${benches[@]}"; do
+    IFS='|' read -r gcmd gocmd metric target <<<"$b"
+    read -r -a gargs <<<"$gcmd"
+    read -r -a goargs <<<"$gocmd"
+    gargs[0]=$build/${gargs[0]}
+    goargs[0]=$gobin/${goargs[0]}
+    run_one grt "$metric" "${gargs[@]}"
+    [ $have_go = 1 ] && run_one go "$metric" "${goargs[@]}"
+  done
+  echo "  round $r/$runs done"
+done
+
+# ---- table ---------------------------------------------------------------
+for b in "${benches[@]}"; do
+  IFS='|' read -r _ _ metric target <<<"$b"
+  echo "$metric|$target"
+done >"$work/order"
+
+echo
+awk -F'|' -v results="$work/results" '
+  function median(list,    a, n, i, j, t) {
+    n = split(list, a, " ")
+    if (n == 0) return ""
+    for (i = 2; i <= n; i++) {          # insertion sort, numerically
+      t = a[i] + 0
+      for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
+      a[j + 1] = t
+    }
+    return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  BEGIN {
+    while ((getline line < results) > 0) {
+      split(line, f, " ")
+      vals[f[1], f[2]] = vals[f[1], f[2]] " " f[3]
+    }
+  }
+  {
+    order[++n] = $1
+    target[$1] = $2
+  }
+  END {
+    fmt = "%-36s %12s %12s %8s %9s\n"
+    printf fmt, "metric", "grt median", "Go median", "grt/Go", "target"
+    for (i = 1; i <= n; i++) {
+      m = order[i]
+      g = median(vals["grt", m]); o = median(vals["go", m])
+      gs = g == "" ? "FAILED" : sprintf("%.2f", g)
+      os = o == "" ? "n/a" : sprintf("%.2f", o)
+      rs = (g == "" || o == "" || o == 0) ? "n/a" : sprintf("%.2f", g / o)
+      printf fmt, m, gs, os, rs, target[m]
+    }
+    printf "\nruns per side: raw values\n"
+    for (i = 1; i <= n; i++) {
+      m = order[i]
+      printf "  %-36s grt:%s\n  %-36s  Go:%s\n", m, vals["grt", m], "", vals["go", m]
+    }
+  }
+' "$work/order"
+
+exit $status

@@ -1,0 +1,281 @@
+/*
+ * misuse: wrong calls fail cleanly instead of crashing.  Before grt_main:
+ * grt_go, channel send/recv and grt_select return -EPERM, grt_id is 0,
+ * grt_yield is harmless.  Inside the runtime: NULL channels give -EINVAL,
+ * an oversized element gives NULL/EINVAL, a bad select case gives -EINVAL,
+ * unlocking an unlocked mutex and driving a wait group negative print one
+ * line naming the call and leave the object usable, grt_chan_free(NULL) is
+ * a no-op, grt_go(NULL, ...) is -EINVAL.  A bad GRT_MAXPROCS (checked in
+ * re-executed children) warns about GRT_MAXPROCS and falls back to the
+ * number of online CPUs; an empty one falls back silently.
+ */
+#define _GNU_SOURCE
+#include <grt.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if (!(x)) {                                                                                    \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
+      exit(1);                                                                                     \
+    }                                                                                              \
+  } while (0)
+
+extern char **environ;
+
+static void nop(void *arg) {
+  (void)arg;
+}
+
+/* ---- capturing our own stderr around one call ---- */
+
+static char captured[4096];
+static int saved_fd2 = -1, cap_fd = -1;
+
+static void capture_begin(void) {
+  fflush(stderr);
+  cap_fd = memfd_create("stderr", 0);
+  CHECK(cap_fd >= 0);
+  saved_fd2 = dup(2);
+  CHECK(saved_fd2 >= 0 && dup2(cap_fd, 2) == 2);
+}
+
+/* Returns how many lines were written meanwhile; the text is in captured. */
+static int capture_end(void) {
+  fflush(stderr);
+  CHECK(dup2(saved_fd2, 2) == 2);
+  close(saved_fd2);
+  ssize_t n = pread(cap_fd, captured, sizeof captured - 1, 0);
+  CHECK(n >= 0);
+  captured[n] = 0;
+  close(cap_fd);
+  int lines = 0;
+  for (ssize_t i = 0; i < n; i++)
+    lines += captured[i] == '\n';
+  fprintf(stderr, "(captured: %s)\n", n ? captured : "nothing\n");
+  return lines;
+}
+
+/* ---- inside the runtime ---- */
+
+static grt_wg wg;
+
+static void finisher(void *arg) {
+  (void)arg;
+  grt_wg_done(&wg);
+}
+
+static int run(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  int x = 1;
+  CHECK(grt_id() == 1);
+
+  /* NULL channels. */
+  CHECK(grt_chan_send(NULL, &x) == -EINVAL);
+  CHECK(grt_chan_recv(NULL, &x) == -EINVAL);
+  CHECK(grt_chan_close(NULL) == -EINVAL);
+  CHECK(grt_chan_len(NULL) == -EINVAL);
+  CHECK(grt_chan_cap(NULL) == -EINVAL);
+  grt_chan_free(NULL); /* no-op */
+
+  /* Element size limit. */
+  errno = 0;
+  CHECK(grt_chan_make(65537, 1) == NULL);
+  CHECK(errno == EINVAL);
+  grt_chan *big = grt_chan_make(65536, 1);
+  CHECK(big != NULL); /* the limit itself is allowed */
+  grt_chan_free(big);
+
+  /* A NULL element to send on a channel with a nonzero element size. */
+  grt_chan *c = grt_chan_make(sizeof(int), 1);
+  CHECK(c);
+  CHECK(grt_chan_send(c, NULL) == -EINVAL);
+  CHECK(grt_chan_len(c) == 0);
+
+  /* Bad select arguments. */
+  grt_select_case bad = {.chan = c, .dir = 3, .elem = &x};
+  CHECK(grt_select(&bad, 1, 0) == -EINVAL);
+  bad.dir = 0;
+  CHECK(grt_select(&bad, 1, 1) == -EINVAL);
+  grt_select_case good = {.chan = c, .dir = GRT_RECV, .elem = &x};
+  CHECK(grt_select(&good, -1, 0) == -EINVAL);
+  CHECK(grt_select(NULL, 1, 0) == -EINVAL);
+  CHECK(grt_select(&good, 65537, 0) == -EINVAL);
+  CHECK(grt_select(&good, 1, 0) == -1); /* still usable: c is empty */
+  CHECK(grt_chan_send(c, &x) == 0 && grt_chan_recv(c, &x) == 1 && x == 1);
+  grt_chan_free(c);
+
+  /* grt_go(NULL). */
+  capture_begin();
+  int r = grt_go(NULL, 0);
+  int lines = capture_end();
+  CHECK(r == -EINVAL);
+  CHECK(lines == 1 && strstr(captured, "grt_go"));
+  grt_go_opts o = {.stack_size = 0, .name = NULL};
+  CHECK(grt_go_with(&o, NULL, NULL) == -EINVAL);
+
+  /* Unlocking an unlocked mutex: one line, no crash, mutex still works. */
+  grt_mutex mu = GRT_MUTEX_INIT;
+  capture_begin();
+  grt_mutex_unlock(&mu);
+  lines = capture_end();
+  CHECK(lines == 1 && strstr(captured, "grt_mutex_unlock"));
+  CHECK(grt_mutex_trylock(&mu) == 1);
+  CHECK(grt_mutex_trylock(&mu) == 0);
+  grt_mutex_unlock(&mu);
+  grt_mutex_lock(&mu);
+  grt_mutex_unlock(&mu);
+  CHECK(grt_mutex_trylock(&mu) == 1);
+  grt_mutex_unlock(&mu);
+
+  /* A wait group driven negative: one line, left at 0 and usable. */
+  capture_begin();
+  grt_wg_add(&wg, -1);
+  lines = capture_end();
+  CHECK(lines == 1 && strstr(captured, "grt_wg_add"));
+  grt_wg_wait(&wg); /* zero: returns at once */
+  grt_wg_add(&wg, 2);
+  CHECK(grt_go(finisher, NULL) == 0 && grt_go(finisher, NULL) == 0);
+  grt_wg_wait(&wg);
+  grt_wg_wait(&wg);
+
+  /* A goroutine still starts fine after all that. */
+  grt_wg_add(&wg, 1);
+  CHECK(grt_go(finisher, NULL) == 0);
+  grt_wg_wait(&wg);
+  return 0;
+}
+
+/* ---- GRT_MAXPROCS children ---- */
+
+static int print_procs(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  printf("%d\n", grt_maxprocs());
+  return 0;
+}
+
+static char *read_into(int fd, char *buf, size_t *len, size_t cap) {
+  ssize_t r = read(fd, buf + *len, cap - 1 - *len);
+  if (r > 0) *len += (size_t)r;
+  buf[*len] = 0;
+  return r > 0 || (r < 0 && errno == EINTR) ? buf : NULL;
+}
+
+/* Runs this program as "maxprocs" with GRT_MAXPROCS=value; captures its
+ * stdout and stderr; returns its wait status. */
+static int run_child(const char *value, char *out, char *err, size_t cap) {
+  static char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  CHECK(n > 0);
+  self[n] = 0;
+  size_t nenv = 0;
+  while (environ[nenv])
+    nenv++;
+  char **envp = calloc(nenv + 2, sizeof *envp);
+  CHECK(envp);
+  size_t k = 0;
+  for (size_t i = 0; i < nenv; i++)
+    if (strncmp(environ[i], "GRT_MAXPROCS=", 13) != 0) envp[k++] = environ[i];
+  char var[64];
+  snprintf(var, sizeof var, "GRT_MAXPROCS=%s", value);
+  envp[k++] = var;
+  char *args[] = {self, "maxprocs", NULL};
+  int po[2], pe[2];
+  CHECK(pipe(po) == 0 && pipe(pe) == 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dup2(po[1], 1);
+    dup2(pe[1], 2);
+    close(po[0]);
+    close(po[1]);
+    close(pe[0]);
+    close(pe[1]);
+    execve(self, args, envp);
+    _exit(127);
+  }
+  close(po[1]);
+  close(pe[1]);
+  size_t olen = 0, elen = 0;
+  out[0] = err[0] = 0;
+  struct pollfd pf[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    if (poll(pf, 2, -1) < 0) {
+      CHECK(errno == EINTR);
+      continue;
+    }
+    for (int i = 0; i < 2; i++) {
+      if (pf[i].fd < 0 || !pf[i].revents) continue;
+      if (!read_into(pf[i].fd, i ? err : out, i ? &elen : &olen, cap)) {
+        close(pf[i].fd);
+        pf[i].fd = -1;
+        open_fds--;
+      }
+    }
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    CHECK(errno == EINTR);
+  free(envp);
+  return status;
+}
+
+static void check_maxprocs(void) {
+  static const struct {
+    const char *value;
+    int bad;
+  } cases[] = {{"abc", 1}, {"0", 1}, {"-3", 1}, {"99999", 1}, {"", 0}, {"1", 0}};
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char out[4096], err[4096];
+    int status = run_child(cases[i].value, out, err, sizeof out);
+    printf("GRT_MAXPROCS=\"%s\": status %#x, stdout: %s  stderr: %s\n", cases[i].value, status, out,
+           err[0] ? err : "(empty)\n");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int procs = -1;
+    CHECK(sscanf(out, "%d", &procs) == 1);
+    long want = strcmp(cases[i].value, "1") == 0 ? 1 : online;
+    CHECK(procs == want);
+    CHECK((strstr(err, "GRT_MAXPROCS") != NULL) == cases[i].bad);
+  }
+}
+
+static int run_all(int argc, char **argv) {
+  int r = run(argc, argv);
+  if (r == 0) check_maxprocs();
+  if (r == 0) printf("misuse: ok\n");
+  return r;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "maxprocs") == 0) return grt_main(print_procs, argc, argv);
+
+  /* Before grt_main: outside the runtime. */
+  int x = 5;
+  CHECK(grt_go(nop, NULL) == -EPERM);
+  grt_chan *c = grt_chan_make(sizeof(int), 1); /* allowed on any thread */
+  CHECK(c);
+  CHECK(grt_chan_send(c, &x) == -EPERM);
+  CHECK(grt_chan_len(c) == 0);
+  CHECK(grt_chan_recv(c, &x) == -EPERM);
+  CHECK(grt_id() == 0);
+  grt_yield(); /* sched_yield(2) */
+  grt_select_case cs = {.chan = c, .dir = GRT_RECV, .elem = &x};
+  CHECK(grt_select(&cs, 1, 0) == -EPERM);
+  CHECK(grt_select(&cs, 1, 1) == -EPERM);
+  CHECK(grt_chan_close(c) == 0); /* allowed on any thread */
+  grt_chan_free(c);
+  return grt_main(run_all, argc, argv);
+}

@@ -1,0 +1,212 @@
+/*
+ * overflow: a goroutine stack overflow is reported as "goroutine <id> stack
+ * overflow" on stderr and kills the process.  The test re-runs itself as a
+ * child twice.  "guard": a goroutine with a 64 KiB stack prints its id and
+ * recurses without bound into its guard page.  "canary" (with
+ * GRT_STACK_GUARD_BUDGET=0, so stacks have no guard page): the goroutine
+ * recurses to about 2 KiB past the bottom of its stack (into the stack
+ * carved just below it, which is mapped), returns, and yields, and the
+ * canary check at the switch must catch it.  The parent checks the message
+ * names the goroutine's id and that the child did not exit 0.
+ */
+#define _GNU_SOURCE
+#include <grt.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if (!(x)) {                                                                                    \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
+      exit(1);                                                                                     \
+    }                                                                                              \
+  } while (0)
+
+#define STACK 65536
+#define OVERRUN 2048 /* canary case: how far below the stack to reach */
+
+extern char **environ;
+
+/* ---- child ---- */
+
+static volatile int keep_going = 1;
+static uintptr_t stack_lo;
+
+/* Unbounded (guard) or down to OVERRUN bytes below stack_lo (canary); not
+ * a tail call, so every level keeps its ~512-byte frame.  Not instrumented
+ * by ASan: its overrun into the stack below would otherwise be reported by
+ * ASan itself (as a stack-buffer-underflow on the parked goroutine's
+ * redzones) before the runtime's canary check gets to see it. */
+__attribute__((noinline, no_sanitize_address)) static int recurse(int depth, int bounded) {
+  volatile char buf[512];
+  for (size_t i = 0; i < sizeof buf; i++)
+    buf[i] = (char)(depth + i + 1);
+  int r = 0;
+  if (keep_going && (!bounded || (uintptr_t)__builtin_frame_address(0) > stack_lo - OVERRUN))
+    r = recurse(depth + 1, bounded);
+  __asm__ volatile("" ::: "memory");
+  return r + buf[depth % 512];
+}
+
+static grt_chan *never;
+static uintptr_t pad_lo[4], pad_hi[4];
+
+/* Parked forever; its stack sits below the overflowing goroutine's. */
+static void pad(void *arg) {
+  int i = (int)(intptr_t)arg;
+  CHECK(grt_stack_bounds(&pad_lo[i], &pad_hi[i]) == 0);
+  grt_chan_recv(never, NULL);
+}
+
+static void overflower(void *arg) {
+  int bounded = (int)(intptr_t)arg;
+  uintptr_t hi;
+  CHECK(grt_stack_bounds(&stack_lo, &hi) == 0);
+  CHECK(hi - stack_lo == STACK);
+  if (bounded) {
+    /* The stack just below must be a parked goroutine's, or the overrun
+     * would hit unmapped memory instead of the canary. */
+    int below = 0;
+    for (int i = 0; i < 4; i++)
+      if (pad_hi[i] == stack_lo) below = 1;
+    if (!below) {
+      fprintf(stderr, "child: no pad stack right below [%#lx, %#lx)\n", (unsigned long)stack_lo,
+              (unsigned long)hi);
+      exit(3);
+    }
+  }
+  printf("%llu\n", (unsigned long long)grt_id());
+  fflush(stdout);
+  int r = recurse(0, bounded);
+  printf("returned from recursion (%d)\n", r);
+  fflush(stdout);
+  grt_yield(); /* the switch out checks the canary */
+  fprintf(stderr, "child: overflow went unnoticed\n");
+}
+
+static grt_wg wg;
+
+static int child(int argc, char **argv) {
+  int bounded = strcmp(argv[1], "canary") == 0;
+  (void)argc;
+  never = grt_chan_make(0, 0);
+  CHECK(never);
+  grt_wg_add(&wg, 4);
+  for (int i = 0; i < 4; i++)
+    CHECK(grt_go(pad, (void *)(intptr_t)i) == 0);
+  while (!pad_hi[0] || !pad_hi[1] || !pad_hi[2] || !pad_hi[3])
+    grt_sleep(1000000);
+  grt_go_opts o = {.stack_size = STACK, .name = "overflower"};
+  grt_wg_add(&wg, 1);
+  CHECK(grt_go_with(&o, overflower, (void *)(intptr_t)bounded) == 0);
+  grt_wg_wait(&wg); /* never returns: the pads never finish */
+  return 0;
+}
+
+/* ---- parent ---- */
+
+static char *read_all_into(int fd, char *buf, size_t *len, size_t cap) {
+  ssize_t r = read(fd, buf + *len, cap - 1 - *len);
+  if (r > 0) *len += (size_t)r;
+  buf[*len] = 0;
+  return r > 0 || (r < 0 && errno == EINTR) ? buf : NULL;
+}
+
+/* Runs this program with argument mode (and extra_env, if not NULL) and
+ * captures its stdout and stderr; returns its wait status. */
+static int run_child(const char *mode, char *extra_env, char *out, char *err, size_t cap) {
+  static char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  CHECK(n > 0);
+  self[n] = 0;
+  size_t nenv = 0;
+  while (environ[nenv])
+    nenv++;
+  char **envp = calloc(nenv + 2, sizeof *envp);
+  CHECK(envp);
+  size_t k = 0;
+  for (size_t i = 0; i < nenv; i++)
+    if (strncmp(environ[i], "GRT_STACK_GUARD_BUDGET=", 23) != 0) envp[k++] = environ[i];
+  if (extra_env) envp[k++] = extra_env;
+  char *args[] = {self, (char *)mode, NULL};
+  int po[2], pe[2];
+  CHECK(pipe(po) == 0 && pipe(pe) == 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dup2(po[1], 1);
+    dup2(pe[1], 2);
+    close(po[0]);
+    close(po[1]);
+    close(pe[0]);
+    close(pe[1]);
+    execve(self, args, envp);
+    _exit(127);
+  }
+  close(po[1]);
+  close(pe[1]);
+  size_t olen = 0, elen = 0;
+  out[0] = err[0] = 0;
+  struct pollfd pf[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    if (poll(pf, 2, -1) < 0) {
+      CHECK(errno == EINTR);
+      continue;
+    }
+    for (int i = 0; i < 2; i++) {
+      if (pf[i].fd < 0 || !pf[i].revents) continue;
+      if (!read_all_into(pf[i].fd, i ? err : out, i ? &elen : &olen, cap)) {
+        close(pf[i].fd);
+        pf[i].fd = -1;
+        open_fds--;
+      }
+    }
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    CHECK(errno == EINTR);
+  free(envp);
+  return status;
+}
+
+static void check_case(const char *mode, char *extra_env) {
+  static char out[1 << 16], err[1 << 16];
+  int status = run_child(mode, extra_env, out, err, sizeof out);
+  printf("--- %s child: ", mode);
+  if (WIFSIGNALED(status))
+    printf("killed by signal %d\n", WTERMSIG(status));
+  else
+    printf("exited with status %d\n", WEXITSTATUS(status));
+  printf("stdout:\n%sstderr:\n%s", out, err);
+  unsigned long long id = 0;
+  CHECK(sscanf(out, "%llu", &id) == 1);
+  CHECK(id > 1);
+  char want[64];
+  snprintf(want, sizeof want, "goroutine %llu stack overflow", id);
+  CHECK(strstr(err, want) != NULL);
+  CHECK(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0));
+}
+
+static int parent(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  check_case("guard", NULL);
+  check_case("canary", "GRT_STACK_GUARD_BUDGET=0");
+  printf("overflow: ok\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && (strcmp(argv[1], "guard") == 0 || strcmp(argv[1], "canary") == 0))
+    return grt_main(child, argc, argv);
+  return grt_main(parent, argc, argv);
+}
