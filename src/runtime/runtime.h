@@ -183,8 +183,8 @@ bool sched_started(void);
  * saved; returning false resumes the G at once.  Returns after ready(). */
 void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reason);
 /* Makes a parked G runnable.  Callable from a G, g0, or any thread. */
-void sched_ready(struct g *gp); /* runs next on this P, as Go's goready */
-void sched_ready_next(struct g *gp, bool next); /* next=false: behind the P's queue */
+void sched_ready(struct g *gp);                     /* runs next on this P, as Go's goready */
+void sched_ready_next(struct g *gp, bool next);     /* next=false: behind the P's queue */
 bool sched_unlock_commit(struct g *gp, void *lock); /* park commit: releases an rt_lock */
 /* Prints msg, the current goroutine and its frames, then aborts. */
 void grt_fatal(const char *msg) __attribute__((noreturn));

@@ -78,7 +78,7 @@ static struct {
   _Atomic int64_t poll_until; /* earliest deadline an idle M sleeps to; 0: none */
   struct g *gfree;            /* dead Gs with default stacks, memory resident */
   int32_t ngfree;
-  struct g *gfree_released;   /* dead Gs whose stack memory went back to the kernel */
+  struct g *gfree_released; /* dead Gs whose stack memory went back to the kernel */
   int32_t ngfree_released;
   int64_t gfree_excess_since; /* when ngfree last rose above the resident budget; 0: not above */
   struct m *allm;
@@ -157,8 +157,8 @@ void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintpt
     }
     /* dladdr sees exported symbols only; static functions show as "?"
      * until the profiler's libdw symbolizer is used here. */
-    int n = off ? snprintf(line, sizeof line, "  %s+0x%lx\t(pc=%#lx)\n", name,
-                           (unsigned long)off, (unsigned long)pc)
+    int n = off ? snprintf(line, sizeof line, "  %s+0x%lx\t(pc=%#lx)\n", name, (unsigned long)off,
+                           (unsigned long)pc)
                 : snprintf(line, sizeof line, "  %s\t(pc=%#lx)\n", name, (unsigned long)pc);
     if (n > 0 && write(fd, line, n) < 0) break;
     if (fp == 0 || fp < lo || fp + 16 > hi || (fp & 7)) break;
@@ -200,8 +200,7 @@ static struct p *currentp(void) {
  * load and store do (no locked instruction on the switch path); readers
  * load it atomically. */
 static inline void p_count(_Atomic uint64_t *c) {
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
 static uint64_t next_goid(struct p *pp) {
@@ -828,7 +827,9 @@ bool sched_unlock_commit(struct g *gp, void *lock) {
   return true;
 }
 
-void sched_ready(struct g *gp) { sched_ready_next(gp, true); }
+void sched_ready(struct g *gp) {
+  sched_ready_next(gp, true);
+}
 
 void sched_ready_next(struct g *gp, bool next) {
   uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
