@@ -58,7 +58,12 @@ typedef struct grt_go_opts {
 } grt_go_opts;
 
 /* Starts fn(arg) in a new goroutine.  0, -EPERM outside the runtime (before
- * grt_main), -EINVAL if fn is NULL, -ENOMEM if no stack could be had. */
+ * grt_main), -EINVAL if fn is NULL, -ENOMEM if no stack could be had.
+ * The new goroutine runs soon, usually next on the caller's P.  grt_go may
+ * yield: when the caller's run queue is half full, the caller lets its P run
+ * queued goroutines first, so a spawning loop cannot outrun them without
+ * bound.  From a thread that is not a goroutine (after grt_main started),
+ * the goroutine is queued on the global run queue. */
 GRT_API int grt_go(void (*fn)(void *), void *arg);
 GRT_API int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg);
 

@@ -1194,7 +1194,18 @@ int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
     sched_warn("grt: grt_go called before grt_main started the runtime");
     return -EPERM;
   }
-  return newproc(currentp(), opts, fn, arg, NULL);
+  struct p *pp = currentp();
+  int err = newproc(pp, opts, fn, arg, NULL);
+  /* Backpressure: a goroutine that spawns faster than the Ps run what it
+   * spawns would otherwise pile up live goroutines, each on a fresh stack
+   * whose first touch costs a page fault, and fall further behind.  When
+   * its own queue is half full, the spawner lets its P run some of them. */
+  if (err == 0 && pp && getcurg() &&
+      atomic_load_explicit(&pp->runqtail, memory_order_relaxed) -
+              atomic_load_explicit(&pp->runqhead, memory_order_relaxed) >=
+          RUNQ_SIZE / 2)
+    grt_yield();
+  return err;
 }
 
 int grt_go(void (*fn)(void *), void *arg) {
