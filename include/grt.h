@@ -182,6 +182,32 @@ GRT_API void grt_wg_add(grt_wg *wg, int n);
 GRT_API void grt_wg_done(grt_wg *wg);
 GRT_API void grt_wg_wait(grt_wg *wg);
 
+/* ---- Foreign code --------------------------------------------------------- */
+
+/*
+ * Runs external C code fn(arg) on this thread's system stack and returns its
+ * result (Go's cgocall).  While fn runs, the goroutine's P may be handed to
+ * another thread, so a blocking fn never stalls other goroutines.  fn may
+ * call back into goroutine code with grt_callback, to any depth.  Outside a
+ * goroutine it simply returns fn(arg).  NULL fn: NULL with errno EINVAL.
+ */
+GRT_API void *grt_extcall(void *(*fn)(void *), void *arg);
+
+/*
+ * Runs goroutine code fn(arg) from external code and returns its result
+ * (Go's cgocallback).  Works from external code inside grt_extcall (on the
+ * same goroutine's stack, nested to any depth), from any thread grt did not
+ * create (which borrows an "extra M" for the call, kept bound to the thread
+ * until it exits), and from a goroutine (a plain call).  fn may do anything
+ * a goroutine does: spawn, use channels, sleep, lock, extcall again.
+ * Errors, with NULL returned and errno set: EPERM before grt_main started
+ * the runtime, or on a runtime thread outside any extcall; EDEADLK from a
+ * signal handler running on a sigaltstack (as every grt thread's handlers
+ * do); ENOMEM; EINVAL for a NULL fn.  (fn may itself return NULL: check
+ * errno only when a NULL result is unexpected.)
+ */
+GRT_API void *grt_callback(void *(*fn)(void *), void *arg);
+
 /* ---- Introspection ------------------------------------------------------ */
 
 typedef struct grt_stats {
@@ -190,6 +216,7 @@ typedef struct grt_stats {
   uint64_t stacks_guarded; /* live goroutine stacks with a guard page */
   uint64_t stacks_canary;  /* live stacks that fell back to canary checks */
   uint64_t vma_budget;     /* guarded stacks allowed (from vm.max_map_count) */
+  uint64_t extra_ms;       /* extra Ms ever created, for threads grt did not create */
   uint64_t procs_ran[64];  /* goroutines run per P (first 64 Ps) */
 } grt_stats;
 
@@ -204,6 +231,16 @@ typedef struct grt_code_range {
   uintptr_t start, end;
 } grt_code_range;
 GRT_API int grt_switch_ranges(const grt_code_range **ranges);
+
+/* The calling thread's foreign-code state, for tests and diagnostics. */
+typedef struct grt_thread_state {
+  int known;       /* 1 if this thread has an M (grt's, or a borrowed extra M) */
+  int is_extra;    /* the M is an extra M borrowed by a thread grt did not create */
+  int in_external; /* extra M: no goroutine frames are on this thread */
+  int ext_depth;   /* active grt_extcall frames on this thread */
+  int cb_depth;    /* active grt_callback frames on this thread */
+} grt_thread_state;
+GRT_API int grt_thread_state_get(grt_thread_state *st); /* 0, or -EINVAL for NULL */
 
 /* The calling goroutine's stack bounds [lo, hi); 0 outside a goroutine. */
 GRT_API int grt_stack_bounds(uintptr_t *lo, uintptr_t *hi);

@@ -28,6 +28,8 @@
 #define GCTX_R15 56
 #define G_M 64
 #define M_G0 0
+#define M_TRANS 8
+#define TRANS_SP 8
 
 #ifndef __ASSEMBLER__
 
@@ -100,13 +102,15 @@ struct note {
   _Atomic uint32_t key;
 };
 
+struct transition;
 struct m {
-  struct g *g0;        /* the thread's own stack; scheduler runs here (switch.S) */
-  struct g *curg;      /* the user G it runs, or NULL */
-  struct p *p;         /* P held, NULL when idle or handed off */
-  struct p *nextp;     /* P handed to it while it slept (under sched.lock) */
-  struct note park;    /* sleeps here when idle or wired to a parked G */
-  struct m *schedlink; /* idle M list */
+  struct g *g0;                     /* the thread's own stack; scheduler runs here (switch.S) */
+  struct transition *_Atomic trans; /* innermost transition record (switch.S, ext.c) */
+  struct g *curg;                   /* the user G it runs, or NULL */
+  struct p *p;                      /* P held, NULL when idle or handed off */
+  struct p *nextp;                  /* P handed to it while it slept (under sched.lock) */
+  struct note park;                 /* sleeps here when idle or wired to a parked G */
+  struct m *schedlink;              /* idle M list */
   struct m *alllink;
   struct g *lockedg; /* G wired to this M */
   int id;
@@ -119,17 +123,42 @@ struct m {
   void *gsignal; /* sigaltstack for signal handlers */
   size_t gsignal_size;
   void *asan_fake_g0;
+  /* Foreign code (ext.c).  Written only by this M's own thread; the
+   * profiler's signal handler, on the same thread, reads them. */
+  _Atomic int32_t ext_depth; /* active grt_extcall frames */
+  _Atomic int32_t cb_depth;  /* active grt_callback frames */
+  _Atomic bool in_external;  /* extra M: no goroutine frames on this thread */
+  bool is_extra;             /* borrowed by a thread grt did not create */
+  struct m *extralink;       /* extra M pool */
+};
+
+/* A boundary between goroutine code and external code, for the unwinder.
+ * EXTCALL: where the goroutine stopped (on its stack) to call out.
+ * CALLBACK: where external code stopped (on g0) to call in.  Each record
+ * lives in the frame of the call that pushed it; it is filled in completely
+ * and then published in m->trans with a release store. */
+enum transition_kind { TRANS_EXTCALL = 1, TRANS_CALLBACK = 2 };
+struct transition {
+  int kind;
+  uintptr_t sp, pc, fp;    /* the caller's frame at the boundary */
+  uintptr_t lo, hi;        /* bounds of the stack those frames are on */
+  uintptr_t saved_g0_sp;   /* CALLBACK: g0->ctx.sp to restore on return */
+  struct transition *prev; /* next record outward */
 };
 
 #define RUNQ_SIZE 256
 
+enum pstatus { P_IDLE, P_RUNNING, P_SYSCALL };
+
 struct p {
   int id;
-  struct m *m;               /* M holding it, NULL if idle */
-  struct p *link;            /* idle P list */
-  uint32_t schedtick;        /* incremented on every schedule */
-  _Atomic uint32_t runqhead; /* consumers: owner and stealers (CAS) */
-  _Atomic uint32_t runqtail; /* producer: owner only */
+  _Atomic uint32_t status;      /* P_SYSCALL: its M is in external code; sysmon may retake it */
+  _Atomic uint32_t syscalltick; /* bumped on every extcall, so sysmon sees a new one */
+  struct m *m;                  /* M holding it, NULL if idle */
+  struct p *link;               /* idle P list */
+  uint32_t schedtick;           /* incremented on every schedule */
+  _Atomic uint32_t runqhead;    /* consumers: owner and stealers (CAS) */
+  _Atomic uint32_t runqtail;    /* producer: owner only */
   struct g *_Atomic runq[RUNQ_SIZE];
   struct g *_Atomic runnext; /* runs next, ahead of runq */
   struct g *gfree;           /* dead Gs with default-size stacks */
@@ -162,6 +191,11 @@ void sched_gogo(struct g *gp);
 void sched_mcall(void (*fn)(struct g *));
 void sched_systemstack(void (*fn)(void *), void *arg);
 void sched_goentry(void);
+/* Publishes rec (after storing the G's SP in rec->sp), switches to g0 at
+ * g0->ctx.sp and returns fn(arg) there; back on the G's stack after. */
+void *sched_extcall_tramp(void *(*fn)(void *), void *arg, struct transition *rec, struct m *mp);
+/* From g0: runs fn(arg) on gp's stack starting at sp, then comes back. */
+void *sched_callback_tramp(void *(*fn)(void *), void *arg, struct g *gp, uintptr_t sp);
 
 /* ---- sched.c -------------------------------------------------------------- */
 extern __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec")));
@@ -186,6 +220,15 @@ void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reaso
 void sched_ready(struct g *gp);                     /* runs next on this P, as Go's goready */
 void sched_ready_next(struct g *gp, bool next);     /* next=false: behind the P's queue */
 bool sched_unlock_commit(struct g *gp, void *lock); /* park commit: releases an rt_lock */
+/* For ext.c: the blocking-call handoff and extra Ms. */
+void sched_entersyscall(struct m *mp);
+void sched_exitsyscall(struct m *mp, struct g *gp);
+void sched_acquire_p_for_locked(struct m *mp, struct g *gp); /* extra M: wait for a P */
+void sched_drop_p(struct m *mp);                             /* hand off this M's P */
+struct g *sched_new_callback_g(struct m *mp);                /* a G wired to mp, not queued */
+void sched_free_callback_g(struct m *mp, struct g *gp);
+struct m *sched_new_extra_m(void);
+void sched_sysmon_start(void);
 /* Prints msg, the current goroutine and its frames, then aborts. */
 void grt_fatal(const char *msg) __attribute__((noreturn));
 void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi);

@@ -59,6 +59,8 @@ _Static_assert(offsetof(struct grt_ctx, r15) == GCTX_R15, "ctx layout");
 _Static_assert(offsetof(struct g, ctx) == 0, "ctx first in g");
 _Static_assert(offsetof(struct g, m) == G_M, "g->m offset");
 _Static_assert(offsetof(struct m, g0) == M_G0, "m->g0 offset");
+_Static_assert(offsetof(struct m, trans) == M_TRANS, "m->trans offset");
+_Static_assert(offsetof(struct transition, sp) == TRANS_SP, "transition layout");
 
 __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
@@ -89,6 +91,9 @@ static struct {
   struct m *m0;
   _Atomic uint64_t goidgen;
   _Atomic uint64_t created_without_p; /* goroutines started from foreign threads */
+  _Atomic uint64_t callback_gs_live;  /* Gs of callbacks from foreign threads */
+  struct m *_Atomic extra_pool;       /* extra Ms not bound to a thread */
+  _Atomic uint64_t extra_count;       /* extra Ms ever created */
   _Atomic int started;
   int (*main_fn)(int, char **);
   int main_argc;
@@ -96,6 +101,9 @@ static struct {
 } sched;
 
 static void schedule(void) __attribute__((noreturn));
+static _Atomic int sysmon_sleeping;
+static struct note sysmon_note;
+static void wait_for_handed_p(struct m *mp);
 static int64_t scavenge_stacks(void);
 void sched_gostart(struct g *gp) __attribute__((noreturn, used));
 
@@ -338,6 +346,7 @@ static struct g *globrunq_get(struct p *pp, int max) {
 
 static void pidle_put(struct p *pp) {
   pp->m = NULL;
+  atomic_store(&pp->status, P_IDLE);
   pp->link = sched.pidle;
   sched.pidle = pp;
   atomic_fetch_add(&sched.npidle, 1);
@@ -379,6 +388,7 @@ static void midle_remove(struct m *mp) {
 static void acquirep(struct m *mp, struct p *pp) {
   mp->p = pp;
   pp->m = mp;
+  atomic_store_explicit(&pp->status, P_RUNNING, memory_order_relaxed);
 }
 
 static struct p *releasep(struct m *mp) {
@@ -716,7 +726,12 @@ static void execute(struct m *mp, struct g *gp) {
 /* The locked M of a parked wired G sleeps until the G is runnable again and
  * someone hands it a P. */
 static void stoplockedm(struct m *mp) {
-  handoffp(releasep(mp));
+  if (mp->p) handoffp(releasep(mp));
+  wait_for_handed_p(mp);
+}
+
+/* Sleeps until another M hands this one a P through mp->nextp. */
+static void wait_for_handed_p(struct m *mp) {
   for (;;) {
     rt_lock_acquire(&sched.lock);
     struct p *pp = mp->nextp;
@@ -1176,6 +1191,7 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   sched.m0 = m0;
   m_bind_thread(m0, (uintptr_t)__builtin_frame_address(0));
   signal_install();
+  sched_sysmon_start();
   acquirep(m0, sched.allp[0]);
 
   struct g *main_g;
@@ -1265,7 +1281,8 @@ int grt_read_stats(grt_stats *st) {
   if (!st) return -EINVAL;
   memset(st, 0, sizeof *st);
   if (!sched_started()) return 0;
-  uint64_t created = atomic_load(&sched.created_without_p), exited = 0;
+  uint64_t created = atomic_load(&sched.created_without_p) + atomic_load(&sched.callback_gs_live),
+           exited = 0;
   for (int i = 0; i < sched.nprocs; i++) {
     created += atomic_load(&sched.allp[i]->created);
     exited += atomic_load(&sched.allp[i]->exited);
@@ -1276,6 +1293,7 @@ int grt_read_stats(grt_stats *st) {
   st->threads = (uint64_t)sched.mcount;
   rt_lock_release(&sched.lock);
   stack_counts(&st->stacks_guarded, &st->stacks_canary, &st->vma_budget);
+  st->extra_ms = atomic_load(&sched.extra_count);
   return 0;
 }
 
@@ -1287,21 +1305,300 @@ int grt_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
   return 0;
 }
 
-extern char sched_gogo_end[], sched_mcall_end[], sched_systemstack_end[], sched_goentry_end[];
+extern char sched_gogo_end[], sched_mcall_end[], sched_systemstack_end[], sched_goentry_end[],
+    sched_extcall_tramp_end[], sched_callback_tramp_end[];
 
 int grt_switch_ranges(const grt_code_range **ranges) {
-  static grt_code_range table[4];
+  static grt_code_range table[6];
   static _Atomic int ready;
   if (!atomic_load_explicit(&ready, memory_order_acquire)) {
-    grt_code_range t[4] = {
+    grt_code_range t[6] = {
         {"sched_gogo", (uintptr_t)sched_gogo, (uintptr_t)sched_gogo_end},
         {"sched_mcall", (uintptr_t)sched_mcall, (uintptr_t)sched_mcall_end},
         {"sched_systemstack", (uintptr_t)sched_systemstack, (uintptr_t)sched_systemstack_end},
         {"sched_goentry", (uintptr_t)sched_goentry, (uintptr_t)sched_goentry_end},
+        {"sched_extcall_tramp", (uintptr_t)sched_extcall_tramp, (uintptr_t)sched_extcall_tramp_end},
+        {"sched_callback_tramp", (uintptr_t)sched_callback_tramp,
+         (uintptr_t)sched_callback_tramp_end},
     };
     memcpy(table, t, sizeof t);
     atomic_store_explicit(&ready, 1, memory_order_release);
   }
   if (ranges) *ranges = table;
-  return 4;
+  return 6;
+}
+
+/* ---- foreign code: the blocking-call handoff, callbacks, extra Ms ---------
+ *
+ * An M in external code (grt_extcall) keeps its P in state P_SYSCALL.  If
+ * the call lasts, sysmon retakes the P (CAS P_SYSCALL -> P_IDLE) and hands
+ * it to another M, so other goroutines keep running.  On return the M takes
+ * its P back with the reverse CAS, or any idle P, or queues its G and
+ * sleeps.  A goroutine inside a callback is wired to its M (its external
+ * caller's frames are on that M's g0), so a blocked callback G keeps its M
+ * and gives away only the P. */
+
+void sched_entersyscall(struct m *mp) {
+  struct p *pp = mp->p;
+  atomic_store_explicit(&pp->syscalltick, atomic_load(&pp->syscalltick) + 1, memory_order_relaxed);
+  atomic_store(&pp->status, P_SYSCALL);
+  if (atomic_load(&sysmon_sleeping) && atomic_exchange(&sysmon_sleeping, 0))
+    note_wakeup(&sysmon_note);
+}
+
+/* On g0 after the G is saved: no P to be had, so queue gp and sleep. */
+static void exitsyscall_m(struct g *gp) {
+  struct m *mp = gp->m;
+  asan_switch_end(mp->asan_fake_g0);
+  atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+  gp->m = NULL;
+  mp->curg = NULL;
+  rt_lock_acquire(&sched.lock);
+  struct p *pp = pidle_get();
+  if (!pp) globrunq_put_batch(gp, gp, 1);
+  rt_lock_release(&sched.lock);
+  if (pp) {
+    acquirep(mp, pp);
+    execute(mp, gp);
+  }
+  if (mp->lockedg) { /* whoever picks gp from the queue hands us its P */
+    wait_for_handed_p(mp);
+    execute(mp, gp);
+  }
+  for (;;) {
+    rt_lock_acquire(&sched.lock);
+    midle_put(mp);
+    struct p *p2 = m_sleep(mp, 0);
+    if (p2) {
+      acquirep(mp, p2);
+      break;
+    }
+  }
+  schedule();
+}
+
+/* Back from external code on gp's stack: get a P again. */
+void sched_exitsyscall(struct m *mp, struct g *gp) {
+  struct p *pp = mp->p;
+  uint32_t st = P_SYSCALL;
+  if (pp && atomic_compare_exchange_strong(&pp->status, &st, P_RUNNING)) return;
+  mp->p = NULL; /* sysmon took it */
+  rt_lock_acquire(&sched.lock);
+  struct p *p2 = pidle_get();
+  rt_lock_release(&sched.lock);
+  if (p2) {
+    acquirep(mp, p2);
+    return;
+  }
+  asan_switch_begin(&gp->asan_fake, mp->g0);
+  sched_mcall(exitsyscall_m);
+  asan_switch_end(gp->asan_fake);
+}
+
+/* On g0 (a callback entry): get a P for gp, which is wired to mp.  Either
+ * our own P back from P_SYSCALL, an idle P, or queue gp and sleep until the
+ * M that finds it hands over its P (startlockedm). */
+void sched_acquire_p_for_locked(struct m *mp, struct g *gp) {
+  struct p *pp = mp->p;
+  uint32_t st = P_SYSCALL;
+  if (!(pp && atomic_compare_exchange_strong(&pp->status, &st, P_RUNNING))) {
+    mp->p = NULL;
+    rt_lock_acquire(&sched.lock);
+    pp = pidle_get();
+    if (!pp) {
+      atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+      gp->m = NULL;
+      mp->curg = NULL;
+      globrunq_put_batch(gp, gp, 1);
+    }
+    rt_lock_release(&sched.lock);
+    if (pp)
+      acquirep(mp, pp);
+    else
+      wait_for_handed_p(mp);
+  }
+  gp->m = mp;
+  mp->curg = gp;
+  atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
+}
+
+void sched_drop_p(struct m *mp) {
+  if (mp->p) handoffp(releasep(mp));
+}
+
+/* A G for a callback from a foreign thread: a default stack, wired to mp,
+ * accounted as live until freed.  Not on any run queue. */
+struct g *sched_new_callback_g(struct m *mp) {
+  struct g *gp = NULL;
+  rt_lock_acquire(&sched.lock);
+  gp = gfree_pop_global();
+  rt_lock_release(&sched.lock);
+  if (!gp) gp = g_alloc();
+  if (!gp) return NULL;
+  if (gp->stack_lo == 0 &&
+      stack_alloc(STACK_DEFAULT, &gp->stack_lo, &gp->stack_hi, &gp->stack_kind) != 0) {
+    rt_lock_acquire(&sched.lock);
+    gp->schedlink = sched.gfree_released;
+    sched.gfree_released = gp;
+    sched.ngfree_released++;
+    rt_lock_release(&sched.lock);
+    return NULL;
+  }
+  asan_fresh_stack(gp);
+  gp->id = atomic_fetch_add(&sched.goidgen, 1) + 1;
+  gp->lockedm = mp;
+  gp->lockcount = 1;
+  gp->is_main = false;
+  gp->name[0] = 0;
+  mp->lockedg = gp;
+  atomic_fetch_add(&sched.callback_gs_live, 1);
+  return gp;
+}
+
+void sched_free_callback_g(struct m *mp, struct g *gp) {
+  atomic_store_explicit(&gp->status, G_DEAD, memory_order_relaxed);
+  gp->lockedm = NULL;
+  gp->lockcount = 0;
+  gp->m = NULL;
+  mp->lockedg = NULL;
+  mp->curg = NULL;
+  atomic_fetch_sub(&sched.callback_gs_live, 1);
+  rt_lock_acquire(&sched.lock);
+  gp->schedlink = sched.gfree;
+  sched.gfree = gp;
+  sched.ngfree++;
+  rt_lock_release(&sched.lock);
+}
+
+/* An extra M from the pool (lock-free: popping takes the whole list, so no
+ * ABA), or a new one; bound to the calling thread. */
+static pthread_key_t extra_key;
+static pthread_once_t extra_once = PTHREAD_ONCE_INIT;
+
+static void extra_pool_push(struct m *mp) {
+  struct m *head = atomic_load(&sched.extra_pool);
+  do
+    mp->extralink = head;
+  while (!atomic_compare_exchange_weak(&sched.extra_pool, &head, mp));
+}
+
+/* Thread exit: give the M back.  Runs with the thread's TLS still valid. */
+static void extra_release(void *arg) {
+  struct m *mp = arg;
+  grt_tls_g = NULL;
+  mp->tid = 0;
+  extra_pool_push(mp);
+}
+
+static void extra_key_init(void) {
+  pthread_key_create(&extra_key, extra_release);
+}
+
+struct m *sched_new_extra_m(void) {
+  pthread_once(&extra_once, extra_key_init);
+  struct m *mp = atomic_exchange(&sched.extra_pool, NULL);
+  if (mp) {
+    struct m *rest = mp->extralink;
+    while (rest) {
+      struct m *next = rest->extralink;
+      extra_pool_push(rest);
+      rest = next;
+    }
+  } else {
+    mp = m_alloc();
+    if (!mp) return NULL;
+    mp->is_extra = true;
+    atomic_fetch_add(&sched.extra_count, 1);
+  }
+  m_bind_thread(mp, (uintptr_t)__builtin_frame_address(0));
+  atomic_store(&mp->in_external, true);
+  pthread_setspecific(extra_key, mp);
+  return mp;
+}
+
+/* ---- sysmon --------------------------------------------------------------
+ * A thread (not an M) that retakes Ps from Ms stuck in external code.  It
+ * polls every 20 us while extcalls are in flight, backs off to 10 ms when
+ * nothing happens, and sleeps on a note when no P is in P_SYSCALL at all;
+ * sched_entersyscall wakes it (one atomic load per extcall otherwise). */
+
+#define SYSMON_RETAKE_NS 20000
+#define SYSMON_MAX_DELAY_NS 10000000
+
+static struct {
+  uint32_t tick;
+  int64_t since;
+} * sysmon_seen;
+
+static int sched_retake_now(int64_t now, bool *any_syscall) {
+  int n = 0;
+  *any_syscall = false;
+  for (int i = 0; i < sched.nprocs; i++) {
+    struct p *pp = sched.allp[i];
+    if (atomic_load(&pp->status) != P_SYSCALL) continue;
+    *any_syscall = true;
+    uint32_t t = atomic_load(&pp->syscalltick);
+    if (sysmon_seen[i].tick != t) { /* a new call since we last looked */
+      sysmon_seen[i].tick = t;
+      sysmon_seen[i].since = now;
+      continue;
+    }
+    int64_t in_call = now - sysmon_seen[i].since;
+    if (in_call < SYSMON_RETAKE_NS) continue;
+    /* Nothing waits for this P and someone could take new work: leave it,
+     * unless the call has lasted 10 ms (as Go's retake). */
+    if (runq_empty(pp) && atomic_load(&sched.runqsize) == 0 &&
+        atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
+        in_call < SYSMON_MAX_DELAY_NS)
+      continue;
+    uint32_t st = P_SYSCALL;
+    if (atomic_compare_exchange_strong(&pp->status, &st, P_IDLE)) {
+      pp->m = NULL;
+      handoffp(pp);
+      n++;
+    }
+  }
+  return n;
+}
+
+static void *sysmon_main(void *arg) {
+  (void)arg;
+  int64_t delay = SYSMON_RETAKE_NS;
+  int idle = 0;
+  for (;;) {
+    if (idle == 0)
+      delay = SYSMON_RETAKE_NS;
+    else if (idle > 50 && delay < SYSMON_MAX_DELAY_NS)
+      delay *= 2;
+    if (delay > SYSMON_MAX_DELAY_NS) delay = SYSMON_MAX_DELAY_NS;
+    struct timespec ts = {0, delay};
+    nanosleep(&ts, NULL);
+    bool any;
+    idle = sched_retake_now(nanotime(), &any) ? 0 : idle + 1;
+    if (!any && idle > 50) {
+      atomic_store(&sysmon_sleeping, 1);
+      sched_retake_now(nanotime(), &any); /* recheck after announcing */
+      if (!any) note_sleep(&sysmon_note, 0);
+      atomic_store(&sysmon_sleeping, 0);
+      note_clear(&sysmon_note);
+      idle = 0;
+    }
+  }
+  return NULL;
+}
+
+void sched_sysmon_start(void) {
+  sysmon_seen = calloc(sched.nprocs, sizeof *sysmon_seen);
+  if (!sysmon_seen) return;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* sysmon takes no signals */
+  pthread_t th;
+  if (pthread_create(&th, &attr, sysmon_main, NULL) != 0)
+    sched_warn("grt: cannot start sysmon; blocking extcalls will hold their P");
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
 }

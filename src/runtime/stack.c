@@ -204,13 +204,25 @@ bool stack_canary_ok(const struct g *gp) {
 
 /* ---- signal stacks and the overflow handler --------------------------------- */
 
+/* Gives the calling thread a signal stack.  A thread that already has one
+ * (a foreign thread borrowing an extra M) keeps it; an extra M rebound to a
+ * new thread reuses the one it allocated before. */
 int signal_setup_thread(struct m *mp) {
-  void *ss = mmap(NULL, SIGSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  stack_t cur;
+  if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_sp != mp->gsignal) {
+    mp->gsignal = cur.ss_sp;
+    mp->gsignal_size = cur.ss_size;
+    return 0;
+  }
+  void *ss =
+      mp->gsignal && mp->gsignal_size == SIGSTACK_SIZE
+          ? mp->gsignal
+          : mmap(NULL, SIGSTACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (ss == MAP_FAILED) return -errno;
   stack_t st = {.ss_sp = ss, .ss_size = SIGSTACK_SIZE, .ss_flags = 0};
   if (sigaltstack(&st, NULL) != 0) {
     int err = -errno;
-    munmap(ss, SIGSTACK_SIZE);
+    if (ss != mp->gsignal) munmap(ss, SIGSTACK_SIZE);
     return err;
   }
   mp->gsignal = ss;

@@ -163,4 +163,99 @@ sched_goentry_end:
         .globl  sched_goentry_end
         .hidden sched_goentry_end
 
+/*
+ * void *sched_extcall_tramp(fn, arg, struct transition *rec, struct m *mp)
+ * -- called on a G's stack by grt_extcall: run external fn(arg) on g0.
+ * Before the switch it stores the G's lowest SP in rec->sp and publishes
+ * rec as mp->trans (x86 stores are release stores), so the record is
+ * complete before anyone can see it.  External code starts at g0->ctx.sp,
+ * which a callback lowers below the external frames it interrupts.
+ */
+        .globl  sched_extcall_tramp
+        .hidden sched_extcall_tramp
+        .type   sched_extcall_tramp, @function
+        .p2align 4
+sched_extcall_tramp:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset rbp, 0
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register rbp
+        pushq   %rbx
+        pushq   %r12
+        movq    grt_tls_g@gottpoff(%rip), %rax
+        movq    %fs:(%rax), %rbx               /* rbx = gp */
+        movq    %rsp, %r12                     /* r12 = gp's SP */
+        movq    %rsp, TRANS_SP(%rdx)           /* rec->sp: lowest G address in use */
+        movq    %rdx, M_TRANS(%rcx)            /* publish rec */
+        movq    M_G0(%rcx), %r8                /* r8 = g0 */
+        movq    %r8, %fs:(%rax)                /* 1. TLS g = g0 */
+        xorl    %ebp, %ebp                     /* 2. FP = 0: the g0 segment ends here */
+        movq    GCTX_SP(%r8), %rsp             /* 3. SP = g0's free top */
+        movq    %rdi, %rax
+        movq    %rsi, %rdi
+        call    *%rax                          /* 4. PC: fn(arg) */
+        movq    grt_tls_g@gottpoff(%rip), %rcx
+        movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = gp */
+        leaq    16(%r12), %rbp                 /* 2. FP */
+        movq    %r12, %rsp                     /* 3. SP */
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        .cfi_def_cfa rsp, 8
+        ret                                    /* 4. PC */
+        .cfi_endproc
+sched_extcall_tramp_end:
+        .size   sched_extcall_tramp, .-sched_extcall_tramp
+        .globl  sched_extcall_tramp_end
+        .hidden sched_extcall_tramp_end
+
+/*
+ * void *sched_callback_tramp(fn, arg, struct g *gp, uintptr_t sp)
+ * -- called on g0 (from external code) by grt_callback: run goroutine
+ * code fn(arg) on gp's stack starting at sp (16-aligned), and come back.
+ * The caller has published the CALLBACK record already, and restores
+ * g0->ctx.sp (lowered here) after we return.
+ */
+        .globl  sched_callback_tramp
+        .hidden sched_callback_tramp
+        .type   sched_callback_tramp, @function
+        .p2align 4
+sched_callback_tramp:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset rbp, 0
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register rbp
+        pushq   %rbx
+        pushq   %r12
+        movq    grt_tls_g@gottpoff(%rip), %rax
+        movq    %fs:(%rax), %rbx               /* rbx = g0 */
+        movq    %rsp, %r12                     /* r12 = g0's SP */
+        leaq    -64(%rsp), %r8                 /* g0 work inside the callback (park, */
+        andq    $-16, %r8                      /* schedule) starts below this frame, */
+        movq    %r8, GCTX_SP(%rbx)             /* not on top of the external frames */
+        movq    %rdx, %fs:(%rax)               /* 1. TLS g = gp */
+        xorl    %ebp, %ebp                     /* 2. FP = 0: the G segment ends here */
+        movq    %rcx, %rsp                     /* 3. SP = gp's stack */
+        movq    %rdi, %rax
+        movq    %rsi, %rdi
+        call    *%rax                          /* 4. PC: fn(arg) */
+        movq    grt_tls_g@gottpoff(%rip), %rcx
+        movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = g0 */
+        leaq    16(%r12), %rbp                 /* 2. FP */
+        movq    %r12, %rsp                     /* 3. SP */
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        .cfi_def_cfa rsp, 8
+        ret                                    /* 4. PC */
+        .cfi_endproc
+sched_callback_tramp_end:
+        .size   sched_callback_tramp, .-sched_callback_tramp
+        .globl  sched_callback_tramp_end
+        .hidden sched_callback_tramp_end
+
         .section .note.GNU-stack,"",@progbits

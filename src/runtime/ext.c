@@ -1,0 +1,214 @@
+/*
+ * ext.c - foreign code both ways: grt_extcall (goroutine -> external C code
+ * on the thread's system stack, Go's cgocall) and grt_callback (external
+ * code -> goroutine code, Go's cgocallback), including callbacks from
+ * threads grt never created, which borrow an "extra M".
+ *
+ * Invariants, all for the profiler's signal handler running on this thread:
+ *   - m->trans is the innermost transition record.  A record is filled in
+ *     completely and then published with a release store (the EXTCALL one by
+ *     sched_extcall_tramp itself, after it stores the G's lowest SP), and it
+ *     is unpublished before its frame goes away.
+ *   - m->ext_depth counts active extcalls on this M; m->cb_depth active
+ *     callbacks.  Only this thread writes them.
+ *   - On an extra M, in_external is true exactly when no goroutine frames
+ *     remain on the thread: it is cleared first thing on callback entry,
+ *     before any runtime work, and set again on return only when ext_depth
+ *     and cb_depth are both 0.  (Go issue #72870 set it on every callback
+ *     return, so a nested callback's return blamed external code for the
+ *     outer goroutine's work.)
+ *   - A goroutine inside a callback is wired to its M: its external caller's
+ *     frames live on that M's g0 stack.
+ */
+#define _GNU_SOURCE
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <signal.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define ASAN_BEGIN(save, lo, hi) __sanitizer_start_switch_fiber((save), (void *)(lo), (hi) - (lo))
+#define ASAN_END(fake) __sanitizer_finish_switch_fiber((fake), NULL, NULL)
+#else
+#define ASAN_BEGIN(save, lo, hi) ((void)(save), (void)(lo), (void)(hi))
+#define ASAN_END(fake) ((void)(fake))
+#endif
+
+struct call {
+  void *(*fn)(void *);
+  void *arg;
+  const struct g *back; /* the stack we return to, for ASan */
+};
+
+/* First frame on the other stack: tell ASan we arrived, run, announce the
+ * way back. */
+static void *call_on_other_stack(void *p) {
+  struct call *c = p;
+  void *fake = NULL;
+  ASAN_END(NULL);
+  void *r = c->fn(c->arg);
+  ASAN_BEGIN(&fake, c->back->stack_lo, c->back->stack_hi);
+  return r;
+}
+
+static void set_depth(_Atomic int32_t *d, int delta) {
+  atomic_store_explicit(d, atomic_load_explicit(d, memory_order_relaxed) + delta,
+                        memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst); /* ordered for this thread's handler */
+}
+
+void *grt_extcall(void *(*fn)(void *), void *arg) {
+  if (!fn) {
+    sched_warn("grt: grt_extcall: fn is NULL");
+    errno = EINVAL;
+    return NULL;
+  }
+  struct g *gp = getcurg();
+  if (!gp) return fn(arg); /* not a goroutine: nothing to switch from */
+  struct m *mp = gp->m;
+  /* 1. Where the goroutine stops: its caller's frame (sp is stored, and
+   *    the record published, by the trampoline). */
+  uintptr_t *frame = __builtin_frame_address(0);
+  struct transition rec = {
+      .kind = TRANS_EXTCALL,
+      .pc = frame[1],
+      .fp = frame[0],
+      .lo = gp->stack_lo,
+      .hi = gp->stack_hi,
+      .prev = atomic_load_explicit(&mp->trans, memory_order_relaxed),
+  };
+  set_depth(&mp->ext_depth, +1); /* 2. */
+  sched_entersyscall(mp);        /* 3. sysmon may now hand our P to another M */
+  struct call c = {fn, arg, gp};
+  ASAN_BEGIN(&gp->asan_fake, mp->g0->stack_lo, mp->g0->stack_hi);
+  void *r = sched_extcall_tramp(call_on_other_stack, &c, &rec, mp); /* 4. */
+  ASAN_END(gp->asan_fake);
+  /* 5. Unpublish and count down before getting a P back: without one, the
+   *    G may resume on another M, and these belong to this one. */
+  atomic_store_explicit(&mp->trans, rec.prev, memory_order_release);
+  set_depth(&mp->ext_depth, -1);
+  sched_exitsyscall(mp, gp);
+  return r;
+}
+
+/* True while running on this thread's signal stack: a callback from a
+ * signal handler would park or take locks the interrupted code may hold. */
+static bool on_signal_stack(struct m *mp) {
+  uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+  if (mp && mp->gsignal)
+    return sp >= (uintptr_t)mp->gsignal && sp < (uintptr_t)mp->gsignal + mp->gsignal_size;
+  stack_t ss;
+  return sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK);
+}
+
+static void *callback_on_m(struct m *mp, void *(*fn)(void *), void *arg) {
+  struct g *gp = mp->curg; /* the G in an extcall, or none (a foreign thread) */
+  bool fresh = gp == NULL;
+  uintptr_t gsp;
+  if (fresh) {
+    gp = sched_new_callback_g(mp);
+    if (!gp) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    gsp = gp->stack_hi & ~(uintptr_t)15;
+  } else {
+    /* Continue on the G's stack below its innermost extcall. */
+    struct transition *t = atomic_load_explicit(&mp->trans, memory_order_relaxed);
+    gsp = (t->sp - 128) & ~(uintptr_t)15;
+    gp->lockcount++;
+    gp->lockedm = mp;
+    mp->lockedg = gp;
+  }
+  uintptr_t *frame = __builtin_frame_address(0);
+  struct transition rec = {
+      .kind = TRANS_CALLBACK,
+      .sp = (uintptr_t)frame,
+      .pc = frame[1],
+      .fp = frame[0],
+      .lo = mp->g0->stack_lo,
+      .hi = mp->g0->stack_hi,
+      .saved_g0_sp = mp->g0->ctx.sp,
+      .prev = atomic_load_explicit(&mp->trans, memory_order_relaxed),
+  };
+  atomic_store_explicit(&mp->trans, &rec, memory_order_release);
+  set_depth(&mp->cb_depth, +1);
+  sched_acquire_p_for_locked(mp, gp);
+  struct call c = {fn, arg, mp->g0};
+  ASAN_BEGIN(&mp->asan_fake_g0, gp->stack_lo, gp->stack_hi);
+  void *r = sched_callback_tramp(call_on_other_stack, &c, gp, gsp);
+  ASAN_END(mp->asan_fake_g0);
+  if (fresh) {
+    sched_drop_p(mp);
+    sched_free_callback_g(mp, gp);
+  } else {
+    if (--gp->lockcount == 0) {
+      gp->lockedm = NULL;
+      mp->lockedg = NULL;
+    }
+    sched_entersyscall(mp); /* back in the enclosing extcall */
+  }
+  mp->g0->ctx.sp = rec.saved_g0_sp;
+  set_depth(&mp->cb_depth, -1);
+  atomic_store_explicit(&mp->trans, rec.prev, memory_order_release);
+  /* Goroutine frames remain while an enclosing extcall or callback does. */
+  if (mp->is_extra && atomic_load_explicit(&mp->ext_depth, memory_order_relaxed) == 0 &&
+      atomic_load_explicit(&mp->cb_depth, memory_order_relaxed) == 0)
+    atomic_store_explicit(&mp->in_external, true, memory_order_relaxed);
+  return r;
+}
+
+void *grt_callback(void *(*fn)(void *), void *arg) {
+  if (!fn) {
+    sched_warn("grt: grt_callback: fn is NULL");
+    errno = EINVAL;
+    return NULL;
+  }
+  struct g *g = getg();
+  struct m *mp = g ? g->m : NULL;
+  if (on_signal_stack(mp)) {
+    sched_warn("grt: grt_callback called from a signal handler; refused");
+    errno = EDEADLK;
+    return NULL;
+  }
+  if (mp && g == mp->curg) return fn(arg); /* already goroutine code */
+  if (mp && mp->is_extra) {
+    /* First, before any runtime work: goroutine frames are coming. */
+    atomic_store_explicit(&mp->in_external, false, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+  }
+  if (!sched_started()) {
+    sched_warn("grt: grt_callback called before grt_main started the runtime");
+    errno = EPERM;
+    return NULL;
+  }
+  if (!mp) {
+    mp = sched_new_extra_m(); /* binds this thread; in_external starts true */
+    if (!mp) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    atomic_store_explicit(&mp->in_external, false, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+  } else if (!mp->is_extra && atomic_load(&mp->ext_depth) == 0) {
+    sched_warn("grt: grt_callback called on a runtime thread outside grt_extcall");
+    errno = EPERM;
+    return NULL;
+  }
+  return callback_on_m(mp, fn, arg);
+}
+
+int grt_thread_state_get(grt_thread_state *st) {
+  if (!st) return -EINVAL;
+  struct g *g = getg();
+  struct m *mp = g ? g->m : NULL;
+  *st = (grt_thread_state){0};
+  if (!mp) return 0;
+  st->known = 1;
+  st->is_extra = mp->is_extra;
+  st->in_external = atomic_load_explicit(&mp->in_external, memory_order_relaxed);
+  st->ext_depth = atomic_load_explicit(&mp->ext_depth, memory_order_relaxed);
+  st->cb_depth = atomic_load_explicit(&mp->cb_depth, memory_order_relaxed);
+  return 0;
+}
