@@ -14,19 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HANDOFF_VALUES 20000 /* ASan: scaled down from 10^5 to stay quick */
-#else
-#define HANDOFF_VALUES 100000
-#endif
+/* ASan: scaled down from 10^5 to stay quick. */
+#define HANDOFF_VALUES ASAN_SCALED(100000, 20000)
 #define FIFO_N 100
 #define PRODUCED 10000
 #define RECEIVERS 50
@@ -217,6 +208,5 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  setenv("GRT_MAXPROCS", "2", 1);
-  return grt_main(run, argc, argv);
+  return main_with_procs("2", run, argc, argv);
 }

@@ -12,13 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "testutil.h"
 
 #define MS 1000000LL
 
@@ -110,6 +104,5 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  setenv("GRT_MAXPROCS", "1", 1);
-  return grt_main(run, argc, argv);
+  return main_with_procs("1", run, argc, argv);
 }

@@ -13,19 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define OPS 20000 /* ASan: scaled down from 10^5 per goroutine to stay quick */
-#else
-#define OPS 100000
-#endif
+/* ASan: scaled down from 10^5 per goroutine to stay quick. */
+#define OPS ASAN_SCALED(100000, 20000)
 #define WORKERS 8
 #define WAITERS 20
 #define IDS 100
@@ -127,6 +118,5 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  setenv("GRT_MAXPROCS", "2", 1);
-  return grt_main(run, argc, argv);
+  return main_with_procs("2", run, argc, argv);
 }

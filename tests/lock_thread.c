@@ -15,13 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "testutil.h"
 
 #define ROUNDS 1000
 #define BUSY 3
@@ -132,6 +126,5 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  setenv("GRT_MAXPROCS", "2", 1);
-  return grt_main(run, argc, argv);
+  return main_with_procs("2", run, argc, argv);
 }

@@ -14,19 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "testutil.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define N 50000 /* ASan: scaled down from 10^6 (shadow memory and slower spawns) */
-#else
-#define N 1000000
-#endif
+/* ASan: scaled down from 10^6 (shadow memory and slower spawns). */
+#define N ASAN_SCALED(1000000, 50000)
 
 static grt_chan *ch;
 static grt_wg wg;

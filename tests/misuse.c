@@ -13,7 +13,6 @@
 #include <grt.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
-
-extern char **environ;
+#include "testutil.h"
 
 static void nop(void *arg) {
   (void)arg;
@@ -164,74 +155,6 @@ static int print_procs(int argc, char **argv) {
   return 0;
 }
 
-static char *read_into(int fd, char *buf, size_t *len, size_t cap) {
-  ssize_t r = read(fd, buf + *len, cap - 1 - *len);
-  if (r > 0) *len += (size_t)r;
-  buf[*len] = 0;
-  return r > 0 || (r < 0 && errno == EINTR) ? buf : NULL;
-}
-
-/* Runs this program as "maxprocs" with GRT_MAXPROCS=value; captures its
- * stdout and stderr; returns its wait status. */
-static int run_child(const char *value, char *out, char *err, size_t cap) {
-  static char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  CHECK(n > 0);
-  self[n] = 0;
-  size_t nenv = 0;
-  while (environ[nenv])
-    nenv++;
-  char **envp = calloc(nenv + 2, sizeof *envp);
-  CHECK(envp);
-  size_t k = 0;
-  for (size_t i = 0; i < nenv; i++)
-    if (strncmp(environ[i], "GRT_MAXPROCS=", 13) != 0) envp[k++] = environ[i];
-  char var[64];
-  snprintf(var, sizeof var, "GRT_MAXPROCS=%s", value);
-  envp[k++] = var;
-  char *args[] = {self, "maxprocs", NULL};
-  int po[2], pe[2];
-  CHECK(pipe(po) == 0 && pipe(pe) == 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(po[1], 1);
-    dup2(pe[1], 2);
-    close(po[0]);
-    close(po[1]);
-    close(pe[0]);
-    close(pe[1]);
-    execve(self, args, envp);
-    _exit(127);
-  }
-  close(po[1]);
-  close(pe[1]);
-  size_t olen = 0, elen = 0;
-  out[0] = err[0] = 0;
-  struct pollfd pf[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    if (poll(pf, 2, -1) < 0) {
-      CHECK(errno == EINTR);
-      continue;
-    }
-    for (int i = 0; i < 2; i++) {
-      if (pf[i].fd < 0 || !pf[i].revents) continue;
-      if (!read_into(pf[i].fd, i ? err : out, i ? &elen : &olen, cap)) {
-        close(pf[i].fd);
-        pf[i].fd = -1;
-        open_fds--;
-      }
-    }
-  }
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    CHECK(errno == EINTR);
-  free(envp);
-  return status;
-}
-
 static void check_maxprocs(void) {
   static const struct {
     const char *value;
@@ -240,7 +163,10 @@ static void check_maxprocs(void) {
   long online = sysconf(_SC_NPROCESSORS_ONLN);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char out[4096], err[4096];
-    int status = run_child(cases[i].value, out, err, sizeof out);
+    char var[64];
+    snprintf(var, sizeof var, "GRT_MAXPROCS=%s", cases[i].value);
+    const char *args[] = {"maxprocs", NULL}, *env[] = {var, NULL};
+    int status = run_self(args, env, out, err, sizeof out);
     printf("GRT_MAXPROCS=\"%s\": status %#x, stdout: %s  stderr: %s\n", cases[i].value, status, out,
            err[0] ? err : "(empty)\n");
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

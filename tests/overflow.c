@@ -12,8 +12,6 @@
 #define _GNU_SOURCE
 #include <grt.h>
 
-#include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,18 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "testutil.h"
 
 #define STACK 65536
 #define OVERRUN 2048 /* canary case: how far below the stack to reach */
-
-extern char **environ;
 
 /* ---- child ---- */
 
@@ -112,75 +102,12 @@ static int child(int argc, char **argv) {
 
 /* ---- parent ---- */
 
-static char *read_all_into(int fd, char *buf, size_t *len, size_t cap) {
-  ssize_t r = read(fd, buf + *len, cap - 1 - *len);
-  if (r > 0) *len += (size_t)r;
-  buf[*len] = 0;
-  return r > 0 || (r < 0 && errno == EINTR) ? buf : NULL;
-}
-
-/* Runs this program with argument mode (and extra_env, if not NULL) and
- * captures its stdout and stderr; returns its wait status. */
-static int run_child(const char *mode, char *extra_env, char *out, char *err, size_t cap) {
-  static char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  CHECK(n > 0);
-  self[n] = 0;
-  size_t nenv = 0;
-  while (environ[nenv])
-    nenv++;
-  char **envp = calloc(nenv + 2, sizeof *envp);
-  CHECK(envp);
-  size_t k = 0;
-  for (size_t i = 0; i < nenv; i++)
-    if (strncmp(environ[i], "GRT_STACK_GUARD_BUDGET=", 23) != 0) envp[k++] = environ[i];
-  if (extra_env) envp[k++] = extra_env;
-  char *args[] = {self, (char *)mode, NULL};
-  int po[2], pe[2];
-  CHECK(pipe(po) == 0 && pipe(pe) == 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(po[1], 1);
-    dup2(pe[1], 2);
-    close(po[0]);
-    close(po[1]);
-    close(pe[0]);
-    close(pe[1]);
-    execve(self, args, envp);
-    _exit(127);
-  }
-  close(po[1]);
-  close(pe[1]);
-  size_t olen = 0, elen = 0;
-  out[0] = err[0] = 0;
-  struct pollfd pf[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    if (poll(pf, 2, -1) < 0) {
-      CHECK(errno == EINTR);
-      continue;
-    }
-    for (int i = 0; i < 2; i++) {
-      if (pf[i].fd < 0 || !pf[i].revents) continue;
-      if (!read_all_into(pf[i].fd, i ? err : out, i ? &elen : &olen, cap)) {
-        close(pf[i].fd);
-        pf[i].fd = -1;
-        open_fds--;
-      }
-    }
-  }
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    CHECK(errno == EINTR);
-  free(envp);
-  return status;
-}
-
-static void check_case(const char *mode, char *extra_env) {
+/* Runs this program as mode with GRT_STACK_GUARD_BUDGET set by guard_env
+ * ("GRT_STACK_GUARD_BUDGET=n", or just the name to unset it). */
+static void check_case(const char *mode, const char *guard_env) {
   static char out[1 << 16], err[1 << 16];
-  int status = run_child(mode, extra_env, out, err, sizeof out);
+  const char *args[] = {mode, NULL}, *env[] = {guard_env, NULL};
+  int status = run_self(args, env, out, err, sizeof out);
   printf("--- %s child: ", mode);
   if (WIFSIGNALED(status))
     printf("killed by signal %d\n", WTERMSIG(status));
@@ -199,7 +126,7 @@ static void check_case(const char *mode, char *extra_env) {
 static int parent(int argc, char **argv) {
   (void)argc;
   (void)argv;
-  check_case("guard", NULL);
+  check_case("guard", "GRT_STACK_GUARD_BUDGET"); /* unset: the default budget */
   check_case("canary", "GRT_STACK_GUARD_BUDGET=0");
   printf("overflow: ok\n");
   return 0;

@@ -9,26 +9,16 @@
 #define _GNU_SOURCE
 #include <grt.h>
 
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "testutil.h"
 
 #define SPINNERS 4
 #define SPIN_ITERS 50000000L /* per goroutine: about 0.3 s in all on one core */
-
-extern char **environ;
 
 /* ---- child ---- */
 
@@ -61,55 +51,6 @@ static int child(int argc, char **argv) {
 
 /* ---- parent ---- */
 
-/* Runs this program with argument "child" and GRT_MAXPROCS=procs; returns
- * its exit status and stdout in out. */
-static int run_child(const char *procs, char *out, size_t outsz) {
-  static char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  CHECK(n > 0);
-  self[n] = 0;
-  size_t nenv = 0;
-  while (environ[nenv])
-    nenv++;
-  char **envp = calloc(nenv + 2, sizeof *envp);
-  CHECK(envp);
-  size_t k = 0;
-  for (size_t i = 0; i < nenv; i++)
-    if (strncmp(environ[i], "GRT_MAXPROCS=", 13) != 0) envp[k++] = environ[i];
-  char var[64];
-  snprintf(var, sizeof var, "GRT_MAXPROCS=%s", procs);
-  envp[k++] = var;
-  char *args[] = {self, "child", NULL};
-  int fd[2];
-  CHECK(pipe(fd) == 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(fd[1], 1);
-    close(fd[0]);
-    close(fd[1]);
-    execve(self, args, envp);
-    _exit(127);
-  }
-  close(fd[1]);
-  size_t len = 0;
-  for (;;) {
-    ssize_t r = read(fd[0], out + len, outsz - 1 - len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    len += (size_t)r;
-    if (len == outsz - 1) break;
-  }
-  out[len] = 0;
-  close(fd[0]);
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    CHECK(errno == EINTR);
-  free(envp);
-  return status;
-}
-
 static int parent(int argc, char **argv) {
   (void)argc;
   (void)argv;
@@ -117,9 +58,10 @@ static int parent(int argc, char **argv) {
   unsigned long long ran0[3], ran1[3];
   for (int procs = 1; procs <= 2; procs++) {
     char out[256];
-    char pv[4];
-    snprintf(pv, sizeof pv, "%d", procs);
-    int status = run_child(pv, out, sizeof out);
+    char var[32];
+    snprintf(var, sizeof var, "GRT_MAXPROCS=%d", procs);
+    const char *args[] = {"child", NULL}, *env[] = {var, NULL};
+    int status = run_self(args, env, out, NULL, sizeof out); /* stderr: ours */
     printf("GRT_MAXPROCS=%d child: %s", procs, out);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     int got_procs;

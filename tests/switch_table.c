@@ -14,13 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    if (!(x)) {                                                                                    \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
-      exit(1);                                                                                     \
-    }                                                                                              \
-  } while (0)
+#include "testutil.h"
 
 int main(void) {
   const grt_code_range *r;

@@ -1,0 +1,167 @@
+/*
+ * testutil.h - helpers shared by the test programs in tests/ (header-only).
+ *
+ *   CHECK(x)              fail the test (file:line and x on stderr, exit 1)
+ *   ASAN_SCALED(full, a)  a count, smaller under ASan to keep tests quick
+ *   main_with_procs(...)  grt_main on a fixed number of Ps (GRT_MAXPROCS)
+ *   run_self(...)         re-run this test program as a child process and
+ *                         capture its stdout and stderr
+ *
+ * Include it after <grt.h>, with _GNU_SOURCE defined, as every test does.
+ */
+#ifndef GRT_TESTUTIL_H
+#define GRT_TESTUTIL_H
+
+#include <grt.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    if (!(x)) {                                                                                    \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #x);                        \
+      exit(1);                                                                                     \
+    }                                                                                              \
+  } while (0)
+
+/* ASan builds are slower and use more memory: tests scale big counts down. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN_SCALED(full, asan) (asan)
+#else
+#define ASAN_SCALED(full, asan) (full)
+#endif
+
+/* Sets GRT_MAXPROCS=procs (overriding the environment) and runs fn as the
+ * main goroutine. */
+static inline int main_with_procs(const char *procs, int (*fn)(int, char **), int argc,
+                                  char **argv) {
+  setenv("GRT_MAXPROCS", procs, 1);
+  return grt_main(fn, argc, argv);
+}
+
+/* ---- re-running this program as a child ---- */
+
+extern char **environ;
+
+/* Does env entry e ("NAME=value") set the variable that change names
+ * ("NAME=..." or just "NAME")? */
+static inline int env_same_name(const char *e, const char *change) {
+  size_t n = strcspn(change, "=");
+  return strncmp(e, change, n) == 0 && e[n] == '=';
+}
+
+/* A copy of environ (to free; the strings are shared) with each entry of
+ * changes (NULL-terminated; NULL for none) applied: "NAME=value" sets NAME,
+ * replacing any existing value; a bare "NAME" unsets it. */
+static inline char **env_with(const char *const changes[]) {
+  size_t nenv = 0, nchanges = 0;
+  while (environ[nenv])
+    nenv++;
+  while (changes && changes[nchanges])
+    nchanges++;
+  char **envp = calloc(nenv + nchanges + 1, sizeof *envp);
+  CHECK(envp);
+  size_t k = 0;
+  for (size_t i = 0; i < nenv; i++) {
+    int replaced = 0;
+    for (size_t j = 0; j < nchanges; j++)
+      replaced |= env_same_name(environ[i], changes[j]);
+    if (!replaced) envp[k++] = environ[i];
+  }
+  for (size_t j = 0; j < nchanges; j++)
+    if (strchr(changes[j], '=')) envp[k++] = (char *)changes[j];
+  return envp;
+}
+
+/* Reads once from fd, appending to buf (holding *len bytes; room for
+ * cap - 1 and a NUL, which is always written).  Returns 0 when fd is done:
+ * end of file, an error, or buf full. */
+static inline int read_some(int fd, char *buf, size_t *len, size_t cap) {
+  ssize_t r = read(fd, buf + *len, cap - 1 - *len);
+  if (r > 0) *len += (size_t)r;
+  buf[*len] = 0;
+  return r > 0 || (r < 0 && errno == EINTR);
+}
+
+/*
+ * Runs this program (/proc/self/exe) again as a child with arguments args
+ * (NULL-terminated; argv[0] is the program's path) and the environment
+ * changed by env_changes as env_with() describes.  The child's stdout is
+ * captured into out and its stderr into err, each NUL-terminated and cut at
+ * cap - 1 bytes; a NULL out or err leaves that stream the parent's.
+ * Returns the child's wait status.
+ */
+static inline int run_self(const char *const args[], const char *const env_changes[], char *out,
+                           char *err, size_t cap) {
+  static char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  CHECK(n > 0);
+  self[n] = 0;
+  size_t nargs = 0;
+  while (args[nargs])
+    nargs++;
+  char **argv = calloc(nargs + 2, sizeof *argv);
+  CHECK(argv);
+  argv[0] = self;
+  for (size_t i = 0; i < nargs; i++)
+    argv[i + 1] = (char *)args[i]; /* execve does not write them */
+  char **envp = env_with(env_changes);
+
+  /* Stream i (0: stdout, 1: stderr) goes through pipes[i] into bufs[i]. */
+  char *bufs[2] = {out, err};
+  int pipes[2][2];
+  for (int i = 0; i < 2; i++)
+    if (bufs[i]) CHECK(pipe(pipes[i]) == 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    for (int i = 0; i < 2; i++) {
+      if (!bufs[i]) continue;
+      dup2(pipes[i][1], i + 1);
+      close(pipes[i][0]);
+      close(pipes[i][1]);
+    }
+    execve(self, argv, envp);
+    _exit(127);
+  }
+
+  struct pollfd pf[2] = {{.fd = -1, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+  size_t len[2] = {0, 0};
+  int open_fds = 0;
+  for (int i = 0; i < 2; i++) {
+    if (!bufs[i]) continue;
+    close(pipes[i][1]);
+    pf[i].fd = pipes[i][0];
+    bufs[i][0] = 0;
+    open_fds++;
+  }
+  while (open_fds > 0) {
+    if (poll(pf, 2, -1) < 0) {
+      CHECK(errno == EINTR);
+      continue;
+    }
+    for (int i = 0; i < 2; i++) {
+      if (pf[i].fd < 0 || !pf[i].revents) continue;
+      if (!read_some(pf[i].fd, bufs[i], &len[i], cap)) {
+        close(pf[i].fd);
+        pf[i].fd = -1;
+        open_fds--;
+      }
+    }
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    CHECK(errno == EINTR);
+  free(argv);
+  free(envp);
+  return status;
+}
+
+#endif /* GRT_TESTUTIL_H */
