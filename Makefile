@@ -4,7 +4,7 @@
 #   make run     build and run the demo (examples/primes)
 #   make test    the whole suite, normal build then ASan+UBSan build
 #   make bench   benchmarks next to their Go twins (bench/run.sh)
-DEPS     := gcc make cmake binutils pkg-config golang-go
+DEPS     := gcc make cmake binutils pkg-config golang-go libsqlite3-dev
 BUILD    := build
 ASANDIR  := build-asan
 JOBS     := $(shell nproc 2>/dev/null || echo 2)

@@ -196,9 +196,11 @@ GRT_API void *grt_extcall(void *(*fn)(void *), void *arg);
 /*
  * Runs goroutine code fn(arg) from external code and returns its result
  * (Go's cgocallback).  Works from external code inside grt_extcall (on the
- * same goroutine's stack, nested to any depth), from any thread grt did not
- * create (which borrows an "extra M" for the call, kept bound to the thread
- * until it exits), and from a goroutine (a plain call).  fn may do anything
+ * same goroutine's stack), from any thread grt did not create (which
+ * borrows an "extra M" for the call, kept bound to the thread until it
+ * exits), and from a goroutine (a plain call).  Nesting is bounded only by
+ * stack: each level takes a few hundred bytes of the goroutine's stack
+ * (1 MiB for callbacks from foreign threads).  fn may do anything
  * a goroutine does: spawn, use channels, sleep, lock, extcall again.
  * Errors, with NULL returned and errno set: EPERM before grt_main started
  * the runtime, or on a runtime thread outside any extcall; EDEADLK from a

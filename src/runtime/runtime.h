@@ -130,6 +130,7 @@ struct m {
   _Atomic bool in_external;  /* extra M: no goroutine frames on this thread */
   bool is_extra;             /* borrowed by a thread grt did not create */
   struct m *extralink;       /* extra M pool */
+  struct g *cbg;             /* extra M: the G its outermost callbacks run on */
 };
 
 /* A boundary between goroutine code and external code, for the unwinder.
@@ -237,6 +238,7 @@ void sched_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- stack.c -------------------------------------------------------------- */
 #define STACK_DEFAULT (64 * 1024)
 #define STACK_MIN (16 * 1024)
+#define STACK_CALLBACK (1024 * 1024) /* callbacks from foreign threads nest deep */
 #define STACK_CANARY_BYTES 256
 int stack_alloc(size_t size, uintptr_t *lo, uintptr_t *hi, uint8_t *kind);
 void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind);

@@ -1426,23 +1426,19 @@ void sched_drop_p(struct m *mp) {
   if (mp->p) handoffp(releasep(mp));
 }
 
-/* A G for a callback from a foreign thread: a default stack, wired to mp,
- * accounted as live until freed.  Not on any run queue. */
+/* The G for an outermost callback from a foreign thread: the extra M's own,
+ * kept from call to call (one outermost callback at a time per thread), on
+ * a 1 MiB stack (MAP_NORESERVE, so untouched pages cost nothing) so that
+ * callbacks nest deep.  Each callback is a new goroutine: a new id.  Wired
+ * to mp; not on any run queue. */
 struct g *sched_new_callback_g(struct m *mp) {
-  struct g *gp = NULL;
-  rt_lock_acquire(&sched.lock);
-  gp = gfree_pop_global();
-  rt_lock_release(&sched.lock);
-  if (!gp) gp = g_alloc();
-  if (!gp) return NULL;
-  if (gp->stack_lo == 0 &&
-      stack_alloc(STACK_DEFAULT, &gp->stack_lo, &gp->stack_hi, &gp->stack_kind) != 0) {
-    rt_lock_acquire(&sched.lock);
-    gp->schedlink = sched.gfree_released;
-    sched.gfree_released = gp;
-    sched.ngfree_released++;
-    rt_lock_release(&sched.lock);
-    return NULL;
+  struct g *gp = mp->cbg;
+  if (!gp) {
+    gp = g_alloc();
+    if (!gp) return NULL;
+    if (stack_alloc(STACK_CALLBACK, &gp->stack_lo, &gp->stack_hi, &gp->stack_kind) != 0)
+      return NULL; /* the G stays on allg, unused */
+    mp->cbg = gp;
   }
   asan_fresh_stack(gp);
   gp->id = atomic_fetch_add(&sched.goidgen, 1) + 1;
@@ -1463,11 +1459,6 @@ void sched_free_callback_g(struct m *mp, struct g *gp) {
   mp->lockedg = NULL;
   mp->curg = NULL;
   atomic_fetch_sub(&sched.callback_gs_live, 1);
-  rt_lock_acquire(&sched.lock);
-  gp->schedlink = sched.gfree;
-  sched.gfree = gp;
-  sched.ngfree++;
-  rt_lock_release(&sched.lock);
 }
 
 /* An extra M from the pool (lock-free: popping takes the whole list, so no
