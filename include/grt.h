@@ -73,7 +73,9 @@ GRT_API void grt_yield(void);
 
 /* Ends the calling goroutine (after grt_unlock_thread, if it was locked).
  * From the main goroutine it exits the process with status 0.  Outside a
- * goroutine it prints an error and calls pthread_exit(3). */
+ * goroutine it prints an error and calls pthread_exit(3).  Inside a
+ * grt_callback it is a fatal error (the external caller would never get
+ * control back): return from the callback instead. */
 GRT_API void grt_exit(void) __attribute__((noreturn));
 
 /* The calling goroutine's id (the main goroutine is 1); 0 outside one. */

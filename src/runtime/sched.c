@@ -1246,6 +1246,9 @@ void grt_exit(void) {
     pthread_exit(NULL);
   }
   if (gp->is_main) run_on_g0(exit_process, (void *)0);
+  if (atomic_load_explicit(&gp->m->cb_depth, memory_order_relaxed) > 0)
+    grt_fatal("grt_exit called inside grt_callback: the external code that called back "
+              "would never get control again");
   asan_switch_begin(NULL, gp->m->g0);
   sched_mcall(goexit_m);
   abort();
