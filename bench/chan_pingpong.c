@@ -4,7 +4,7 @@
  * A "ping" goroutine sends on c1 and receives the reply on c2; a "pong"
  * goroutine receives on c1 and sends back on c2.  Both are spawned from
  * main_fn, which waits on a wait group.  Prints the time per round trip as
- * chan_pingpong_<procs>p_ns_per_roundtrip.
+ * chan_rt_ns_<procs>p.
  * Go twin: bench/go/chan_pingpong (same argument, runtime.GOMAXPROCS).
  */
 #include <grt.h>
@@ -76,7 +76,7 @@ static int real_main(int argc, char **argv) {
   if (run(N_WARMUP) < 0) return 1;
   int64_t ns = run(N_TRIPS);
   if (ns < 0) return 1;
-  printf("RESULT chan_pingpong_%dp_ns_per_roundtrip %.2f\n", grt_maxprocs(), (double)ns / N_TRIPS);
+  printf("RESULT chan_rt_ns_%dp %.2f\n", grt_maxprocs(), (double)ns / N_TRIPS);
   return 0;
 }
 

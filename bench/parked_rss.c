@@ -69,7 +69,7 @@ static int real_main(int argc, char **argv) {
   grt_chan_close(s.c);
   grt_wg_wait(&s.finished);
   grt_chan_free(s.c);
-  printf("RESULT parked_rss_kib_per_goroutine %.3f\n", (double)(after - before) / N_PARKED);
+  printf("RESULT parked_kib %.3f\n", (double)(after - before) / N_PARKED);
   return 0;
 }
 

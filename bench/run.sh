@@ -5,9 +5,9 @@
 # <builddir>/bench-go/, then runs every benchmark pair BENCH_RUNS times
 # (default 5), interleaved: grt, Go, grt, Go, ...  Each program prints one
 # line "RESULT <metric> <value>".  Prints the medians and the grt/Go ratio
-# per metric, with the grt target for reference.  Numbers are reported,
-# never asserted: the exit status is 0 unless a program failed to build or
-# run, or Go is missing and cannot be installed.
+# per metric, with the grt target for reference (a value, or a ratio to Go).
+# Numbers are reported, never asserted: the exit status is 0 unless a
+# program failed to build or run, or Go is missing and cannot be installed.
 #
 # Environment: BENCH_RUNS (default 5), BENCH_TIMEOUT seconds per run (300).
 set -u
@@ -31,11 +31,14 @@ esac
 
 # grt binary and args | Go binary and args | metric | grt target
 benches=(
-  "bench_yield|yield|yield_ns_per_switch|<= 15"
-  "bench_chan_pingpong 1|chan_pingpong 1|chan_pingpong_1p_ns_per_roundtrip|<= 100"
-  "bench_chan_pingpong 2|chan_pingpong 2|chan_pingpong_2p_ns_per_roundtrip|<= 200"
-  "bench_spawn|spawn|spawn_ns_per_goroutine|<= 150"
-  "bench_parked_rss|parked_rss|parked_rss_kib_per_goroutine|<= 4.6"
+  "bench_yield|yield|yield_ns|<= 15"
+  "bench_chan_pingpong 1|chan_pingpong 1|chan_rt_ns_1p|<= 100"
+  "bench_chan_pingpong 2|chan_pingpong 2|chan_rt_ns_2p|<= 200"
+  "bench_spawn|spawn|spawn_ns|<= 150"
+  "bench_parked_rss|parked_rss|parked_kib|<= 4.6"
+  "bench_ext_call|ext_call|ext_call_ns|<= 0.5x Go"
+  "bench_ext_callback|ext_callback|ext_callback_ns|<= 0.5x Go"
+  "bench_ext_nested|ext_nested|ext_nested_ns|<= 0.5x Go"
 )
 
 status=0
@@ -61,9 +64,10 @@ fi
 gobin=$build/bench-go
 if [ $have_go = 1 ]; then
   mkdir -p "$gobin" "$build/bench-go-cache" "$build/bench-go-path"
-  export GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on GOWORK=off \
+  # The ext_* twins use cgo (they need gcc).
+  export GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on GOWORK=off CGO_ENABLED=1 \
     GOCACHE="$build/bench-go-cache" GOPATH="$build/bench-go-path"
-  for pkg in yield chan_pingpong spawn parked_rss; do
+  for pkg in yield chan_pingpong spawn parked_rss ext_call ext_callback ext_nested; do
     if ! (cd "$here/go" && go build -o "$gobin/$pkg" "./$pkg"); then
       echo "run.sh: go build of bench/go/$pkg failed" >&2
       status=1
@@ -142,7 +146,7 @@ awk -F'|' -v results="$work/results" '
     target[$1] = $2
   }
   END {
-    fmt = "%-36s %12s %12s %8s %9s\n"
+    fmt = "%-36s %12s %12s %8s %11s\n"
     printf fmt, "metric", "grt median", "Go median", "grt/Go", "target"
     for (i = 1; i <= n; i++) {
       m = order[i]

@@ -61,7 +61,7 @@ static int real_main(int argc, char **argv) {
   if (run(N_WARMUP) < 0) return 1;
   int64_t ns = run(N_GOROUTINES);
   if (ns < 0) return 1;
-  printf("RESULT spawn_ns_per_goroutine %.2f\n", (double)ns / N_GOROUTINES);
+  printf("RESULT spawn_ns %.2f\n", (double)ns / N_GOROUTINES);
   return 0;
 }
 

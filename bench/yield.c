@@ -43,7 +43,7 @@ static int real_main(int argc, char **argv) {
   if (round_ns(N_WARMUP) < 0) return 1;
   int64_t ns = round_ns(N_YIELDS);
   if (ns < 0) return 1;
-  printf("RESULT yield_ns_per_switch %.2f\n", (double)ns / (2.0 * N_YIELDS));
+  printf("RESULT yield_ns %.2f\n", (double)ns / (2.0 * N_YIELDS));
   return 0;
 }
 

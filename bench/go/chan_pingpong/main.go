@@ -2,7 +2,7 @@
 // Usage: chan_pingpong [procs]   (GOMAXPROCS = procs, default 1)
 // A "ping" goroutine sends on c1 and receives the reply on c2; a "pong"
 // goroutine receives on c1 and sends back on c2 (unbuffered chan int64).
-// Prints the time per round trip as chan_pingpong_<procs>p_ns_per_roundtrip.
+// Prints the time per round trip as chan_rt_ns_<procs>p.
 package main
 
 import (
@@ -60,6 +60,6 @@ func main() {
 	runtime.GOMAXPROCS(procs)
 	run(nWarmup)
 	d := run(nTrips)
-	fmt.Printf("RESULT chan_pingpong_%dp_ns_per_roundtrip %.2f\n", runtime.GOMAXPROCS(0),
+	fmt.Printf("RESULT chan_rt_ns_%dp %.2f\n", runtime.GOMAXPROCS(0),
 		float64(d.Nanoseconds())/nTrips)
 }

@@ -63,5 +63,5 @@ func main() {
 	}
 	close(c)
 	finished.Wait()
-	fmt.Printf("RESULT parked_rss_kib_per_goroutine %.3f\n", float64(after-before)/nParked)
+	fmt.Printf("RESULT parked_kib %.3f\n", float64(after-before)/nParked)
 }

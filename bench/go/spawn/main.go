@@ -35,5 +35,5 @@ func main() {
 	runtime.GOMAXPROCS(2)
 	run(nWarmup)
 	d := run(nGoroutines)
-	fmt.Printf("RESULT spawn_ns_per_goroutine %.2f\n", float64(d.Nanoseconds())/nGoroutines)
+	fmt.Printf("RESULT spawn_ns %.2f\n", float64(d.Nanoseconds())/nGoroutines)
 }

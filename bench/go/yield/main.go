@@ -35,5 +35,5 @@ func main() {
 	runtime.GOMAXPROCS(1)
 	round(nWarmup)
 	d := round(nYields)
-	fmt.Printf("RESULT yield_ns_per_switch %.2f\n", float64(d.Nanoseconds())/(2.0*nYields))
+	fmt.Printf("RESULT yield_ns %.2f\n", float64(d.Nanoseconds())/(2.0*nYields))
 }
