@@ -1425,8 +1425,27 @@ void sched_acquire_p_for_locked(struct m *mp, struct g *gp) {
   atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
 }
 
+/* Gives up the P at the end of a callback.  Callbacks from many foreign
+ * threads queue their wired Gs globally while they wait for a P; if one is
+ * at the head, its M gets our P directly (one wakeup) rather than through
+ * an idle M that would only pass it on (two). */
 void sched_drop_p(struct m *mp) {
-  if (mp->p) handoffp(releasep(mp));
+  if (!mp->p) return;
+  struct p *pp = releasep(mp);
+  rt_lock_acquire(&sched.lock);
+  struct g *gp = sched.runqhead;
+  if (gp && gp->lockedm && gp->lockedm != mp) {
+    sched.runqhead = gp->schedlink;
+    if (!sched.runqhead) sched.runqtail = NULL;
+    atomic_fetch_sub(&sched.runqsize, 1);
+    struct m *locked = gp->lockedm;
+    locked->nextp = pp; /* it waits in wait_for_handed_p, then runs gp */
+    rt_lock_release(&sched.lock);
+    note_wakeup(&locked->park);
+    return;
+  }
+  rt_lock_release(&sched.lock);
+  handoffp(pp);
 }
 
 /* The G for an outermost callback from a foreign thread: the extra M's own,
