@@ -58,12 +58,15 @@ static void set_depth(_Atomic int32_t *d, int delta) {
   atomic_signal_fence(memory_order_seq_cst); /* ordered for this thread's handler */
 }
 
+static bool fn_is_null(const void *fn, const char *who) {
+  if (fn) return false;
+  sched_warn("grt: %s: fn is NULL", who);
+  errno = EINVAL;
+  return true;
+}
+
 void *grt_extcall(void *(*fn)(void *), void *arg) {
-  if (!fn) {
-    sched_warn("grt: grt_extcall: fn is NULL");
-    errno = EINVAL;
-    return NULL;
-  }
+  if (fn_is_null((const void *)fn, "grt_extcall")) return NULL;
   struct g *gp = getcurg();
   if (!gp) return fn(arg); /* not a goroutine: nothing to switch from */
   struct m *mp = gp->m;
@@ -160,11 +163,7 @@ static void *callback_on_m(struct m *mp, void *(*fn)(void *), void *arg) {
 }
 
 void *grt_callback(void *(*fn)(void *), void *arg) {
-  if (!fn) {
-    sched_warn("grt: grt_callback: fn is NULL");
-    errno = EINVAL;
-    return NULL;
-  }
+  if (fn_is_null((const void *)fn, "grt_callback")) return NULL;
   struct g *g = getg();
   struct m *mp = g ? g->m : NULL;
   if (on_signal_stack(mp)) {

@@ -805,15 +805,22 @@ static inline void check_stack(struct g *gp) {
   }
 }
 
-static void park_m(struct g *gp) {
+/* First thing on g0 after sched_mcall: tell ASan we arrived, check the
+ * stack the G left, and detach the G from its M with its new status. */
+static struct m *drop_g(struct g *gp, enum gstatus status) {
   struct m *mp = gp->m;
   asan_switch_end(mp->asan_fake_g0);
   check_stack(gp);
-  atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
-  /* From here a waker may ready gp and another M resume it: gp->m and
-   * m->curg are cleared before the commit that lets wakers in. */
+  atomic_store_explicit(&gp->status, status, memory_order_relaxed);
   gp->m = NULL;
   mp->curg = NULL;
+  return mp;
+}
+
+static void park_m(struct g *gp) {
+  /* From here a waker may ready gp and another M resume it: gp->m and
+   * m->curg are cleared before the commit that lets wakers in. */
+  struct m *mp = drop_g(gp, G_WAITING);
   bool (*commit)(struct g *, void *) = mp->waitcommit;
   if (commit) {
     mp->waitcommit = NULL;
@@ -867,12 +874,7 @@ void sched_ready_next(struct g *gp, bool next) {
 }
 
 static void yield_m(struct g *gp) {
-  struct m *mp = gp->m;
-  asan_switch_end(mp->asan_fake_g0);
-  check_stack(gp);
-  atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
-  gp->m = NULL;
-  mp->curg = NULL;
+  struct m *mp = drop_g(gp, G_RUNNABLE);
   /* Behind everything local; an empty local queue means nobody else wants
    * this P, unless the global queue or other Ps do. */
   if (atomic_load(&sched.runqsize) > 0 && runq_empty(mp->p)) {
@@ -1075,16 +1077,11 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
 }
 
 static void goexit_m(struct g *gp) {
-  struct m *mp = gp->m;
-  asan_switch_end(mp->asan_fake_g0);
-  check_stack(gp);
-  atomic_store_explicit(&gp->status, G_DEAD, memory_order_relaxed);
+  struct m *mp = drop_g(gp, G_DEAD);
   if (gp->lockedm) { /* exiting while wired: unwire */
     gp->lockedm = NULL;
     mp->lockedg = NULL;
   }
-  gp->m = NULL;
-  mp->curg = NULL;
   p_count(&mp->p->exited);
   gfput(mp->p, gp);
   schedule();
@@ -1351,11 +1348,7 @@ void sched_entersyscall(struct m *mp) {
 
 /* On g0 after the G is saved: no P to be had, so queue gp and sleep. */
 static void exitsyscall_m(struct g *gp) {
-  struct m *mp = gp->m;
-  asan_switch_end(mp->asan_fake_g0);
-  atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
-  gp->m = NULL;
-  mp->curg = NULL;
+  struct m *mp = drop_g(gp, G_RUNNABLE);
   rt_lock_acquire(&sched.lock);
   struct p *pp = pidle_get();
   if (!pp) globrunq_put_batch(gp, gp, 1);
