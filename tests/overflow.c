@@ -7,7 +7,9 @@
  * recurses to about 2 KiB past the bottom of its stack (into the stack
  * carved just below it, which is mapped), returns, and yields, and the
  * canary check at the switch must catch it.  The parent checks the message
- * names the goroutine's id and that the child did not exit 0.
+ * names the goroutine's id and that the child did not exit 0.  The same
+ * message is required under ASan: grt installs its SIGSEGV handler over
+ * ASan's, so ASan's own stack-overflow report never comes first.
  */
 #define _GNU_SOURCE
 #include <grt.h>
