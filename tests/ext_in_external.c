@@ -92,22 +92,18 @@ static void *foreign_thread(void *arg) {
   return NULL;
 }
 
-static void *join_fn(void *arg) {
-  return (void *)(intptr_t)pthread_join(*(pthread_t *)arg, NULL);
-}
-
 static int run(int argc, char **argv) {
   (void)argc;
   (void)argv;
   pthread_t t1, t2;
   CHECK(pthread_create(&t1, NULL, foreign_thread, NULL) == 0);
-  CHECK(grt_extcall(join_fn, &t1) == NULL);
+  CHECK(join_thread(t1) == 0);
   printf("one foreign thread: %d rounds ok\n", ROUNDS);
 
   CHECK(pthread_create(&t1, NULL, foreign_thread, NULL) == 0);
   CHECK(pthread_create(&t2, NULL, foreign_thread, NULL) == 0);
-  CHECK(grt_extcall(join_fn, &t1) == NULL);
-  CHECK(grt_extcall(join_fn, &t2) == NULL);
+  CHECK(join_thread(t1) == 0);
+  CHECK(join_thread(t2) == 0);
   printf("two concurrent foreign threads: %d rounds each ok\n", ROUNDS);
   printf("ext_in_external: ok\n");
   return 0;

@@ -79,10 +79,6 @@ static void *foreign_thread(void *arg) {
   return NULL;
 }
 
-static void *join_fn(void *arg) {
-  return (void *)(intptr_t)pthread_join(*(pthread_t *)arg, NULL);
-}
-
 /* ---- inside the runtime ---- */
 
 static uint64_t caller_id;
@@ -124,7 +120,7 @@ static int run(int argc, char **argv) {
 
   pthread_t t;
   CHECK(pthread_create(&t, NULL, foreign_thread, NULL) == 0);
-  CHECK(grt_extcall(join_fn, &t) == NULL);
+  CHECK(join_thread(t) == 0);
 
   done = grt_chan_make(0, 0);
   CHECK(done);

@@ -107,11 +107,6 @@ static void *foreign_thread(void *arg) {
   return NULL;
 }
 
-/* pthread_join blocks the thread: run it as external code, off the P. */
-static void *join_fn(void *arg) {
-  return (void *)(intptr_t)pthread_join(*(pthread_t *)arg, NULL);
-}
-
 static int run(int argc, char **argv) {
   (void)argc;
   (void)argv;
@@ -125,7 +120,7 @@ static int run(int argc, char **argv) {
    * default stack; the extcall frames on the pthread's own stack. */
   pthread_t tid;
   CHECK(pthread_create(&tid, NULL, foreign_thread, NULL) == 0);
-  CHECK(grt_extcall(join_fn, &tid) == NULL);
+  CHECK(join_thread(tid) == 0);
   printf("ext_nesting: ok\n");
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <grt.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,17 @@ static inline int run_self(const char *const args[], const char *const env_chang
   free(argv);
   free(envp);
   return status;
+}
+
+/* Joins a pthread from a goroutine.  pthread_join blocks the thread, so it
+ * runs as external code (grt_extcall), letting the goroutine's P go to
+ * other work meanwhile.  Returns pthread_join's result. */
+static void *testutil_join_external(void *arg) {
+  return (void *)(intptr_t)pthread_join(*(pthread_t *)arg, NULL);
+}
+
+static inline int join_thread(pthread_t t) {
+  return (int)(intptr_t)grt_extcall(testutil_join_external, &t);
 }
 
 #endif /* GRT_TESTUTIL_H */

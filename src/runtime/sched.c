@@ -746,6 +746,19 @@ static void wait_for_handed_p(struct m *mp) {
   }
 }
 
+/* Sleeps on the idle M list until another M hands this one a P. */
+static void stopm(struct m *mp) {
+  for (;;) {
+    rt_lock_acquire(&sched.lock);
+    midle_put(mp);
+    struct p *pp = m_sleep(mp, 0);
+    if (pp) {
+      acquirep(mp, pp);
+      return;
+    }
+  }
+}
+
 /* Hands our P to gp's wired M and sleeps until given a P again. */
 static void startlockedm(struct m *mp, struct g *gp) {
   struct m *locked = gp->lockedm;
@@ -754,15 +767,7 @@ static void startlockedm(struct m *mp, struct g *gp) {
   locked->nextp = pp;
   rt_lock_release(&sched.lock);
   note_wakeup(&locked->park);
-  for (;;) {
-    rt_lock_acquire(&sched.lock);
-    midle_put(mp);
-    struct p *p2 = m_sleep(mp, 0);
-    if (p2) {
-      acquirep(mp, p2);
-      return;
-    }
-  }
+  stopm(mp);
 }
 
 static void schedule(void) {
@@ -1361,15 +1366,7 @@ static void exitsyscall_m(struct g *gp) {
     wait_for_handed_p(mp);
     execute(mp, gp);
   }
-  for (;;) {
-    rt_lock_acquire(&sched.lock);
-    midle_put(mp);
-    struct p *p2 = m_sleep(mp, 0);
-    if (p2) {
-      acquirep(mp, p2);
-      break;
-    }
-  }
+  stopm(mp);
   schedule();
 }
 
