@@ -111,7 +111,8 @@ static void *callback_on_m(struct m *mp, void *(*fn)(void *), void *arg) {
   uintptr_t gsp;
   if (fresh) {
     gp = sched_new_callback_g(mp);
-    if (!gp) {
+    if (!gp) { /* no goroutine frames came: the thread is external again */
+      if (mp->is_extra) atomic_store_explicit(&mp->in_external, true, memory_order_relaxed);
       errno = ENOMEM;
       return NULL;
     }
