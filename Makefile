@@ -4,7 +4,7 @@
 #   make run     build and run the demo (examples/primes)
 #   make test    the whole suite, normal build then ASan+UBSan build
 #   make bench   benchmarks next to their Go twins (bench/run.sh)
-DEPS     := gcc make cmake binutils pkg-config golang-go libsqlite3-dev
+DEPS     := gcc make cmake binutils pkg-config golang-go libsqlite3-dev zlib1g-dev libdw-dev
 BUILD    := build
 ASANDIR  := build-asan
 JOBS     := $(shell nproc 2>/dev/null || echo 2)
@@ -48,7 +48,7 @@ bench: build
 	./bench/run.sh $(BUILD)
 
 format:
-	clang-format -i include/*.h src/*/*.c src/*/*.h tests/*.c examples/*.c bench/*.c
+	clang-format -i include/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h examples/*.c bench/*.c bench/*.h
 
 clean:
 	rm -rf $(BUILD) $(ASANDIR)

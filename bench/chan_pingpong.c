@@ -7,9 +7,7 @@
  * chan_rt_ns_<procs>p.
  * Go twin: bench/go/chan_pingpong (same argument, runtime.GOMAXPROCS).
  */
-#include <grt.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "benchutil.h"
 
 #define N_TRIPS 2000000L
 #define N_WARMUP 50000L
@@ -71,13 +69,10 @@ static int64_t run(long n) {
   return s.ns;
 }
 
-static int real_main(int argc, char **argv) {
-  (void)argc, (void)argv;
-  if (run(N_WARMUP) < 0) return 1;
-  int64_t ns = run(N_TRIPS);
-  if (ns < 0) return 1;
-  printf("RESULT chan_rt_ns_%dp %.2f\n", grt_maxprocs(), (double)ns / N_TRIPS);
-  return 0;
+static int measure(void) {
+  char metric[32];
+  snprintf(metric, sizeof metric, "chan_rt_ns_%dp", grt_maxprocs());
+  return bench_timed(metric, run, N_WARMUP, N_TRIPS, N_TRIPS);
 }
 
 int main(int argc, char **argv) {
@@ -87,6 +82,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s [procs 1..1024]\n", argv[0]);
     return 2;
   }
-  setenv("GRT_MAXPROCS", procs, 1);
-  return grt_main(real_main, argc, argv);
+  return bench_main(procs, measure, argc, argv);
 }

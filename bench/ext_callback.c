@@ -10,12 +10,9 @@
  * Go twin: bench/go/ext_callback (a pthread created in C calls an exported
  * Go function N times, timed in C with clock_gettime, GOMAXPROCS=2).
  */
-#include <grt.h>
+#include "benchutil.h"
 #include <errno.h>
 #include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define N_CALLS 1000000L
@@ -73,16 +70,10 @@ static int64_t run(long n) {
   return r.ns;
 }
 
-static int real_main(int argc, char **argv) {
-  (void)argc, (void)argv;
-  if (run(N_WARMUP) < 0) return 1;
-  int64_t ns = run(N_CALLS);
-  if (ns < 0) return 1;
-  printf("RESULT ext_callback_ns %.2f\n", (double)ns / N_CALLS);
-  return 0;
+static int measure(void) {
+  return bench_timed("ext_callback_ns", run, N_WARMUP, N_CALLS, N_CALLS);
 }
 
 int main(int argc, char **argv) {
-  setenv("GRT_MAXPROCS", "2", 1);
-  return grt_main(real_main, argc, argv);
+  return bench_main("2", measure, argc, argv);
 }

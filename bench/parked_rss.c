@@ -7,9 +7,7 @@
  * Then closes the channel, which releases them all, and waits for them.
  * Go twin: bench/go/parked_rss (same steps, GOMAXPROCS=2).
  */
-#include <grt.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "benchutil.h"
 #include <string.h>
 
 #define N_PARKED 100000L
@@ -42,8 +40,7 @@ static void parked(void *p) {
   grt_wg_done(&s->finished);
 }
 
-static int real_main(int argc, char **argv) {
-  (void)argc, (void)argv;
+static int measure(void) {
   static struct shared s; /* zero: both wait groups empty */
   s.c = grt_chan_make(0, 0);
   if (!s.c) {
@@ -74,6 +71,5 @@ static int real_main(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  setenv("GRT_MAXPROCS", "2", 1);
-  return grt_main(real_main, argc, argv);
+  return bench_main("2", measure, argc, argv);
 }

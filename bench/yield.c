@@ -5,9 +5,7 @@
  * wait group.  Prints the total time divided by the total number of yields.
  * Go twin: bench/go/yield (runtime.Gosched, GOMAXPROCS=1).
  */
-#include <grt.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "benchutil.h"
 
 #define N_YIELDS 5000000L
 #define N_WARMUP 100000L
@@ -38,16 +36,10 @@ static int64_t round_ns(long n) {
   return grt_nanotime() - t0;
 }
 
-static int real_main(int argc, char **argv) {
-  (void)argc, (void)argv;
-  if (round_ns(N_WARMUP) < 0) return 1;
-  int64_t ns = round_ns(N_YIELDS);
-  if (ns < 0) return 1;
-  printf("RESULT yield_ns %.2f\n", (double)ns / (2.0 * N_YIELDS));
-  return 0;
+static int measure(void) {
+  return bench_timed("yield_ns", round_ns, N_WARMUP, N_YIELDS, 2.0 * N_YIELDS);
 }
 
 int main(int argc, char **argv) {
-  setenv("GRT_MAXPROCS", "1", 1);
-  return grt_main(real_main, argc, argv);
+  return bench_main("1", measure, argc, argv);
 }

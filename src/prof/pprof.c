@@ -1,0 +1,693 @@
+/*
+ * pprof.c - aggregating CPU samples by (stack, labels) and writing them as a
+ * gzipped profile.proto (hand-encoded, as Go's runtime/pprof does).
+ *
+ * Invariants:
+ *  - The writer owns one allocation per distinct sample (its struct, pcs,
+ *    label pointers and label strings together); w->index maps a sample's
+ *    content hash to its position in w->samples, so equal (stack, labels)
+ *    pairs always land in the same sample.
+ *  - prof_writer_write does not modify the samples: every table it needs
+ *    (strings, locations, functions) lives in a struct enc freed before it
+ *    returns, so a write can fail (ENOMEM, EBADF, ENOSPC) and be retried.
+ *  - Strings in the string table are borrowed, never copied: they belong
+ *    to the writer's samples or to the symbolizer, both alive for the write.
+ *  - Every top-level field is complete before the encoded bytes are handed
+ *    to zlib, so memory stays bounded by the largest single field.
+ *
+ * Not async-signal-safe: the collector and the final write use it.
+ */
+#define _GNU_SOURCE
+#include "prof/pprof.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* ---- profile.proto field numbers ---- */
+
+enum {
+  PROFILE_SAMPLE_TYPE = 1,
+  PROFILE_SAMPLE = 2,
+  PROFILE_MAPPING = 3,
+  PROFILE_LOCATION = 4,
+  PROFILE_FUNCTION = 5,
+  PROFILE_STRING_TABLE = 6,
+  PROFILE_TIME_NANOS = 9,
+  PROFILE_DURATION_NANOS = 10,
+  PROFILE_PERIOD_TYPE = 11,
+  PROFILE_PERIOD = 12,
+
+  VALUETYPE_TYPE = 1,
+  VALUETYPE_UNIT = 2,
+
+  SAMPLE_LOCATION_ID = 1,
+  SAMPLE_VALUE = 2,
+  SAMPLE_LABEL = 3,
+
+  LABEL_KEY = 1,
+  LABEL_STR = 2,
+
+  MAPPING_ID = 1,
+  MAPPING_MEMORY_START = 2,
+  MAPPING_MEMORY_LIMIT = 3,
+  MAPPING_FILE_OFFSET = 4,
+  MAPPING_FILENAME = 5,
+  MAPPING_BUILD_ID = 6,
+  MAPPING_HAS_FUNCTIONS = 7,
+  MAPPING_HAS_FILENAMES = 8,
+  MAPPING_HAS_LINE_NUMBERS = 9,
+
+  LOCATION_ID = 1,
+  LOCATION_MAPPING_ID = 2,
+  LOCATION_ADDRESS = 3,
+  LOCATION_LINE = 4,
+
+  LINE_FUNCTION_ID = 1,
+  LINE_LINE = 2,
+
+  FUNCTION_ID = 1,
+  FUNCTION_NAME = 2,
+  FUNCTION_SYSTEM_NAME = 3,
+  FUNCTION_FILENAME = 4,
+};
+
+enum { WIRE_VARINT = 0, WIRE_BYTES = 2 };
+
+/* Encoded bytes are handed to zlib once this many are buffered. */
+#define FLUSH_AT (64 * 1024)
+/* Deepest inline chain written per location (the symbolizer's own limit). */
+#define MAX_LINES 64
+
+/* ---- growable arrays and a generic hash index ---- */
+
+/* Ensures *p (holding *cap elements of size elem) has room for need. */
+static int grow(void *p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return 0;
+  size_t ncap = *cap ? *cap : 16;
+  while (ncap < need)
+    ncap *= 2;
+  if (ncap > SIZE_MAX / elem) return -ENOMEM;
+  void *n = realloc(*(void **)p, ncap * elem);
+  if (!n) return -ENOMEM;
+  *(void **)p = n;
+  *cap = ncap;
+  return 0;
+}
+
+/* Open addressing over entry ids kept in a caller's array.  Each slot keeps
+ * the entry's hash, so growing never needs the entries themselves. */
+struct slot {
+  uint32_t hash;
+  uint32_t id1; /* entry id + 1; 0 marks an empty slot */
+};
+
+struct index {
+  struct slot *slots;
+  size_t cap, n; /* cap is 0 or a power of two, at most half full */
+};
+
+/* Compares entry id of the caller's array with key. */
+typedef int (*index_eq)(const void *ctx, uint32_t id, const void *key);
+
+/* Looks key (with hash) up.  Returns its id, or -1. */
+static int64_t index_find(const struct index *ix, uint32_t hash, index_eq eq, const void *ctx,
+                          const void *key) {
+  if (!ix->cap) return -1;
+  for (size_t i = hash & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+    const struct slot *sl = &ix->slots[i];
+    if (!sl->id1) return -1;
+    if (sl->hash == hash && eq(ctx, sl->id1 - 1, key)) return sl->id1 - 1;
+  }
+}
+
+static void index_put(struct index *ix, uint32_t hash, uint32_t id) {
+  size_t i = hash & (ix->cap - 1);
+  while (ix->slots[i].id1)
+    i = (i + 1) & (ix->cap - 1);
+  ix->slots[i] = (struct slot){hash, id + 1};
+  ix->n++;
+}
+
+/* Makes room for one more entry, so that the index_put after the caller
+ * has stored its entry cannot fail. */
+static int index_reserve(struct index *ix) {
+  if ((ix->n + 1) * 2 <= ix->cap) return 0;
+  size_t ncap = ix->cap ? ix->cap * 2 : 64;
+  struct slot *old = ix->slots;
+  size_t ocap = ix->cap;
+  ix->slots = calloc(ncap, sizeof *ix->slots);
+  if (!ix->slots) {
+    ix->slots = old;
+    return -ENOMEM;
+  }
+  ix->cap = ncap;
+  ix->n = 0;
+  for (size_t i = 0; i < ocap; i++)
+    if (old[i].id1) index_put(ix, old[i].hash, old[i].id1 - 1);
+  free(old);
+  return 0;
+}
+
+/* FNV-1a, continued from h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t len) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+#define FNV_INIT 0xcbf29ce484222325ull
+
+/* Folds a 64-bit hash into the index's 32 bits, mixing the high half in. */
+static uint32_t fold(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return (uint32_t)h;
+}
+
+/* ---- the writer: samples aggregated by (stack, labels) ---- */
+
+struct sample {
+  const uintptr_t *pcs;      /* npcs addresses, leaf first */
+  const char *const *labels; /* 2 * nlabels: key, value, ... */
+  int npcs, nlabels;
+  int64_t count;
+  uint64_t cpu; /* unsigned: a huge weight wraps rather than being UB */
+  /* pcs, label pointers and label strings follow in the same block */
+};
+
+struct prof_writer {
+  int64_t period_ns, time_nanos;
+  struct sample **samples;
+  size_t nsamples, samples_cap;
+  struct index index;
+};
+
+/* What prof_writer_add looks up: not yet copied. */
+struct sample_key {
+  const uintptr_t *pcs;
+  const char *const *labels;
+  int npcs, nlabels;
+};
+
+static int sample_eq(const void *ctx, uint32_t id, const void *key) {
+  const struct sample *s = ((const prof_writer *)ctx)->samples[id];
+  const struct sample_key *k = key;
+  if (s->npcs != k->npcs || s->nlabels != k->nlabels) return 0;
+  if (k->npcs && memcmp(s->pcs, k->pcs, (size_t)k->npcs * sizeof *k->pcs)) return 0;
+  for (int i = 0; i < 2 * k->nlabels; i++)
+    if (strcmp(s->labels[i], k->labels[i])) return 0;
+  return 1;
+}
+
+prof_writer *prof_writer_new(int64_t period_ns, int64_t time_nanos) {
+  if (period_ns <= 0) {
+    errno = EINVAL;
+    return NULL;
+  }
+  prof_writer *w = calloc(1, sizeof *w);
+  if (!w) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  w->period_ns = period_ns;
+  w->time_nanos = time_nanos;
+  return w;
+}
+
+/* Copies key into one block (so one free releases it). */
+static struct sample *sample_copy(const struct sample_key *k) {
+  size_t size = sizeof(struct sample) + (size_t)k->npcs * sizeof(uintptr_t) +
+                (size_t)(2 * k->nlabels) * sizeof(char *);
+  for (int i = 0; i < 2 * k->nlabels; i++)
+    size += strlen(k->labels[i]) + 1;
+  struct sample *s = malloc(size);
+  if (!s) return NULL;
+  /* struct sample holds pointers and int64s, so what follows is aligned */
+  uintptr_t *pcs = (uintptr_t *)(s + 1);
+  const char **labels = (const char **)(pcs + k->npcs);
+  char *str = (char *)(labels + 2 * k->nlabels);
+  if (k->npcs) memcpy(pcs, k->pcs, (size_t)k->npcs * sizeof *pcs);
+  for (int i = 0; i < 2 * k->nlabels; i++) {
+    size_t n = strlen(k->labels[i]) + 1;
+    memcpy(str, k->labels[i], n);
+    labels[i] = str;
+    str += n;
+  }
+  *s = (struct sample){.pcs = pcs, .labels = labels, .npcs = k->npcs, .nlabels = k->nlabels};
+  return s;
+}
+
+int prof_writer_add(prof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
+                    int64_t weight) {
+  if (!w || npcs < 0 || (npcs > 0 && !pcs) || weight < 0) return -EINVAL;
+  int nstr = 0;
+  while (labels && labels[nstr])
+    nstr++;
+  if (nstr % 2) return -EINVAL; /* a key without its value */
+  struct sample_key k = {pcs, labels, npcs, nstr / 2};
+
+  uint64_t h = fnv(FNV_INIT, &k.npcs, sizeof k.npcs);
+  if (npcs) h = fnv(h, pcs, (size_t)npcs * sizeof *pcs);
+  for (int i = 0; i < nstr; i++)
+    h = fnv(h, labels[i], strlen(labels[i]) + 1); /* the NUL separates strings */
+  uint32_t hash = fold(h);
+
+  int64_t id = index_find(&w->index, hash, sample_eq, w, &k);
+  if (id < 0) {
+    if (w->nsamples >= UINT32_MAX - 1) return -ENOMEM;
+    if (index_reserve(&w->index) ||
+        grow(&w->samples, &w->samples_cap, w->nsamples + 1, sizeof *w->samples))
+      return -ENOMEM;
+    struct sample *s = sample_copy(&k);
+    if (!s) return -ENOMEM;
+    id = (int64_t)w->nsamples++;
+    w->samples[id] = s;
+    index_put(&w->index, hash, (uint32_t)id);
+  }
+  struct sample *s = w->samples[id];
+  s->count += weight;
+  s->cpu += (uint64_t)weight * (uint64_t)w->period_ns;
+  return 0;
+}
+
+void prof_writer_free(prof_writer *w) {
+  if (!w) return;
+  for (size_t i = 0; i < w->nsamples; i++)
+    free(w->samples[i]);
+  free(w->samples);
+  free(w->index.slots);
+  free(w);
+}
+
+/* ---- protobuf encoding into a buffer ---- */
+
+struct pbuf {
+  uint8_t *data;
+  size_t len, cap;
+  int err; /* sticky -ENOMEM: callers check once per field */
+};
+
+static void pb_bytes(struct pbuf *b, const void *p, size_t n) {
+  if (b->err) return;
+  if (grow(&b->data, &b->cap, b->len + n, 1)) {
+    b->err = -ENOMEM;
+    return;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+}
+
+/* Encodes v as a varint into out (at least 10 bytes); returns its length. */
+static size_t varint(uint8_t *out, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  out[n++] = (uint8_t)v;
+  return n;
+}
+
+static void pb_varint(struct pbuf *b, uint64_t v) {
+  uint8_t tmp[10];
+  pb_bytes(b, tmp, varint(tmp, v));
+}
+
+static void pb_tag(struct pbuf *b, int field, int wire) {
+  pb_varint(b, (uint64_t)field << 3 | (uint64_t)wire);
+}
+
+/* Proto3 omits zero scalars, as Go's encoder does (uint64Opt etc.). */
+static void pb_uint64(struct pbuf *b, int field, uint64_t v) {
+  if (!v) return;
+  pb_tag(b, field, WIRE_VARINT);
+  pb_varint(b, v);
+}
+
+static void pb_int64(struct pbuf *b, int field, int64_t v) {
+  pb_uint64(b, field, (uint64_t)v);
+}
+
+static void pb_string(struct pbuf *b, int field, const char *s) {
+  size_t n = strlen(s);
+  pb_tag(b, field, WIRE_BYTES);
+  pb_varint(b, n);
+  pb_bytes(b, s, n);
+}
+
+/* A length-delimited submessage: the body is written from start on, then
+ * pb_end inserts the tag and length in front of it (a varint whose size is
+ * only known once the body is done). */
+static size_t pb_start(struct pbuf *b) {
+  return b->len;
+}
+
+static void pb_end(struct pbuf *b, int field, size_t start) {
+  if (b->err) return;
+  uint8_t hdr[20];
+  size_t body = b->len - start;
+  size_t n = varint(hdr, (uint64_t)field << 3 | WIRE_BYTES);
+  n += varint(hdr + n, body);
+  if (grow(&b->data, &b->cap, b->len + n, 1)) {
+    b->err = -ENOMEM;
+    return;
+  }
+  memmove(b->data + start + n, b->data + start, body);
+  memcpy(b->data + start, hdr, n);
+  b->len += n;
+}
+
+/* Packed repeated int64/uint64: one length-delimited run of varints. */
+static void pb_packed(struct pbuf *b, int field, const uint64_t *v, size_t n) {
+  if (!n) return;
+  size_t start = pb_start(b);
+  for (size_t i = 0; i < n; i++)
+    pb_varint(b, v[i]);
+  pb_end(b, field, start);
+}
+
+/* ---- the write: tables built on the fly, gzip to fd ---- */
+
+struct function {
+  uint32_t name, file; /* string table indices */
+};
+
+struct enc {
+  prof_writer *w;
+  prof_symbolizer *s;
+  int fd;
+  struct pbuf pb;
+  z_stream z;
+  int z_ready;
+  uint8_t *zout;
+
+  const char **strs; /* string table, "" first */
+  size_t nstrs, strs_cap;
+  struct index str_ix;
+
+  uintptr_t *locs; /* location id - 1 -> address */
+  size_t nlocs, locs_cap;
+  struct index loc_ix;
+
+  struct function *fns; /* function id - 1 */
+  size_t nfns, fns_cap;
+  struct index fn_ix;
+
+  const struct prof_mapping *maps;
+  int nmaps;
+};
+
+#define ZOUT_SIZE (64 * 1024)
+
+static int str_eq(const void *ctx, uint32_t id, const void *key) {
+  return strcmp(((const struct enc *)ctx)->strs[id], key) == 0;
+}
+
+/* The string table index of str, adding it if new.  Sets e->pb.err on
+ * failure (and returns 0, the empty string, to keep encoding harmless). */
+static uint32_t intern(struct enc *e, const char *str) {
+  if (e->pb.err) return 0;
+  uint32_t hash = fold(fnv(FNV_INIT, str, strlen(str)));
+  int64_t id = index_find(&e->str_ix, hash, str_eq, e, str);
+  if (id >= 0) return (uint32_t)id;
+  if (index_reserve(&e->str_ix) || grow(&e->strs, &e->strs_cap, e->nstrs + 1, sizeof *e->strs)) {
+    e->pb.err = -ENOMEM;
+    return 0;
+  }
+  e->strs[e->nstrs] = str;
+  index_put(&e->str_ix, hash, (uint32_t)e->nstrs);
+  return (uint32_t)e->nstrs++;
+}
+
+static int loc_eq(const void *ctx, uint32_t id, const void *key) {
+  return ((const struct enc *)ctx)->locs[id] == *(const uintptr_t *)key;
+}
+
+/* The location id (from 1) of address pc, adding it if new. */
+static uint64_t location_id(struct enc *e, uintptr_t pc) {
+  if (e->pb.err) return 0;
+  uint32_t hash = fold(fnv(FNV_INIT, &pc, sizeof pc));
+  int64_t id = index_find(&e->loc_ix, hash, loc_eq, e, &pc);
+  if (id >= 0) return (uint64_t)id + 1;
+  if (index_reserve(&e->loc_ix) || grow(&e->locs, &e->locs_cap, e->nlocs + 1, sizeof *e->locs)) {
+    e->pb.err = -ENOMEM;
+    return 0;
+  }
+  e->locs[e->nlocs] = pc;
+  index_put(&e->loc_ix, hash, (uint32_t)e->nlocs);
+  return ++e->nlocs;
+}
+
+static int fn_eq(const void *ctx, uint32_t id, const void *key) {
+  const struct function *a = &((const struct enc *)ctx)->fns[id], *b = key;
+  return a->name == b->name && a->file == b->file;
+}
+
+/* The function id (from 1) of (name, file), adding it if new. */
+static uint64_t function_id(struct enc *e, const char *name, const char *file) {
+  struct function f = {intern(e, name), intern(e, file)};
+  if (e->pb.err) return 0;
+  uint32_t hash = fold(fnv(FNV_INIT, &f, sizeof f));
+  int64_t id = index_find(&e->fn_ix, hash, fn_eq, e, &f);
+  if (id >= 0) return (uint64_t)id + 1;
+  if (index_reserve(&e->fn_ix) || grow(&e->fns, &e->fns_cap, e->nfns + 1, sizeof *e->fns)) {
+    e->pb.err = -ENOMEM;
+    return 0;
+  }
+  e->fns[e->nfns] = f;
+  index_put(&e->fn_ix, hash, (uint32_t)e->nfns);
+  return ++e->nfns;
+}
+
+/* Writes all of buf to fd, through partial writes and signals. */
+static int write_all(int fd, const uint8_t *buf, size_t n) {
+  while (n > 0) {
+    ssize_t r = write(fd, buf, n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (r == 0) return -EIO; /* no progress and no error: do not spin */
+    buf += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* Compresses the buffered bytes to fd (all of zlib's output with finish). */
+static int flush(struct enc *e, int finish) {
+  if (e->pb.err) return e->pb.err;
+  e->z.next_in = e->pb.data;
+  e->z.avail_in = (uInt)e->pb.len; /* pb.len stays far below 4 GiB */
+  for (;;) {
+    e->z.next_out = e->zout;
+    e->z.avail_out = ZOUT_SIZE;
+    int rc = deflate(&e->z, finish ? Z_FINISH : Z_NO_FLUSH);
+    if (rc == Z_STREAM_ERROR) return -EIO;
+    int err = write_all(e->fd, e->zout, ZOUT_SIZE - e->z.avail_out);
+    if (err) return err;
+    if (finish ? rc == Z_STREAM_END : e->z.avail_in == 0 && e->z.avail_out != 0) break;
+  }
+  e->pb.len = 0;
+  return 0;
+}
+
+static int maybe_flush(struct enc *e) {
+  if (e->pb.err) return e->pb.err;
+  return e->pb.len >= FLUSH_AT ? flush(e, 0) : 0;
+}
+
+static void value_type(struct enc *e, int field, const char *type, const char *unit) {
+  size_t start = pb_start(&e->pb);
+  pb_uint64(&e->pb, VALUETYPE_TYPE, intern(e, type));
+  pb_uint64(&e->pb, VALUETYPE_UNIT, intern(e, unit));
+  pb_end(&e->pb, field, start);
+}
+
+static int write_samples(struct enc *e) {
+  prof_writer *w = e->w;
+  uint64_t *ids = NULL;
+  size_t ids_cap = 0;
+  int err = 0;
+  for (size_t i = 0; i < w->nsamples && !err; i++) {
+    const struct sample *s = w->samples[i];
+    if (grow(&ids, &ids_cap, (size_t)s->npcs, sizeof *ids)) {
+      err = -ENOMEM;
+      break;
+    }
+    for (int j = 0; j < s->npcs; j++)
+      ids[j] = location_id(e, s->pcs[j]);
+    uint64_t values[2] = {(uint64_t)s->count, s->cpu};
+    size_t start = pb_start(&e->pb);
+    pb_packed(&e->pb, SAMPLE_LOCATION_ID, ids, (size_t)s->npcs);
+    pb_packed(&e->pb, SAMPLE_VALUE, values, 2);
+    for (int j = 0; j < s->nlabels; j++) {
+      size_t lstart = pb_start(&e->pb);
+      pb_uint64(&e->pb, LABEL_KEY, intern(e, s->labels[2 * j]));
+      pb_uint64(&e->pb, LABEL_STR, intern(e, s->labels[2 * j + 1]));
+      pb_end(&e->pb, SAMPLE_LABEL, lstart);
+    }
+    pb_end(&e->pb, PROFILE_SAMPLE, start);
+    err = maybe_flush(e);
+  }
+  free(ids);
+  return err;
+}
+
+static int write_mappings(struct enc *e) {
+  for (int i = 0; i < e->nmaps; i++) {
+    const struct prof_mapping *m = &e->maps[i];
+    size_t start = pb_start(&e->pb);
+    pb_uint64(&e->pb, MAPPING_ID, (uint64_t)i + 1);
+    pb_uint64(&e->pb, MAPPING_MEMORY_START, m->start);
+    pb_uint64(&e->pb, MAPPING_MEMORY_LIMIT, m->limit);
+    pb_uint64(&e->pb, MAPPING_FILE_OFFSET, m->offset);
+    pb_uint64(&e->pb, MAPPING_FILENAME, intern(e, m->file));
+    pb_uint64(&e->pb, MAPPING_BUILD_ID, intern(e, m->build_id));
+    /* Symbolized here: tells pprof not to look for the binaries itself. */
+    pb_uint64(&e->pb, MAPPING_HAS_FUNCTIONS, 1);
+    pb_uint64(&e->pb, MAPPING_HAS_FILENAMES, 1);
+    pb_uint64(&e->pb, MAPPING_HAS_LINE_NUMBERS, 1);
+    pb_end(&e->pb, PROFILE_MAPPING, start);
+    int err = maybe_flush(e);
+    if (err) return err;
+  }
+  return 0;
+}
+
+/* The mapping id (from 1) containing pc, or 0 (binary search: the
+ * symbolizer lists its mappings in address order). */
+static uint64_t mapping_of(const struct enc *e, uintptr_t pc) {
+  int lo = 0, hi = e->nmaps;
+  while (lo < hi) {
+    int mid = lo + (hi - lo) / 2;
+    if (pc < e->maps[mid].start)
+      hi = mid;
+    else if (pc >= e->maps[mid].limit)
+      lo = mid + 1;
+    else
+      return (uint64_t)mid + 1;
+  }
+  return 0;
+}
+
+static const char *pseudo_name(uintptr_t pc) {
+  switch (pc) {
+  case PROF_PC_SYSTEM:
+    return "grt._System";
+  case PROF_PC_EXTERNAL:
+    return "grt._ExternalCode";
+  case PROF_PC_LOST:
+    return "grt._LostSamples";
+  case PROF_PC_TRUNCATED:
+    return "grt._Truncated";
+  default:
+    return "grt._Unknown";
+  }
+}
+
+static void line(struct enc *e, uint64_t fn, int lineno) {
+  size_t start = pb_start(&e->pb);
+  pb_uint64(&e->pb, LINE_FUNCTION_ID, fn);
+  pb_int64(&e->pb, LINE_LINE, lineno);
+  pb_end(&e->pb, LOCATION_LINE, start);
+}
+
+/* Locations grow no more here: every sample has been written. */
+static int write_locations(struct enc *e) {
+  struct prof_line lines[MAX_LINES];
+  for (size_t i = 0; i < e->nlocs; i++) {
+    uintptr_t pc = e->locs[i];
+    size_t start = pb_start(&e->pb);
+    pb_uint64(&e->pb, LOCATION_ID, i + 1);
+    if (pc < PROF_PC_PSEUDO_LIMIT) {
+      /* Not code: no mapping, no address, one made-up function. */
+      line(e, function_id(e, pseudo_name(pc), ""), 0);
+    } else {
+      pb_uint64(&e->pb, LOCATION_MAPPING_ID, mapping_of(e, pc));
+      pb_uint64(&e->pb, LOCATION_ADDRESS, pc);
+      int n = e->s ? prof_symbolize(e->s, pc, lines, MAX_LINES) : 0;
+      for (int j = 0; j < n; j++) {
+        /* An unknown address gets no Line at all: pprof then shows its
+         * address instead of lumping every unknown pc into one "?". */
+        if (n == 1 && strcmp(lines[j].function, "?") == 0) break;
+        line(e, function_id(e, lines[j].function, lines[j].file), lines[j].line);
+      }
+    }
+    pb_end(&e->pb, PROFILE_LOCATION, start);
+    int err = maybe_flush(e);
+    if (err) return err;
+  }
+  return 0;
+}
+
+static int write_functions(struct enc *e) {
+  for (size_t i = 0; i < e->nfns; i++) {
+    size_t start = pb_start(&e->pb);
+    pb_uint64(&e->pb, FUNCTION_ID, i + 1);
+    pb_uint64(&e->pb, FUNCTION_NAME, e->fns[i].name);
+    /* C names are not mangled: the system name is the name. */
+    pb_uint64(&e->pb, FUNCTION_SYSTEM_NAME, e->fns[i].name);
+    pb_uint64(&e->pb, FUNCTION_FILENAME, e->fns[i].file);
+    pb_end(&e->pb, PROFILE_FUNCTION, start);
+    int err = maybe_flush(e);
+    if (err) return err;
+  }
+  return 0;
+}
+
+static int encode(struct enc *e, int64_t duration_nanos) {
+  prof_writer *w = e->w;
+  intern(e, ""); /* index 0, as profile.proto requires */
+  value_type(e, PROFILE_SAMPLE_TYPE, "samples", "count");
+  value_type(e, PROFILE_SAMPLE_TYPE, "cpu", "nanoseconds");
+  int err;
+  if ((err = write_samples(e)) || (err = write_mappings(e)) || (err = write_locations(e)) ||
+      (err = write_functions(e)))
+    return err;
+  /* Strings last: only now is the table complete. */
+  for (size_t i = 0; i < e->nstrs; i++) {
+    pb_string(&e->pb, PROFILE_STRING_TABLE, e->strs[i]);
+    if ((err = maybe_flush(e))) return err;
+  }
+  pb_int64(&e->pb, PROFILE_TIME_NANOS, w->time_nanos);
+  pb_int64(&e->pb, PROFILE_DURATION_NANOS, duration_nanos);
+  /* The period type's strings were interned with the sample types above,
+   * so the table written already holds them. */
+  value_type(e, PROFILE_PERIOD_TYPE, "cpu", "nanoseconds");
+  pb_int64(&e->pb, PROFILE_PERIOD, w->period_ns);
+  return flush(e, 1);
+}
+
+int prof_writer_write(prof_writer *w, prof_symbolizer *s, int64_t duration_nanos, int fd) {
+  if (!w || fd < 0) return -EINVAL;
+  struct enc e = {.w = w, .s = s, .fd = fd};
+  if (s) e.nmaps = prof_mappings(s, &e.maps);
+  int err = -ENOMEM;
+  e.zout = malloc(ZOUT_SIZE);
+  if (!e.zout) goto out;
+  /* 16 + MAX_WBITS: a gzip header and trailer instead of zlib's. */
+  int rc =
+      deflateInit2(&e.z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  if (rc != Z_OK) {
+    err = rc == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+    goto out;
+  }
+  e.z_ready = 1;
+  err = encode(&e, duration_nanos);
+out:
+  if (e.z_ready) deflateEnd(&e.z);
+  free(e.zout);
+  free(e.pb.data);
+  free(e.strs);
+  free(e.str_ix.slots);
+  free(e.locs);
+  free(e.loc_ix.slots);
+  free(e.fns);
+  free(e.fn_ix.slots);
+  return err;
+}

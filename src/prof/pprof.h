@@ -1,0 +1,48 @@
+/*
+ * pprof.h - building a CPU profile in pprof's format (profile.proto,
+ * hand-encoded, gzipped with zlib), readable by `go tool pprof`, Pyroscope
+ * and Parca.
+ *
+ * A sample is a stack of code addresses, leaf first, each a call-site
+ * address: the profiler passes the interrupted pc as is and every caller's
+ * return address minus 1, so one address always means one source position.
+ * Pseudo-frames (grt._System, ...) are the small PROF_PC_* values below.
+ *
+ * Not async-signal-safe: the collector and the final write use it.
+ */
+#ifndef GRT_PROF_PPROF_H
+#define GRT_PROF_PPROF_H
+
+#include "prof/symbolize.h"
+
+#include <stdint.h>
+
+enum {
+  PROF_PC_SYSTEM = 1,       /* grt._System */
+  PROF_PC_EXTERNAL = 2,     /* grt._ExternalCode */
+  PROF_PC_LOST = 3,         /* grt._LostSamples */
+  PROF_PC_TRUNCATED = 4,    /* grt._Truncated */
+  PROF_PC_PSEUDO_LIMIT = 16 /* addresses below this are pseudo-frames */
+};
+
+typedef struct prof_writer prof_writer;
+
+/* period_ns: nanoseconds of CPU per sample at weight 1 (1e9 / hz).
+ * time_nanos: wall-clock start (Unix ns).  NULL with errno on failure. */
+prof_writer *prof_writer_new(int64_t period_ns, int64_t time_nanos);
+
+/* Adds weight to the sample (stack, labels): samples/count += weight and
+ * cpu/nanoseconds += weight * period_ns.  Equal stacks with equal labels
+ * aggregate into one sample.  labels: NULL, or "key", "value", ...,
+ * NULL (copied).  0, or -ENOMEM / -EINVAL. */
+int prof_writer_add(prof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
+                    int64_t weight);
+
+/* Symbolizes every address with s (NULL: addresses only, no functions),
+ * adds s's mappings, and writes the gzipped profile to fd with the given
+ * duration.  0, or -errno. */
+int prof_writer_write(prof_writer *w, prof_symbolizer *s, int64_t duration_nanos, int fd);
+
+void prof_writer_free(prof_writer *w);
+
+#endif

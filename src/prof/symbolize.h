@@ -1,0 +1,46 @@
+/*
+ * symbolize.h - turning code addresses of this process into functions, files
+ * and lines (elfutils libdw), and listing its executable mappings with their
+ * GNU build IDs, for the pprof writer.
+ *
+ * Not async-signal-safe: used after profiling stops, never in a handler.
+ */
+#ifndef GRT_PROF_SYMBOLIZE_H
+#define GRT_PROF_SYMBOLIZE_H
+
+#include <stdint.h>
+
+/* One source position.  Strings are owned by the symbolizer and live until
+ * prof_symbolizer_free. */
+struct prof_line {
+  const char *function; /* "?" when unknown */
+  const char *file;     /* "" when unknown */
+  int line;             /* 0 when unknown */
+};
+
+/* An executable mapping of this process (from /proc/self/maps). */
+struct prof_mapping {
+  uintptr_t start, limit; /* [start, limit) */
+  uint64_t offset;        /* file offset of start */
+  const char *file;       /* path, or "[vdso]" etc. */
+  char build_id[65];      /* lowercase hex of the GNU build ID; "" if none */
+};
+
+typedef struct prof_symbolizer prof_symbolizer;
+
+/* Takes a snapshot of the process's modules.  NULL with errno on failure. */
+prof_symbolizer *prof_symbolizer_new(void);
+
+/* Symbolizes a call-site address.  Fills lines[0..n) innermost first: with
+ * inlining, lines[0] is the inlined function and the last entry the real
+ * function it was inlined into (pprof's Location.line order).  Returns n
+ * (at least 1: an unknown address gives one line with function "?"), at
+ * most max. */
+int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, int max);
+
+/* The executable mappings, in address order.  Returns their count. */
+int prof_mappings(prof_symbolizer *s, const struct prof_mapping **out);
+
+void prof_symbolizer_free(prof_symbolizer *s);
+
+#endif

@@ -1,0 +1,408 @@
+/*
+ * unit_pprof: the pprof writer aggregates samples by (stack, labels) and
+ * writes a gzipped profile.proto that the real `go tool pprof` reads back
+ * with exactly the counts and cpu values added, the function names (when
+ * symbolized), the four pseudo-frames, the labels on the labelled sample
+ * only, the period and the sample types.  Write errors come back as
+ * -errno.  Skips (77) when `go` is not on PATH.
+ */
+#define _GNU_SOURCE
+#include <grt.h>
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "prof/pprof.h"
+
+/* ---- code whose addresses make up the stacks ---- */
+
+volatile int sink;
+
+__attribute__((noinline)) int leaf_fn(int x) {
+  asm volatile("" : "+r"(x));
+  sink += x;
+  return x * 3;
+}
+__attribute__((noinline)) int mid_fn(int x) {
+  return leaf_fn(x) + leaf_fn(x + 1);
+}
+__attribute__((noinline)) int root_fn(int x) {
+  return mid_fn(x) * mid_fn(x + 2);
+}
+__attribute__((noinline)) int other_fn(int x) {
+  return root_fn(x) - leaf_fn(x);
+}
+
+#define PC(f) ((uintptr_t)(f) + 4)
+
+/* ---- what goes into the profile ---- */
+
+enum { PERIOD = 1000000 };
+
+struct stack {
+  const char *what;
+  uintptr_t pcs[4];
+  int npcs;
+  int labelled;       /* {"worker", "a"} */
+  int64_t weights[3]; /* added one by one; 0 ends the list */
+};
+
+static struct stack stacks[8];
+static int nstacks;
+
+static void define_stacks(void) {
+  struct stack s[] = {
+      {"leaf<-mid<-root", {PC(leaf_fn), PC(mid_fn), PC(root_fn)}, 3, 0, {1, 2, 3}},
+      {"leaf<-mid<-root labelled", {PC(leaf_fn), PC(mid_fn), PC(root_fn)}, 3, 1, {5}},
+      {"other<-root", {PC(other_fn), PC(root_fn)}, 2, 0, {7}},
+      {"system", {PROF_PC_SYSTEM}, 1, 0, {11}},
+      {"external", {PROF_PC_EXTERNAL}, 1, 0, {13, 3}},
+      {"lost", {PROF_PC_LOST}, 1, 0, {17}},
+      {"truncated", {PC(leaf_fn), PC(mid_fn), PROF_PC_TRUNCATED}, 3, 0, {19}},
+      {"unmapped", {0x1000, PC(other_fn)}, 2, 0, {23}},
+  };
+  nstacks = (int)(sizeof s / sizeof *s);
+  memcpy(stacks, s, sizeof s);
+}
+
+static int64_t total_weight(const struct stack *s) {
+  int64_t t = 0;
+  for (int i = 0; i < 3 && s->weights[i]; i++)
+    t += s->weights[i];
+  return t;
+}
+
+static const char *const worker_a[] = {"worker", "a", NULL};
+
+static prof_writer *build_writer(void) {
+  prof_writer *w = prof_writer_new(PERIOD, 1700000000000000000LL);
+  CHECK(w);
+  for (int i = 0; i < nstacks; i++)
+    for (int j = 0; j < 3 && stacks[i].weights[j]; j++)
+      CHECK(prof_writer_add(w, stacks[i].pcs, stacks[i].npcs, stacks[i].labelled ? worker_a : NULL,
+                            stacks[i].weights[j]) == 0);
+  return w;
+}
+
+/* ---- running go tool pprof and reading -raw ---- */
+
+static char tmpdir[] = "/tmp/unit_pprof.XXXXXX";
+
+/* Runs `go tool pprof <args> path`; returns its output (malloc'd). */
+static char *pprof(const char *args, const char *path) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "HOME=%s GOCACHE=%s/gocache GOFLAGS= go tool pprof %s -symbolize=none %s 2>&1", tmpdir,
+           tmpdir, args, path);
+  FILE *p = popen(cmd, "r");
+  CHECK(p);
+  size_t cap = 1 << 16, len = 0;
+  char *out = malloc(cap);
+  CHECK(out);
+  size_t n;
+  while ((n = fread(out + len, 1, cap - 1 - len, p)) > 0) {
+    len += n;
+    if (len + 1 == cap) {
+      cap *= 2;
+      out = realloc(out, cap);
+      CHECK(out);
+    }
+  }
+  out[len] = 0;
+  int status = pclose(p);
+  if (status != 0) fprintf(stderr, "go tool pprof %s failed:\n%s\n", args, out);
+  CHECK(status == 0);
+  return out;
+}
+
+struct loc {
+  int id, mapping;
+  unsigned long addr;
+  char fn[128]; /* first (innermost) line's function, "" for none */
+};
+
+struct raw_sample {
+  long long count, cpu;
+  int locs[8], nlocs;
+  char labels[128];
+};
+
+struct raw {
+  char period_type[64];
+  long long period;
+  char types[128];
+  struct raw_sample *samples;
+  int nsamples;
+  struct loc *locs;
+  int nlocs;
+  char exe_mapping_line[4096]; /* the Mappings line naming this program */
+};
+
+static const char *exe_path(void) {
+  static char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  CHECK(n > 0);
+  exe[n] = 0;
+  return exe;
+}
+
+/* Parses go tool pprof -raw output (profile.Profile.String()). */
+static void parse_raw(char *out, struct raw *r) {
+  memset(r, 0, sizeof *r);
+  enum { HEADER, SAMPLES, LOCATIONS, MAPPINGS } part = HEADER;
+  int cap_s = 0, cap_l = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    int id;
+    unsigned long addr;
+    if (strcmp(line, "Samples:") == 0) {
+      part = SAMPLES;
+      line = strtok(NULL, "\n");
+      CHECK(line);
+      snprintf(r->types, sizeof r->types, "%s", line);
+    } else if (strcmp(line, "Locations") == 0) {
+      part = LOCATIONS;
+    } else if (strcmp(line, "Mappings") == 0) {
+      part = MAPPINGS;
+    } else if (part == HEADER) {
+      sscanf(line, "PeriodType: %63[^\n]", r->period_type);
+      sscanf(line, "Period: %lld", &r->period);
+    } else if (part == SAMPLES) {
+      struct raw_sample s = {0};
+      int used;
+      if (sscanf(line, " %lld %lld:%n", &s.count, &s.cpu, &used) == 2) {
+        char *save = NULL;
+        for (char *t = strtok_r(line + used, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+          CHECK(s.nlocs < 8);
+          s.locs[s.nlocs++] = atoi(t);
+        }
+        if (r->nsamples == cap_s) {
+          cap_s = cap_s ? 2 * cap_s : 64;
+          r->samples = realloc(r->samples, (size_t)cap_s * sizeof *r->samples);
+          CHECK(r->samples);
+        }
+        r->samples[r->nsamples++] = s;
+      } else {
+        /* a label line belongs to the sample above it */
+        CHECK(r->nsamples > 0);
+        snprintf(r->samples[r->nsamples - 1].labels, sizeof s.labels, "%s",
+                 line + strspn(line, " "));
+      }
+    } else if (part == LOCATIONS && sscanf(line, " %d: %lx", &id, &addr) == 2) {
+      struct loc l = {.id = id, .addr = addr};
+      char *rest = strchr(line, ':') + 1;
+      rest += strspn(rest, " ");
+      rest += strcspn(rest, " "); /* the address */
+      rest += strspn(rest, " ");
+      if (sscanf(rest, "M=%d", &l.mapping) == 1) {
+        rest += strcspn(rest, " ");
+        rest += strspn(rest, " ");
+      }
+      sscanf(rest, "%127s", l.fn);
+      if (r->nlocs == cap_l) {
+        cap_l = cap_l ? 2 * cap_l : 64;
+        r->locs = realloc(r->locs, (size_t)cap_l * sizeof *r->locs);
+        CHECK(r->locs);
+      }
+      r->locs[r->nlocs++] = l;
+    } else if (part == MAPPINGS && strstr(line, exe_path())) {
+      snprintf(r->exe_mapping_line, sizeof r->exe_mapping_line, "%s", line);
+    }
+  }
+}
+
+static const struct loc *loc_by_id(const struct raw *r, int id) {
+  for (int i = 0; i < r->nlocs; i++)
+    if (r->locs[i].id == id) return &r->locs[i];
+  return NULL;
+}
+
+static const char *pseudo_name(uintptr_t pc) {
+  static const char *const names[] = {"", "grt._System", "grt._ExternalCode", "grt._LostSamples",
+                                      "grt._Truncated"};
+  return names[pc];
+}
+
+/* Does raw sample rs have exactly stack s's frames?  Real frames are
+ * matched by address, pseudo-frames (which have none) by their name. */
+static int same_stack(const struct raw *r, const struct raw_sample *rs, const struct stack *s) {
+  if (rs->nlocs != s->npcs) return 0;
+  for (int i = 0; i < s->npcs; i++) {
+    const struct loc *l = loc_by_id(r, rs->locs[i]);
+    CHECK(l);
+    if (s->pcs[i] < PROF_PC_PSEUDO_LIMIT) {
+      if (l->addr != 0 || strcmp(l->fn, pseudo_name(s->pcs[i]))) return 0;
+    } else if (l->addr != s->pcs[i]) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Checks everything -raw shows; symbolized: whether functions are there. */
+static void check_raw(char *out, int symbolized) {
+  struct raw r;
+  parse_raw(out, &r);
+  CHECK(strcmp(r.period_type, "cpu nanoseconds") == 0);
+  CHECK(r.period == PERIOD);
+  CHECK(strcmp(r.types, "samples/count cpu/nanoseconds") == 0);
+  CHECK(r.nsamples == nstacks);
+
+  /* Each stack is one sample, with the sum of its weights. */
+  for (int i = 0; i < nstacks; i++) {
+    const struct stack *s = &stacks[i];
+    int found = 0;
+    for (int j = 0; j < r.nsamples; j++) {
+      const struct raw_sample *rs = &r.samples[j];
+      int labelled = strcmp(rs->labels, "worker:[a]") == 0;
+      CHECK(labelled || rs->labels[0] == 0); /* no other labels anywhere */
+      if (!same_stack(&r, rs, s) || labelled != s->labelled) continue;
+      found++;
+      CHECK(rs->count == total_weight(s));
+      CHECK(rs->cpu == total_weight(s) * PERIOD);
+    }
+    if (found != 1) fprintf(stderr, "stack %s found %d times\n", s->what, found);
+    CHECK(found == 1);
+  }
+
+  /* Functions: the innermost line of each real location. */
+  struct {
+    uintptr_t pc;
+    const char *fn;
+  } expect[] = {{PC(leaf_fn), "leaf_fn"},
+                {PC(mid_fn), "mid_fn"},
+                {PC(root_fn), "root_fn"},
+                {PC(other_fn), "other_fn"},
+                {0x1000, ""}};
+  for (size_t i = 0; i < sizeof expect / sizeof *expect; i++) {
+    int found = 0;
+    for (int j = 0; j < r.nlocs; j++) {
+      const struct loc *l = &r.locs[j];
+      if (l->addr != expect[i].pc) continue;
+      found++;
+      CHECK(strcmp(l->fn, symbolized ? expect[i].fn : "") == 0);
+      /* In this program's mapping; 0x1000 in none.  (A profile without
+       * mappings gets a fake one from pprof: no check then.) */
+      if (symbolized) CHECK(expect[i].pc != 0x1000 ? l->mapping > 0 : l->mapping == 0);
+    }
+    CHECK(found == 1); /* one Location per address */
+  }
+  /* Pseudo-frames are in no mapping. */
+  for (int j = 0; j < r.nlocs; j++)
+    if (symbolized && strncmp(r.locs[j].fn, "grt._", 5) == 0) CHECK(r.locs[j].mapping == 0);
+  if (symbolized) {
+    CHECK(r.exe_mapping_line[0]);
+    CHECK(strstr(r.exe_mapping_line, "[FN][FL][LN]"));
+  } else {
+    CHECK(r.exe_mapping_line[0] == 0);
+  }
+  free(r.samples);
+  free(r.locs);
+}
+
+/* Writes w with s to a file in tmpdir and checks it with go tool pprof. */
+static void write_and_check(prof_writer *w, prof_symbolizer *s, const char *name) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/%s.pb.gz", tmpdir, name);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK(prof_writer_write(w, s, 3000000000LL, fd) == 0);
+  CHECK(close(fd) == 0);
+
+  char *raw = pprof("-raw", path);
+  printf("---- %s: go tool pprof -raw ----\n%s", name, raw);
+  check_raw(raw, s != NULL);
+  free(raw);
+
+  char *top = pprof("-top", path);
+  printf("---- %s: go tool pprof -top ----\n%s", name, top);
+  const char *names[] = {"grt._System",    "grt._ExternalCode", "grt._LostSamples",
+                         "grt._Truncated", "leaf_fn",           "mid_fn",
+                         "root_fn",        "other_fn"};
+  for (int i = 0; i < 8; i++)
+    CHECK((strstr(top, names[i]) != NULL) == (i < 4 || s != NULL));
+  CHECK(strstr(top, "Type: cpu"));
+  free(top);
+}
+
+/* Many distinct, deep stacks: the writer's tables grow and the encoder
+ * flushes to zlib many times; the counts still add up. */
+static void check_big(void) {
+  enum { N = ASAN_SCALED(20000, 5000), DEPTH = 8 };
+  prof_writer *w = prof_writer_new(PERIOD, 0);
+  CHECK(w);
+  for (int round = 0; round < 2; round++)
+    for (int i = 0; i < N; i++) {
+      uintptr_t pcs[DEPTH];
+      for (int d = 0; d < DEPTH; d++)
+        pcs[d] = 0x100000 + (uintptr_t)(i * DEPTH + d) * 16;
+      CHECK(prof_writer_add(w, pcs, DEPTH, NULL, 1 + round) == 0);
+    }
+  char path[256];
+  snprintf(path, sizeof path, "%s/big.pb.gz", tmpdir);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK(prof_writer_write(w, NULL, 1, fd) == 0);
+  CHECK(close(fd) == 0);
+  prof_writer_free(w);
+
+  char *out = pprof("-raw", path);
+  struct raw r;
+  parse_raw(out, &r);
+  CHECK(r.nsamples == N);
+  CHECK(r.nlocs == N * DEPTH);
+  for (int i = 0; i < r.nsamples; i++)
+    CHECK(r.samples[i].count == 3 && r.samples[i].cpu == 3LL * PERIOD);
+  printf("big: %d samples, %d locations read back\n", r.nsamples, r.nlocs);
+  free(r.samples);
+  free(r.locs);
+  free(out);
+}
+
+int main(void) {
+  CHECK(other_fn(1) != 12345); /* the functions run: real code */
+  if (system("command -v go >/dev/null 2>&1") != 0) {
+    printf("SKIP: go tool pprof not found\n");
+    return 77;
+  }
+  CHECK(mkdtemp(tmpdir));
+  define_stacks();
+
+  /* Bad arguments. */
+  prof_writer *w = build_writer();
+  const char *const odd[] = {"worker", NULL};
+  CHECK(prof_writer_add(w, stacks[0].pcs, 1, odd, 1) == -EINVAL);
+  CHECK(prof_writer_add(w, stacks[0].pcs, -1, NULL, 1) == -EINVAL);
+  CHECK(prof_writer_add(w, stacks[0].pcs, 1, NULL, -1) == -EINVAL);
+  CHECK(prof_writer_new(0, 0) == NULL && errno == EINVAL);
+
+  /* Addresses only, then symbolized: the same writer, written twice. */
+  write_and_check(w, NULL, "addresses");
+  prof_symbolizer *s = prof_symbolizer_new();
+  CHECK(s);
+  write_and_check(w, s, "symbolized");
+
+  /* Write errors come back as -errno. */
+  int fd = open("/dev/null", O_RDONLY);
+  CHECK(fd >= 0);
+  CHECK(prof_writer_write(w, s, 1, fd) == -EBADF);
+  close(fd);
+  fd = open("/dev/full", O_WRONLY);
+  if (fd >= 0) {
+    CHECK(prof_writer_write(w, s, 1, fd) == -ENOSPC);
+    close(fd);
+  }
+  prof_symbolizer_free(s);
+  prof_writer_free(w);
+
+  check_big();
+
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  CHECK(system(cmd) == 0);
+  printf("ok\n");
+  return 0;
+}
