@@ -212,6 +212,64 @@ GRT_API void *grt_extcall(void *(*fn)(void *), void *arg);
  */
 GRT_API void *grt_callback(void *(*fn)(void *), void *arg);
 
+/* ---- CPU profiler -------------------------------------------------------- */
+
+/*
+ * A sampling CPU profiler built into the runtime.  Every thread running
+ * goroutines (and every foreign thread while it is inside grt_callback) gets
+ * a per-thread CPU-time timer that raises SIGPROF hz times a second of CPU;
+ * the handler records the stack without locks or allocation, and a
+ * collector thread aggregates the samples.  The profile is written in
+ * pprof's format (gzipped profile.proto), readable by `go tool pprof`,
+ * Pyroscope and Parca, with sample types samples/count and cpu/nanoseconds.
+ *
+ * Stacks are unified across foreign code: external frames called through
+ * grt_extcall sit on top of the goroutine frames that called them, and a
+ * callback's goroutine frames on top of the external frames that called
+ * back.  Samples that cannot be attributed safely carry a pseudo-frame:
+ *   grt._System        mid-switch, or runtime work on the thread's own stack
+ *   grt._ExternalCode  a thread with no goroutine frames (foreign code)
+ *   grt._LostSamples   samples dropped because the collector fell behind
+ *   grt._Truncated     stacks deeper than 64 frames (the outer ones cut)
+ * Each sample is weighted by the timer's overrun count, so the CPU total
+ * stays exact even where the kernel delivers CPU timers only once per tick.
+ *
+ * Code must keep frame pointers (-fno-omit-frame-pointer
+ * -mno-omit-leaf-frame-pointer, which grt.pc and the grt::grt CMake target
+ * add) for its callers to appear.  After
+ * grt_prof_stop, SIGPROF stays ignored (as in Go), so a late timer signal
+ * cannot kill the process.
+ *
+ * The environment variables GRT_CPUPROFILE=path and GRT_CPUPROFILE_HZ=n
+ * profile the whole run of grt_main; the profile is written when the
+ * process exits through grt_main (main returning, grt_exit, or exit(3)).
+ */
+typedef struct grt_prof_config {
+  const char *path; /* file to write (created or truncated), or NULL to use fd */
+  int fd;           /* with path NULL: where to write; grt does not close it */
+  int hz;           /* samples per CPU second; 0 means 100; at most 10000 */
+} grt_prof_config;
+
+/* Starts profiling.  0; -EBUSY if a profile is already running; -EINVAL for
+ * a NULL cfg, no path and a negative fd, or hz outside 0..10000; -errno of
+ * open(2) for the path; -ENOMEM. */
+GRT_API int grt_prof_start(const grt_prof_config *cfg);
+
+/* Stops profiling, writes the profile and closes the file it opened.  Blocks
+ * while it symbolizes and writes (on a goroutine, through grt_extcall, so
+ * other goroutines keep running).  0; -EINVAL if no profile is running;
+ * -errno of the write. */
+GRT_API int grt_prof_stop(void);
+
+/*
+ * Prints the n functions with the most CPU in the pprof CPU profile at path
+ * (gzipped or plain profile.proto, as grt_prof_stop writes it) to out_fd,
+ * like `go tool pprof -top`: flat%, sum%, cum% and the function name, one
+ * per line, after a header with the total.  0; -errno if path cannot be
+ * read; -EINVAL if it is not a CPU profile in pprof's format.
+ */
+GRT_API int grt_prof_top(const char *path, int n, int out_fd);
+
 /* ---- Introspection ------------------------------------------------------ */
 
 typedef struct grt_stats {

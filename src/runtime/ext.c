@@ -23,6 +23,8 @@
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
 
+#include "prof/cpuprof.h"
+
 #include <errno.h>
 #include <signal.h>
 
@@ -70,13 +72,10 @@ void *grt_extcall(void *(*fn)(void *), void *arg) {
   struct g *gp = getcurg();
   if (!gp) return fn(arg); /* not a goroutine: nothing to switch from */
   struct m *mp = gp->m;
-  /* 1. Where the goroutine stops: its caller's frame (sp is stored, and
-   *    the record published, by the trampoline). */
-  uintptr_t *frame = __builtin_frame_address(0);
+  /* 1. Where the goroutine stops: sp, pc and fp are stored, and the record
+   *    published, by the trampoline. */
   struct transition rec = {
       .kind = TRANS_EXTCALL,
-      .pc = frame[1],
-      .fp = frame[0],
       .lo = gp->stack_lo,
       .hi = gp->stack_hi,
       .prev = atomic_load_explicit(&mp->trans, memory_order_relaxed),
@@ -196,6 +195,7 @@ void *grt_callback(void *(*fn)(void *), void *arg) {
     errno = EPERM;
     return NULL;
   }
+  if (mp->is_extra) prof_m_started(mp); /* its thread's timer, if a profile runs */
   return callback_on_m(mp, fn, arg);
 }
 

@@ -30,6 +30,8 @@
 #define M_G0 0
 #define M_TRANS 8
 #define TRANS_SP 8
+#define TRANS_PC 16
+#define TRANS_FP 24
 
 #ifndef __ASSEMBLER__
 
@@ -102,6 +104,12 @@ struct note {
   _Atomic uint32_t key;
 };
 
+/* A runtime lock (futex word), for rt_lock_acquire / rt_lock_release. */
+typedef struct rt_lock_word {
+  _Atomic uint32_t v;
+} rt_lock_t;
+
+struct prof_ring;
 struct transition;
 struct m {
   struct g *g0;                     /* the thread's own stack; scheduler runs here (switch.S) */
@@ -131,6 +139,13 @@ struct m {
   bool is_extra;             /* borrowed by a thread grt did not create */
   struct m *extralink;       /* extra M pool */
   struct g *cbg;             /* extra M: the G its outermost callbacks run on */
+  /* Profiler (prof/cpuprof.c). */
+  struct prof_ring *_Atomic prof_ring; /* samples; written only by this thread's handler */
+  rt_lock_t prof_lock;                 /* guards the four fields below; never in a handler */
+  pid_t prof_tid;                      /* thread the M is bound to, 0 if none */
+  void *prof_timer;                    /* timer_t of that thread's CPU clock */
+  uint32_t prof_timer_gen;             /* session the timer belongs to, 0: no timer */
+  _Atomic uint32_t prof_armed_gen;     /* prof_timer_gen, for a lock-free fast path */
 };
 
 /* A boundary between goroutine code and external code, for the unwinder.
@@ -167,9 +182,7 @@ struct p {
   uint64_t goidcache, goidcacheend; /* ids handed out in batches */
   _Atomic uint64_t created, exited; /* goroutine counts, summed for stats */
   _Atomic uint64_t ran;             /* goroutines executed */
-  struct rt_lock_word {
-    _Atomic uint32_t v;
-  } timerlock;
+  rt_lock_t timerlock;
   struct timer **timers; /* min-heap on when */
   int ntimers, timercap;
   _Atomic int64_t timer0when; /* heap[0]->when, 0 if empty; read lock-free */
@@ -230,6 +243,8 @@ struct g *sched_new_callback_g(struct m *mp);                /* a G wired to mp,
 void sched_free_callback_g(struct m *mp, struct g *gp);
 struct m *sched_new_extra_m(void);
 void sched_sysmon_start(void);
+/* The list of every M (linked by alllink; Ms are never freed). */
+struct m *sched_allm(void);
 /* Prints msg, the current goroutine and its frames, then aborts. */
 void grt_fatal(const char *msg) __attribute__((noreturn));
 void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi);

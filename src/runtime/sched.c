@@ -32,6 +32,8 @@
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
 
+#include "prof/cpuprof.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -61,6 +63,8 @@ _Static_assert(offsetof(struct g, m) == G_M, "g->m offset");
 _Static_assert(offsetof(struct m, g0) == M_G0, "m->g0 offset");
 _Static_assert(offsetof(struct m, trans) == M_TRANS, "m->trans offset");
 _Static_assert(offsetof(struct transition, sp) == TRANS_SP, "transition layout");
+_Static_assert(offsetof(struct transition, pc) == TRANS_PC, "transition layout");
+_Static_assert(offsetof(struct transition, fp) == TRANS_FP, "transition layout");
 
 __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
@@ -402,6 +406,13 @@ static struct p *releasep(struct m *mp) {
 
 static void *mstart(void *arg);
 
+struct m *sched_allm(void) {
+  rt_lock_acquire(&sched.lock);
+  struct m *head = sched.allm;
+  rt_lock_release(&sched.lock);
+  return head;
+}
+
 static struct m *m_alloc(void) {
   struct m *mp = calloc(1, sizeof *mp);
   struct g *g0 = calloc(1, sizeof *g0);
@@ -468,6 +479,7 @@ static bool m_new(struct p *pp, bool spinning) {
 static void *mstart(void *arg) {
   struct m *mp = arg;
   m_bind_thread(mp, (uintptr_t)__builtin_frame_address(0));
+  prof_m_started(mp); /* before it runs any goroutine */
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, NULL);
@@ -1194,6 +1206,7 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   m_bind_thread(m0, (uintptr_t)__builtin_frame_address(0));
   signal_install();
   sched_sysmon_start();
+  prof_start_from_env(); /* arms m0, the only M so far */
   acquirep(m0, sched.allp[0]);
 
   struct g *main_g;
@@ -1488,7 +1501,11 @@ static void extra_pool_push(struct m *mp) {
 /* Thread exit: give the M back.  Runs with the thread's TLS still valid. */
 static void extra_release(void *arg) {
   struct m *mp = arg;
+  /* Order for the profiler: no timer, then no M for this thread's handler,
+   * then the M may go to another thread (the pool push is a release). */
+  prof_m_exiting(mp);
   grt_tls_g = NULL;
+  atomic_signal_fence(memory_order_seq_cst);
   mp->tid = 0;
   extra_pool_push(mp);
 }

@@ -166,9 +166,11 @@ sched_goentry_end:
 /*
  * void *sched_extcall_tramp(fn, arg, struct transition *rec, struct m *mp)
  * -- called on a G's stack by grt_extcall: run external fn(arg) on g0.
- * Before the switch it stores the G's lowest SP in rec->sp and publishes
+ * Before the switch it stores the G's lowest SP and its caller's frame
+ * (grt_extcall's return address and frame pointer) in rec, then publishes
  * rec as mp->trans (x86 stores are release stores), so the record is
- * complete before anyone can see it.  External code starts at g0->ctx.sp,
+ * complete before anyone can see it, and the profiler's walk of the
+ * goroutine segment starts at grt_extcall itself.  External code starts at g0->ctx.sp,
  * which a callback lowers below the external frames it interrupts.
  */
         .globl  sched_extcall_tramp
@@ -188,7 +190,11 @@ sched_extcall_tramp:
         movq    %fs:(%rax), %rbx               /* rbx = gp */
         movq    %rsp, %r12                     /* r12 = gp's SP */
         movq    %rsp, TRANS_SP(%rdx)           /* rec->sp: lowest G address in use */
-        movq    %rdx, M_TRANS(%rcx)            /* publish rec */
+        movq    8(%rbp), %r8
+        movq    %r8, TRANS_PC(%rdx)            /* rec->pc: return into grt_extcall */
+        movq    (%rbp), %r8
+        movq    %r8, TRANS_FP(%rdx)            /* rec->fp: grt_extcall's frame */
+        movq    %rdx, M_TRANS(%rcx)            /* publish rec, complete */
         movq    M_G0(%rcx), %r8                /* r8 = g0 */
         movq    %r8, %fs:(%rax)                /* 1. TLS g = g0 */
         xorl    %ebp, %ebp                     /* 2. FP = 0: the g0 segment ends here */

@@ -1,0 +1,25 @@
+/*
+ * cpuprof.h - the CPU profiler's hooks into the runtime (cpuprof.c).
+ *
+ * The scheduler calls these at the points where a thread starts or stops
+ * being an M, so that every thread that can run goroutine code has its
+ * CPU timer while a profile runs.
+ */
+#ifndef GRT_PROF_CPUPROF_H
+#define GRT_PROF_CPUPROF_H
+
+struct m;
+
+/* On mp's own thread, once it is bound (m->tid set): arms its timer if a
+ * profile is running.  Cheap when nothing changed (every callback entry
+ * of an extra M calls it). */
+void prof_m_started(struct m *mp);
+
+/* On mp's own thread, before it stops being an M (an extra M given back at
+ * thread exit): deletes its timer. */
+void prof_m_exiting(struct m *mp);
+
+/* From grt_main: GRT_CPUPROFILE / GRT_CPUPROFILE_HZ. */
+void prof_start_from_env(void);
+
+#endif
