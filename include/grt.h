@@ -262,6 +262,32 @@ GRT_API int grt_prof_start(const grt_prof_config *cfg);
 GRT_API int grt_prof_stop(void);
 
 /*
+ * Profiler labels (Go's pprof.Labels and pprof.Do).  A label set is an
+ * immutable, reference-counted list of key=value pairs; every CPU sample
+ * taken while a goroutine runs inside grt_prof_do carries its set, and so
+ * do samples of the external code it calls through grt_extcall.  A new
+ * goroutine inherits its creator's set.
+ *
+ * grt_labels_make takes key, value pairs ending with a NULL key, e.g.
+ *   grt_labels *l = grt_labels_make("handler", "login", "tenant", "acme", NULL);
+ * A key given twice keeps its last value.  Returns NULL with errno EINVAL
+ * for an empty key or a NULL value, ENOMEM when out of memory.  The strings
+ * are copied.
+ *
+ * grt_labels_release drops the caller's reference (NULL is a no-op); the
+ * set lives on while goroutines or pending samples use it.
+ *
+ * grt_prof_do runs fn(arg) with l's labels added to the calling goroutine's
+ * current ones (l wins on equal keys), then restores them.  Outside a
+ * goroutine it just calls fn(arg).  l may be released as soon as
+ * grt_prof_do returns, or even by another goroutine while fn runs.
+ */
+typedef struct grt_labels grt_labels;
+GRT_API grt_labels *grt_labels_make(const char *key, const char *value, ...);
+GRT_API void grt_labels_release(grt_labels *l);
+GRT_API void grt_prof_do(grt_labels *l, void (*fn)(void *), void *arg);
+
+/*
  * Prints the n functions with the most CPU in the pprof CPU profile at path
  * (gzipped or plain profile.proto, as grt_prof_stop writes it) to out_fd,
  * like `go tool pprof -top`: flat%, sum%, cum% and the function name, one

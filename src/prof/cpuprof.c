@@ -53,7 +53,8 @@
 #define PROF_MAX_HZ 10000
 #define PROF_DEFAULT_HZ 100
 #define RING_WORDS 8192 /* 64 KiB per M: seconds of samples at 10 kHz */
-#define REC_HEADER 3    /* gen|n, weight, labels */
+#define REC_HEADER 3    /* gen|npeek|n, weight, labels; then peek words, then pcs */
+#define PEEK_WORDS 8    /* stack words at SP kept for frameless leaves */
 #define SHARED_SLOTS 64
 #define COLLECT_NS 100000000 /* collector period */
 
@@ -99,6 +100,7 @@ static struct {
   pthread_t collector;
   struct note collector_stop;
   prof_writer *w;
+  prof_symbolizer *live_sym; /* for frame state while profiling (NULL: none) */
   uint64_t lost;
   int64_t start_ns; /* CLOCK_MONOTONIC */
   int fd;
@@ -109,10 +111,13 @@ static struct shared_slot shared_slots[SHARED_SLOTS];
 
 /* ---- the signal handler --------------------------------------------------- */
 
-/* A sample under construction, on the signal stack. */
+/* A sample under construction, on the signal stack.  peek holds the words
+ * at the interrupted SP, for the collector to find the caller of a leaf
+ * that has no frame of its own (see fix_frameless_leaf). */
 struct sample {
-  int n;
+  int n, npeek;
   uintptr_t pcs[PROF_MAX_FRAMES + 2];
+  uintptr_t peek[PEEK_WORDS];
 };
 
 /* Appends pc; false when the stack is full (then marks it truncated). */
@@ -159,6 +164,16 @@ static bool inside(uintptr_t p, size_t size, uintptr_t lo, uintptr_t hi) {
   return p >= lo && p <= hi && hi - p >= size;
 }
 
+/* Keeps the words at the interrupted SP (within the stack's bounds). */
+__attribute__((no_sanitize_address)) static void peek_stack(struct sample *s, uintptr_t sp,
+                                                            uintptr_t lo, uintptr_t hi) {
+  if ((sp & 7) || !inside(sp, 0, lo, hi)) return;
+  size_t avail = (hi - sp) / sizeof(uintptr_t);
+  s->npeek = avail < PEEK_WORDS ? (int)avail : PEEK_WORDS;
+  for (int i = 0; i < s->npeek; i++)
+    s->peek[i] = ((const uintptr_t *)sp)[i];
+}
+
 /* Is rec a record the handler may read and follow: inside g0's or curg's
  * stack, aligned, and describing frames on one of those two stacks? */
 static bool record_ok(const struct transition *rec, const struct g *g0, const struct g *curg) {
@@ -203,9 +218,10 @@ take_sample(struct sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t
   }
   struct g *g0 = mp->g0;
   if (mp->is_extra && atomic_load_explicit(&mp->in_external, memory_order_relaxed)) {
-    if (g == g0 && inside(sp, 0, g0->stack_lo, g0->stack_hi))
+    if (g == g0 && inside(sp, 0, g0->stack_lo, g0->stack_hi)) {
+      peek_stack(s, sp, g0->stack_lo, g0->stack_hi);
       walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi);
-    else
+    } else
       push(s, pc);
     push(s, PROF_PC_EXTERNAL);
     return;
@@ -216,6 +232,7 @@ take_sample(struct sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t
   if (g == g0) {
     /* Row 3: SP is not on g0 (a signal stack, or a switch half done). */
     if (!inside(sp, 0, g0->stack_lo, g0->stack_hi)) goto system;
+    peek_stack(s, sp, g0->stack_lo, g0->stack_hi);
     /* Row 4: external code called by the innermost extcall.  (Under a
      * callback record, g0 runs the callback's runtime work instead.) */
     if (atomic_load_explicit(&mp->ext_depth, memory_order_relaxed) > 0 && rec &&
@@ -231,6 +248,7 @@ take_sample(struct sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t
   if (g == mp->curg) {
     /* Row 3 for a goroutine: SP off its stack means a switch is half done. */
     if (!inside(sp, 0, g->stack_lo, g->stack_hi)) goto system;
+    peek_stack(s, sp, g->stack_lo, g->stack_hi);
     /* Row 6: the goroutine's frames, then across every callback boundary. */
     if (walk_segment(s, pc, true, fp, sp, g->stack_lo, g->stack_hi))
       walk_records(s, rec, mp, sp, g->stack_lo);
@@ -239,24 +257,31 @@ take_sample(struct sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t
   /* Row 7: anything else. */
 system:
   s->n = 0;
+  s->npeek = 0;
   push(s, pc);
   push(s, PROF_PC_SYSTEM);
 }
 
-/* Appends the sample to the M's ring, or counts it lost. */
-static void ring_put(struct prof_ring *r, uint32_t gen, const struct sample *s, uint64_t weight) {
+/* Appends the sample, with a reference to labels, to the M's ring, or
+ * counts it lost (taking no reference: only the collector may free). */
+static void ring_put(struct prof_ring *r, uint32_t gen, const struct sample *s, uint64_t weight,
+                     grt_labels *labels) {
   uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-  uint64_t len = REC_HEADER + (uint64_t)s->n;
+  uint64_t len = REC_HEADER + (uint64_t)s->npeek + (uint64_t)s->n;
   if (RING_WORDS - (head - tail) < len) {
     atomic_fetch_add_explicit(&r->lost, weight, memory_order_relaxed);
     return;
   }
-  r->words[head % RING_WORDS] = (uint64_t)gen << 32 | (uint32_t)s->n;
+  prof_labels_retain(labels);
+  r->words[head % RING_WORDS] = (uint64_t)gen << 32 | (uint64_t)s->npeek << 16 | (uint32_t)s->n;
   r->words[(head + 1) % RING_WORDS] = weight;
-  r->words[(head + 2) % RING_WORDS] = 0; /* labels: none yet */
+  r->words[(head + 2) % RING_WORDS] = (uint64_t)(uintptr_t)labels;
+  uint64_t at = head + REC_HEADER;
+  for (int i = 0; i < s->npeek; i++)
+    r->words[at++ % RING_WORDS] = s->peek[i];
   for (int i = 0; i < s->n; i++)
-    r->words[(head + REC_HEADER + i) % RING_WORDS] = s->pcs[i];
+    r->words[at++ % RING_WORDS] = s->pcs[i];
   atomic_store_explicit(&r->head, head + len, memory_order_release);
 }
 
@@ -296,13 +321,16 @@ static void prof_sigprof(int sig, siginfo_t *si, void *ucv) {
     struct m *mp = g ? g->m : NULL;
     struct sample s;
     s.n = 0;
+    s.npeek = 0;
     take_sample(&s, g, mp, pc, sp, fp);
     if (!mp) {
       shared_put(gen, &s, weight);
     } else {
       struct prof_ring *r = atomic_load_explicit(&mp->prof_ring, memory_order_acquire);
+      /* Labels are the running goroutine's, also on g0 (its extcalls). */
+      struct g *curg = mp->curg;
       if (r)
-        ring_put(r, gen, &s, weight);
+        ring_put(r, gen, &s, weight, curg ? curg->labels : NULL);
       else
         atomic_fetch_add_explicit(&prof.lost_no_ring, weight, memory_order_relaxed);
     }
@@ -391,26 +419,51 @@ static void all_ms_set(uint32_t gen) {
 
 /* ---- the collector -------------------------------------------------------- */
 
-static void add_sample(uint32_t gen, const uintptr_t *pcs, int n, uint64_t weight) {
-  if (gen != prof.session) return; /* a late signal of an earlier session */
-  if (prof_writer_add(prof.w, pcs, n, NULL, (int64_t)weight) != 0) prof.lost += weight;
+/* A leaf whose function has no frame of its own (yet, or any more) leaves
+ * RBP framing its caller, so the walk went from the leaf straight to the
+ * caller's caller.  The CFI says where the return address is: put the
+ * caller back from the stack words the handler kept.  pcs has room for one
+ * more. */
+static void fix_frameless_leaf(uintptr_t *pcs, int *n, const uintptr_t *peek, int npeek) {
+  if (!prof.live_sym || *n < 1 || pcs[0] < PROF_PC_PSEUDO_LIMIT || npeek == 0) return;
+  int off = prof_frameless_ra_offset(prof.live_sym, pcs[0]);
+  if (off < 0 || off % 8 != 0 || off / 8 >= npeek) return;
+  uintptr_t ret = peek[off / 8];
+  if (ret < PROF_PC_PSEUDO_LIMIT || (*n > 1 && pcs[1] == ret - 1)) return;
+  memmove(pcs + 2, pcs + 1, (size_t)(*n - 1) * sizeof *pcs);
+  pcs[1] = ret - 1;
+  (*n)++;
+}
+
+static void add_sample(uint32_t gen, const uintptr_t *pcs, int n, uint64_t weight,
+                       grt_labels *labels) {
+  /* gen differs for a late signal of an earlier session: dropped. */
+  if (gen == prof.session &&
+      prof_writer_add(prof.w, pcs, n, prof_labels_kv(labels), (int64_t)weight) != 0)
+    prof.lost += weight;
+  grt_labels_release(labels); /* the handler's reference */
 }
 
 static void drain_ring(struct prof_ring *r) {
   uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-  uintptr_t pcs[PROF_MAX_FRAMES + 2];
+  uintptr_t pcs[PROF_MAX_FRAMES + 3], peek[PEEK_WORDS];
   while (tail != head) {
     uint64_t h0 = r->words[tail % RING_WORDS];
     uint64_t weight = r->words[(tail + 1) % RING_WORDS];
-    int n = (int)(uint32_t)h0;
-    if (n > PROF_MAX_FRAMES + 1 || head - tail < REC_HEADER + (uint64_t)n) {
+    grt_labels *labels = (grt_labels *)(uintptr_t)r->words[(tail + 2) % RING_WORDS];
+    int n = (int)(uint16_t)h0, npeek = (int)(uint16_t)(h0 >> 16);
+    uint64_t len = REC_HEADER + (uint64_t)npeek + (uint64_t)n;
+    if (n > PROF_MAX_FRAMES + 1 || npeek > PEEK_WORDS || head - tail < len)
       grt_fatal("grt: profiler ring corrupted");
-    }
+    uint64_t at = tail + REC_HEADER;
+    for (int i = 0; i < npeek; i++)
+      peek[i] = r->words[at++ % RING_WORDS];
     for (int i = 0; i < n; i++)
-      pcs[i] = r->words[(tail + REC_HEADER + i) % RING_WORDS];
-    add_sample((uint32_t)(h0 >> 32), pcs, n, weight);
-    tail += REC_HEADER + (uint64_t)n;
+      pcs[i] = r->words[at++ % RING_WORDS];
+    fix_frameless_leaf(pcs, &n, peek, npeek);
+    add_sample((uint32_t)(h0 >> 32), pcs, n, weight, labels);
+    tail += len;
   }
   atomic_store_explicit(&r->tail, tail, memory_order_release);
   prof.lost += atomic_exchange_explicit(&r->lost, 0, memory_order_relaxed);
@@ -424,7 +477,7 @@ static void drain_all(void) {
   for (int i = 0; i < SHARED_SLOTS; i++) {
     struct shared_slot *slot = &shared_slots[i];
     if (atomic_load_explicit(&slot->state, memory_order_acquire) != SLOT_FULL) continue;
-    add_sample(slot->gen, slot->pcs, (int)slot->n, slot->weight);
+    add_sample(slot->gen, slot->pcs, (int)slot->n, slot->weight, NULL);
     atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
   }
   prof.lost += atomic_exchange(&prof.lost_no_ring, 0) + atomic_exchange(&prof.lost_shared, 0);
@@ -475,6 +528,9 @@ static int start_locked(const grt_prof_config *cfg) {
   const grt_code_range *ranges;
   prof.nswitch_ranges = grt_switch_ranges(&ranges);
   memcpy(prof.switch_ranges, ranges, (size_t)prof.nswitch_ranges * sizeof *ranges);
+  /* Snapshot of the loaded modules for fix_frameless_leaf; without it
+   * (out of memory) leaves without frames just lose their caller. */
+  prof.live_sym = prof_symbolizer_new();
   prof.fd = fd;
   prof.close_fd = cfg->path != NULL;
   prof.lost = 0;
@@ -492,6 +548,8 @@ static int start_locked(const grt_prof_config *cfg) {
   if (err) {
     prof_writer_free(prof.w);
     prof.w = NULL;
+    prof_symbolizer_free(prof.live_sym);
+    prof.live_sym = NULL;
     if (cfg->path) close(fd);
     return -err;
   }
@@ -538,6 +596,8 @@ static int stop_locked(void) {
   if (sym) prof_symbolizer_free(sym);
   prof_writer_free(prof.w);
   prof.w = NULL;
+  prof_symbolizer_free(prof.live_sym);
+  prof.live_sym = NULL;
   if (prof.close_fd && close(prof.fd) != 0 && err == 0) err = -errno;
   return err;
 }

@@ -8,6 +8,8 @@
 #ifndef GRT_PROF_CPUPROF_H
 #define GRT_PROF_CPUPROF_H
 
+#include "grt.h"
+
 struct m;
 
 /* On mp's own thread, once it is bound (m->tid set): arms its timer if a
@@ -21,5 +23,11 @@ void prof_m_exiting(struct m *mp);
 
 /* From grt_main: GRT_CPUPROFILE / GRT_CPUPROFILE_HZ. */
 void prof_start_from_env(void);
+
+/* Label sets (labels.c): one more reference (NULL is a no-op; lock-free,
+ * so the signal handler may take one), and the set's "key", "value", ...,
+ * NULL array (NULL for NULL).  grt_labels_release drops a reference. */
+void prof_labels_retain(grt_labels *l);
+const char *const *prof_labels_kv(const grt_labels *l);
 
 #endif

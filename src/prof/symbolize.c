@@ -12,7 +12,7 @@
  *  - Each pc is resolved once; its whole inline chain (innermost first) is
  *    kept in s->lines and later calls copy it out of the cache.
  *
- * Not async-signal-safe and not thread-safe: used after profiling stops.
+ * Not async-signal-safe and not thread-safe: one instance per thread.
  */
 #define _GNU_SOURCE
 #include "prof/symbolize.h"
@@ -44,11 +44,20 @@ struct pc_entry {
   uint32_t first, n;
 };
 
+/* Frame-state cache slot (prof_frameless_ra_offset): used == 0 is empty. */
+struct ra_entry {
+  uintptr_t pc;
+  int32_t offset;
+  int32_t used;
+};
+
 struct prof_symbolizer {
   Dwfl *dwfl;
   struct strset strs;
   struct pc_entry *cache;
   size_t cache_cap, cache_n;
+  struct ra_entry *ra;
+  size_t ra_cap, ra_n;
   struct prof_line *lines;
   size_t nlines, lines_cap;
   struct prof_mapping *maps;
@@ -271,6 +280,65 @@ int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, in
   return n;
 }
 
+/* ---- frame state at an interrupted instruction ---- */
+
+/* From the CFI (.eh_frame, else .debug_frame) at pc: if the CFA is still
+ * SP-based there, the function has not made RBP its frame pointer (it is
+ * frameless, or in its prologue or epilogue), so RBP still frames its
+ * caller and a frame-pointer walk would skip the caller.  Then the return
+ * address is at CFA - 8 (x86-64: the CFA is SP before the call).  */
+static int frameless_ra_offset(Dwfl *dwfl, uintptr_t pc) {
+  Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
+  if (!mod) return -1;
+  Dwarf_Addr bias;
+  Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+  Dwarf_Frame *frame = NULL;
+  if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0) {
+    cfi = dwfl_module_dwarf_cfi(mod, &bias);
+    if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0) return -1;
+  }
+  Dwarf_Op *ops;
+  size_t nops;
+  int offset = -1;
+  if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && nops == 1) {
+    const unsigned rsp = 7;
+    int64_t cfa_off = -1;
+    if (ops[0].atom == DW_OP_bregx && ops[0].number == rsp)
+      cfa_off = (int64_t)ops[0].number2;
+    else if (ops[0].atom == DW_OP_breg0 + rsp)
+      cfa_off = (int64_t)ops[0].number;
+    if (cfa_off >= 8 && cfa_off <= 1 << 20) offset = (int)(cfa_off - 8);
+  }
+  free(frame);
+  return offset;
+}
+
+int prof_frameless_ra_offset(prof_symbolizer *s, uintptr_t pc) {
+  if (2 * (s->ra_n + 1) > s->ra_cap) {
+    size_t cap = s->ra_cap ? 2 * s->ra_cap : 256;
+    struct ra_entry *bigger = calloc(cap, sizeof *bigger);
+    if (!bigger) return frameless_ra_offset(s->dwfl, pc);
+    for (size_t i = 0; i < s->ra_cap; i++) {
+      if (!s->ra[i].used) continue;
+      size_t j = hash_pc(s->ra[i].pc) & (cap - 1);
+      while (bigger[j].used)
+        j = (j + 1) & (cap - 1);
+      bigger[j] = s->ra[i];
+    }
+    free(s->ra);
+    s->ra = bigger;
+    s->ra_cap = cap;
+  }
+  size_t j = hash_pc(pc) & (s->ra_cap - 1);
+  while (s->ra[j].used && s->ra[j].pc != pc)
+    j = (j + 1) & (s->ra_cap - 1);
+  if (!s->ra[j].used) {
+    s->ra[j] = (struct ra_entry){.pc = pc, .offset = frameless_ra_offset(s->dwfl, pc), .used = 1};
+    s->ra_n++;
+  }
+  return s->ra[j].offset;
+}
+
 /* ---- mappings ---- */
 
 /* Writes mod's GNU build ID in lowercase hex into hex (65 bytes), or "". */
@@ -397,6 +465,7 @@ void prof_symbolizer_free(prof_symbolizer *s) {
     free(s->strs.slots[i]);
   free(s->strs.slots);
   free(s->cache);
+  free(s->ra);
   free(s->lines);
   free(s->maps);
   free(s);

@@ -3,7 +3,8 @@
  * and lines (elfutils libdw), and listing its executable mappings with their
  * GNU build IDs, for the pprof writer.
  *
- * Not async-signal-safe: used after profiling stops, never in a handler.
+ * Not async-signal-safe and not thread-safe: the collector uses one
+ * instance while profiling and the final write another; never a handler.
  */
 #ifndef GRT_PROF_SYMBOLIZE_H
 #define GRT_PROF_SYMBOLIZE_H
@@ -37,6 +38,13 @@ prof_symbolizer *prof_symbolizer_new(void);
  * (at least 1: an unknown address gives one line with function "?"), at
  * most max. */
 int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, int max);
+
+/* For an interrupted instruction at pc: where its function's return
+ * address sits, as an offset from SP, when the function has not (yet, or
+ * any more) made RBP its frame pointer -- a frameless leaf, or a prologue
+ * or epilogue -- so that a frame-pointer walk from RBP would skip its
+ * caller.  -1 when RBP frames the function, or the CFI is unknown. */
+int prof_frameless_ra_offset(prof_symbolizer *s, uintptr_t pc);
 
 /* The executable mappings, in address order.  Returns their count. */
 int prof_mappings(prof_symbolizer *s, const struct prof_mapping **out);

@@ -96,7 +96,8 @@ struct g {
   const char *waitreason;
   struct timer sleeptimer;
   char name[32];
-  void *asan_fake; /* ASan fiber bookkeeping for this G's stack */
+  void *asan_fake;    /* ASan fiber bookkeeping for this G's stack */
+  grt_labels *labels; /* profiler labels; holds a reference (prof/labels.c) */
 };
 
 /* A one-shot wakeup for a sleeping M (futex word). */

@@ -451,6 +451,7 @@ static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
   mp->rand = rt_fastrand() | 1;
   grt_tls_g = mp->g0;
   signal_setup_thread(mp);
+  prof_m_started(mp); /* its CPU timer, if a profile runs, before any goroutine */
 }
 
 /* Starts a new M that will run with pp (and spin for work if spinning). */
@@ -479,7 +480,6 @@ static bool m_new(struct p *pp, bool spinning) {
 static void *mstart(void *arg) {
   struct m *mp = arg;
   m_bind_thread(mp, (uintptr_t)__builtin_frame_address(0));
-  prof_m_started(mp); /* before it runs any goroutine */
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, NULL);
@@ -1072,6 +1072,10 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
   gp->is_main = false;
   gp->waitreason = NULL;
   gp->name[0] = 0;
+  /* A child inherits its creator's profiler labels, as in Go. */
+  struct g *creator = getcurg();
+  gp->labels = creator ? creator->labels : NULL;
+  prof_labels_retain(gp->labels);
   if (opts && opts->name) snprintf(gp->name, sizeof gp->name, "%s", opts->name);
   if (pp) {
     gp->id = next_goid(pp);
@@ -1095,6 +1099,10 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
 
 static void goexit_m(struct g *gp) {
   struct m *mp = drop_g(gp, G_DEAD);
+  /* After drop_g: m->curg no longer points at gp, so this thread's SIGPROF
+   * handler cannot take a reference to a set being freed. */
+  grt_labels_release(gp->labels);
+  gp->labels = NULL;
   if (gp->lockedm) { /* exiting while wired: unwire */
     gp->lockedm = NULL;
     mp->lockedg = NULL;
@@ -1483,6 +1491,8 @@ void sched_free_callback_g(struct m *mp, struct g *gp) {
   gp->m = NULL;
   mp->lockedg = NULL;
   mp->curg = NULL;
+  grt_labels_release(gp->labels); /* after curg: see goexit_m */
+  gp->labels = NULL;
   atomic_fetch_sub(&sched.callback_gs_live, 1);
 }
 
