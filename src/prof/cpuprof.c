@@ -38,6 +38,7 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -55,7 +56,8 @@
 #define RING_WORDS 8192 /* 64 KiB per M: seconds of samples at 10 kHz */
 #define REC_HEADER 3    /* gen|npeek|n, weight, labels; then peek words, then pcs */
 #define PEEK_WORDS 8    /* stack words at SP kept for frameless leaves */
-#define SHARED_SLOTS 64
+#define SHARED_SLOTS 256
+#define MAX_FOREIGN 1024     /* threads grt did not create, with a timer each */
 #define COLLECT_NS 100000000 /* collector period */
 
 /* ---- rings ---------------------------------------------------------------- */
@@ -93,6 +95,8 @@ static struct {
   _Atomic int32_t in_handler;    /* handlers past their gen check */
   _Atomic uint64_t lost_no_ring; /* weight of samples on Ms without a ring */
   _Atomic uint64_t lost_shared;  /* weight dropped: every shared slot busy */
+  _Atomic uint64_t handled;      /* weight of every sample the handler took (tests) */
+  _Atomic bool stall;            /* test hook: the collector does not drain */
   int64_t period_ns;
   grt_code_range switch_ranges[8];
   int nswitch_ranges;
@@ -319,6 +323,11 @@ static void prof_sigprof(int sig, siginfo_t *si, void *ucv) {
     if (si->si_code == SI_TIMER && si->si_overrun > 0) weight += (uint64_t)si->si_overrun;
     struct g *g = grt_tls_g;
     struct m *mp = g ? g->m : NULL;
+    /* A thread that became an M may still have the timer the collector
+     * gave it as a foreign thread: once its M's own timer runs, only that
+     * one counts (Go's validSIGPROF, by timer id). */
+    int own = mp ? atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed) : -1;
+    if (si->si_code == SI_TIMER && own >= 0 && si->si_timerid != own) goto out;
     struct sample s;
     s.n = 0;
     s.npeek = 0;
@@ -334,28 +343,29 @@ static void prof_sigprof(int sig, siginfo_t *si, void *ucv) {
       else
         atomic_fetch_add_explicit(&prof.lost_no_ring, weight, memory_order_relaxed);
     }
+    atomic_fetch_add_explicit(&prof.handled, weight, memory_order_relaxed);
   }
+out:
   atomic_fetch_sub(&prof.in_handler, 1);
   errno = saved_errno;
 }
 
 /* ---- timers --------------------------------------------------------------- */
 
-/* Under mp->prof_lock: makes mp's timer match session gen (0: none). */
-static void m_timer_set(struct m *mp, uint32_t gen) {
-  if (mp->prof_timer_gen == gen) return;
-  if (mp->prof_timer_gen != 0) timer_delete((timer_t)mp->prof_timer);
-  mp->prof_timer_gen = 0;
-  if (gen == 0 || mp->prof_tid == 0) return;
-  /* The CPU clock of thread tid (what pthread_getcpuclockid computes), so
-   * the starter can arm timers for Ms busy running goroutines. */
-  clockid_t clock = (clockid_t)((~(unsigned)mp->prof_tid << 3) | 6);
+/* A SIGPROF timer on the CPU clock of thread tid, first expiring at a
+ * random point within one period (so threads started together do not all
+ * sample on the same tick, and a short-lived one still gets its chance).
+ * The clock id is what pthread_getcpuclockid computes, so any thread can
+ * arm a timer for another: the starter arms Ms busy running goroutines,
+ * and the collector arms threads grt did not create.  Returns the kernel
+ * timer id (which is what glibc's timer_t holds for SIGEV_THREAD_ID
+ * timers, and what si_timerid carries), or -1. */
+static int thread_timer_new(pid_t tid) {
+  clockid_t clock = (clockid_t)((~(unsigned)tid << 3) | 6);
   struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGPROF};
-  ev._sigev_un._tid = mp->prof_tid;
+  ev._sigev_un._tid = tid;
   timer_t t;
-  if (timer_create(clock, &ev, &t) != 0) return; /* the thread is gone */
-  /* A random first expiry, so threads started together do not all sample
-   * on the same tick and a short-lived thread still has its chance. */
+  if (timer_create(clock, &ev, &t) != 0) return -1; /* the thread is gone */
   int64_t first = 1 + (int64_t)(rt_fastrand() % (uint64_t)prof.period_ns);
   struct itimerspec its = {
       .it_interval = {prof.period_ns / 1000000000, prof.period_ns % 1000000000},
@@ -363,9 +373,27 @@ static void m_timer_set(struct m *mp, uint32_t gen) {
   };
   if (timer_settime(t, 0, &its, NULL) != 0) {
     timer_delete(t);
-    return;
+    return -1;
   }
-  mp->prof_timer = (void *)t;
+  return (int)(intptr_t)t;
+}
+
+static void thread_timer_delete(int ktimer) {
+  timer_delete((timer_t)(intptr_t)ktimer);
+}
+
+/* Under mp->prof_lock: makes mp's timer match session gen (0: none). */
+static void m_timer_set(struct m *mp, uint32_t gen) {
+  if (mp->prof_timer_gen == gen) return;
+  int old = atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed);
+  atomic_store_explicit(&mp->prof_ktimer, -1, memory_order_relaxed);
+  if (old >= 0) thread_timer_delete(old);
+  mp->prof_timer_gen = 0;
+  pid_t tid = atomic_load_explicit(&mp->prof_tid, memory_order_relaxed);
+  if (gen == 0 || tid == 0) return;
+  int k = thread_timer_new(tid);
+  if (k < 0) return;
+  atomic_store_explicit(&mp->prof_ktimer, k, memory_order_relaxed);
   mp->prof_timer_gen = gen;
 }
 
@@ -389,10 +417,10 @@ void prof_m_started(struct m *mp) {
   /* Fast path (every callback from a foreign thread): nothing changed. */
   if (atomic_load_explicit(&prof.gen, memory_order_relaxed) ==
           atomic_load_explicit(&mp->prof_armed_gen, memory_order_relaxed) &&
-      mp->prof_tid == mp->tid)
+      atomic_load_explicit(&mp->prof_tid, memory_order_relaxed) == mp->tid)
     return;
   rt_lock_acquire(&mp->prof_lock);
-  mp->prof_tid = mp->tid;
+  atomic_store_explicit(&mp->prof_tid, mp->tid, memory_order_relaxed);
   uint32_t gen = atomic_load(&prof.gen);
   m_prepare(mp, gen);
   atomic_store_explicit(&mp->prof_armed_gen, gen, memory_order_relaxed);
@@ -402,7 +430,7 @@ void prof_m_started(struct m *mp) {
 void prof_m_exiting(struct m *mp) {
   rt_lock_acquire(&mp->prof_lock);
   m_timer_set(mp, 0);
-  mp->prof_tid = 0;
+  atomic_store_explicit(&mp->prof_tid, 0, memory_order_relaxed);
   atomic_store_explicit(&mp->prof_armed_gen, 0, memory_order_relaxed);
   rt_lock_release(&mp->prof_lock);
 }
@@ -483,13 +511,86 @@ static void drain_all(void) {
   prof.lost += atomic_exchange(&prof.lost_no_ring, 0) + atomic_exchange(&prof.lost_shared, 0);
 }
 
+/* ---- threads grt did not create ------------------------------------------
+ * The collector lists /proc/self/task every period and gives every thread
+ * that is not an M (nor sysmon, nor itself) a timer of its own; their
+ * samples go to the shared slots as {pc, grt._ExternalCode}.  A thread that
+ * has become an M keeps both timers until the next scan deletes the
+ * foreign one; meanwhile the handler counts only its M's (by timer id). */
+
+static struct {
+  pid_t tid;
+  int ktimer;
+  bool seen;
+} foreign[MAX_FOREIGN];
+static int nforeign; /* collector-owned; stop uses it after the join */
+
+static bool is_m_tid(pid_t tid) {
+  for (struct m *mp = sched_allm(); mp; mp = mp->alllink)
+    if (atomic_load_explicit(&mp->prof_tid, memory_order_relaxed) == tid) return true;
+  return false;
+}
+
+static void foreign_remove(int i) {
+  thread_timer_delete(foreign[i].ktimer);
+  foreign[i] = foreign[--nforeign];
+}
+
+static void foreign_scan(pid_t self) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return;
+  for (int i = 0; i < nforeign; i++)
+    foreign[i].seen = false;
+  pid_t sysmon = sched_sysmon_tid();
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long v = strtol(e->d_name, &end, 10);
+    if (*end || v <= 0) continue;
+    pid_t tid = (pid_t)v;
+    if (tid == self || tid == sysmon) continue;
+    int i = 0;
+    while (i < nforeign && foreign[i].tid != tid)
+      i++;
+    if (i < nforeign) {
+      foreign[i].seen = true;
+      continue;
+    }
+    if (nforeign == MAX_FOREIGN || is_m_tid(tid)) continue;
+    int k = thread_timer_new(tid);
+    if (k >= 0) foreign[nforeign++] = (typeof(foreign[0])){.tid = tid, .ktimer = k, .seen = true};
+  }
+  closedir(d);
+  /* Gone, or an M now (its own timer counts): no foreign timer. */
+  for (int i = 0; i < nforeign;)
+    if (!foreign[i].seen || is_m_tid(foreign[i].tid))
+      foreign_remove(i);
+    else
+      i++;
+}
+
+static void foreign_stop(void) {
+  while (nforeign > 0)
+    foreign_remove(0);
+}
+
 static void *collector_main(void *unused) {
   (void)unused;
+  pid_t self = (pid_t)syscall(SYS_gettid);
   for (;;) {
+    foreign_scan(self);
     note_sleep(&prof.collector_stop, nanotime() + COLLECT_NS);
     if (atomic_load_explicit(&prof.collector_stop.key, memory_order_acquire)) return NULL;
-    drain_all();
+    if (!atomic_load_explicit(&prof.stall, memory_order_relaxed)) drain_all();
   }
+}
+
+void prof_test_stall_collector(bool stall) {
+  atomic_store(&prof.stall, stall);
+}
+
+uint64_t prof_test_handled_weight(void) {
+  return atomic_load(&prof.handled);
 }
 
 /* ---- start / stop --------------------------------------------------------- */
@@ -500,13 +601,45 @@ static int64_t realtime_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* No new samples; delete the Ms' timers; wait out handlers in flight. */
+static void quiesce(void) {
+  atomic_store(&prof.gen, 0);
+  all_ms_set(0);
+  while (atomic_load(&prof.in_handler) != 0)
+    sched_yield();
+}
+
 static void stop_at_exit(void *unused);
 static void atexit_stop(void) {
   /* On whatever stack exit(3) was called from: symbolizing needs g0's. */
   sched_systemstack(stop_at_exit, NULL);
 }
-static void register_atexit(void) {
+/* fork(2) with SIGPROF arriving every tick can restart forever (the
+ * kernel restarts a fork interrupted by a signal): block it in the forking
+ * thread, as Go does.  The child has no timers and no collector; it starts
+ * with profiling off. */
+static __thread sigset_t fork_saved_mask;
+static void fork_prepare(void) {
+  sigset_t prof_only;
+  sigemptyset(&prof_only);
+  sigaddset(&prof_only, SIGPROF);
+  pthread_sigmask(SIG_BLOCK, &prof_only, &fork_saved_mask);
+}
+static void fork_parent(void) {
+  pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+}
+static void fork_child(void) {
+  atomic_store(&prof.gen, 0);
+  atomic_store(&prof.in_handler, 0);
+  prof.running = false;
+  pthread_mutex_init(&prof.ctl, NULL);
+  signal(SIGPROF, SIG_IGN);
+  pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+}
+
+static void register_hooks(void) {
   atexit(atexit_stop);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static int start_locked(const grt_prof_config *cfg) {
@@ -538,6 +671,16 @@ static int start_locked(const grt_prof_config *cfg) {
   if (++prof.session == 0) prof.session = 1;
   note_clear(&prof.collector_stop);
 
+  struct sigaction sa = {.sa_sigaction = prof_sigprof,
+                         .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPROF, &sa, NULL);
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, register_hooks);
+  atomic_store(&prof.gen, prof.session);
+  all_ms_set(prof.session);
+  prof.running = true;
+
   /* The collector must not take SIGPROF: block every signal while it is
    * created, so it starts with all of them blocked. */
   sigset_t all, old;
@@ -546,6 +689,8 @@ static int start_locked(const grt_prof_config *cfg) {
   int err = pthread_create(&prof.collector, NULL, collector_main, NULL);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (err) {
+    quiesce();
+    prof.running = false;
     prof_writer_free(prof.w);
     prof.w = NULL;
     prof_symbolizer_free(prof.live_sym);
@@ -553,15 +698,6 @@ static int start_locked(const grt_prof_config *cfg) {
     if (cfg->path) close(fd);
     return -err;
   }
-  struct sigaction sa = {.sa_sigaction = prof_sigprof,
-                         .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART};
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGPROF, &sa, NULL);
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, register_atexit);
-  atomic_store(&prof.gen, prof.session);
-  all_ms_set(prof.session);
-  prof.running = true;
   return 0;
 }
 
@@ -576,13 +712,12 @@ int grt_prof_start(const grt_prof_config *cfg) {
 static int stop_locked(void) {
   if (!prof.running) return -EINVAL;
   prof.running = false;
-  /* No new samples; delete the timers; wait out handlers in flight. */
-  atomic_store(&prof.gen, 0);
-  all_ms_set(0);
-  while (atomic_load(&prof.in_handler) != 0)
-    sched_yield();
+  quiesce();
   note_wakeup(&prof.collector_stop);
   pthread_join(prof.collector, NULL);
+  foreign_stop();
+  /* Handlers that took a foreign timer's signal before it was deleted
+   * have finished: gen was 0 for them, or in_handler covered them. */
   drain_all(); /* everything the session recorded */
   /* A signal still pending after this is dropped, not fatal. */
   signal(SIGPROF, SIG_IGN);

@@ -10,6 +10,9 @@
 
 #include "grt.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct m;
 
 /* On mp's own thread, once it is bound (m->tid set): arms its timer if a
@@ -23,6 +26,11 @@ void prof_m_exiting(struct m *mp);
 
 /* From grt_main: GRT_CPUPROFILE / GRT_CPUPROFILE_HZ. */
 void prof_start_from_env(void);
+
+/* Test hooks: stop the collector from draining (so rings fill and lose
+ * samples), and the total weight the handler has taken in any session. */
+void prof_test_stall_collector(bool stall);
+uint64_t prof_test_handled_weight(void);
 
 /* Label sets (labels.c): one more reference (NULL is a no-op; lock-free,
  * so the signal handler may take one), and the set's "key", "value", ...,

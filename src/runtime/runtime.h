@@ -142,9 +142,9 @@ struct m {
   struct g *cbg;             /* extra M: the G its outermost callbacks run on */
   /* Profiler (prof/cpuprof.c). */
   struct prof_ring *_Atomic prof_ring; /* samples; written only by this thread's handler */
-  rt_lock_t prof_lock;                 /* guards the four fields below; never in a handler */
-  pid_t prof_tid;                      /* thread the M is bound to, 0 if none */
-  void *prof_timer;                    /* timer_t of that thread's CPU clock */
+  rt_lock_t prof_lock;                 /* guards the fields below (writes); never in a handler */
+  _Atomic pid_t prof_tid;              /* thread the M is bound to, 0 if none */
+  _Atomic int prof_ktimer;             /* kernel id of that thread's CPU timer, -1: none */
   uint32_t prof_timer_gen;             /* session the timer belongs to, 0: no timer */
   _Atomic uint32_t prof_armed_gen;     /* prof_timer_gen, for a lock-free fast path */
 };
@@ -246,6 +246,7 @@ struct m *sched_new_extra_m(void);
 void sched_sysmon_start(void);
 /* The list of every M (linked by alllink; Ms are never freed). */
 struct m *sched_allm(void);
+pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
 /* Prints msg, the current goroutine and its frames, then aborts. */
 void grt_fatal(const char *msg) __attribute__((noreturn));
 void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi);

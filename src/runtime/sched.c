@@ -423,6 +423,7 @@ static struct m *m_alloc(void) {
   }
   g0->m = mp;
   g0->stack_kind = STACK_NONE;
+  atomic_init(&mp->prof_ktimer, -1);
   mp->g0 = g0;
   rt_lock_acquire(&sched.lock);
   mp->id = sched.mcount++;
@@ -1591,8 +1592,15 @@ static int sched_retake_now(int64_t now, bool *any_syscall) {
   return n;
 }
 
+static _Atomic pid_t sysmon_tid;
+
+pid_t sched_sysmon_tid(void) {
+  return atomic_load(&sysmon_tid);
+}
+
 static void *sysmon_main(void *arg) {
   (void)arg;
+  atomic_store(&sysmon_tid, (pid_t)syscall(SYS_gettid));
   int64_t delay = SYSMON_RETAKE_NS;
   int idle = 0;
   for (;;) {
