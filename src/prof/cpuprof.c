@@ -300,7 +300,8 @@ static void shared_put(uint32_t gen, const struct sample *s, uint64_t weight) {
     slot->gen = gen;
     slot->n = (uint32_t)s->n;
     slot->weight = weight;
-    memcpy(slot->pcs, s->pcs, (size_t)s->n * sizeof s->pcs[0]);
+    for (int k = 0; k < s->n; k++)
+      slot->pcs[k] = s->pcs[k];
     atomic_store_explicit(&slot->state, SLOT_FULL, memory_order_release);
     return;
   }
@@ -525,9 +526,29 @@ static struct {
 } foreign[MAX_FOREIGN];
 static int nforeign; /* collector-owned; stop uses it after the join */
 
+/* The tids of threads bound to Ms, snapshot once per scan. */
+static pid_t *m_tids;
+static int n_m_tids, cap_m_tids;
+
+static void snapshot_m_tids(void) {
+  n_m_tids = 0;
+  for (struct m *mp = sched_allm(); mp; mp = mp->alllink) {
+    pid_t tid = atomic_load_explicit(&mp->prof_tid, memory_order_relaxed);
+    if (tid == 0) continue;
+    if (n_m_tids == cap_m_tids) {
+      int cap = cap_m_tids ? 2 * cap_m_tids : 64;
+      pid_t *bigger = realloc(m_tids, (size_t)cap * sizeof *bigger);
+      if (!bigger) return; /* a thread missed now is seen next scan */
+      m_tids = bigger;
+      cap_m_tids = cap;
+    }
+    m_tids[n_m_tids++] = tid;
+  }
+}
+
 static bool is_m_tid(pid_t tid) {
-  for (struct m *mp = sched_allm(); mp; mp = mp->alllink)
-    if (atomic_load_explicit(&mp->prof_tid, memory_order_relaxed) == tid) return true;
+  for (int i = 0; i < n_m_tids; i++)
+    if (m_tids[i] == tid) return true;
   return false;
 }
 
@@ -541,6 +562,7 @@ static void foreign_scan(pid_t self) {
   if (!d) return;
   for (int i = 0; i < nforeign; i++)
     foreign[i].seen = false;
+  snapshot_m_tids();
   pid_t sysmon = sched_sysmon_tid();
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
@@ -572,6 +594,9 @@ static void foreign_scan(pid_t self) {
 static void foreign_stop(void) {
   while (nforeign > 0)
     foreign_remove(0);
+  free(m_tids);
+  m_tids = NULL;
+  n_m_tids = cap_m_tids = 0;
 }
 
 static void *collector_main(void *unused) {
