@@ -1,7 +1,8 @@
 # Thin wrapper over CMake.  Every target first makes sure the Debian packages
 # it needs are present: it installs them when run as root, and otherwise
 # names exactly the ones missing.
-#   make run     build and run the demo (examples/primes)
+#   make run     build and run the demo under the profiler (examples/demo.c):
+#                prints a top-functions table and writes demo.pb.gz
 #   make test    the whole suite, normal build then ASan+UBSan build
 #   make bench   benchmarks next to their Go twins (bench/run.sh)
 DEPS     := gcc make cmake binutils pkg-config golang-go libsqlite3-dev zlib1g-dev libdw-dev
@@ -32,7 +33,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/primes 1000
+	./$(BUILD)/demo
 
 test-plain: build
 	cd $(BUILD) && ctest --output-on-failure -j 1
