@@ -40,12 +40,16 @@ static void burn(volatile unsigned long *sink, int64_t ns) {
   } while (pprof_thread_cpu_ns() < end);
 }
 
+/* The increments after burn keep the calls from being tail calls, which
+ * would take the hogs' frames off the stack. */
 __attribute__((noinline)) void hog70(int64_t slice) {
   burn(&sink70, 7 * slice);
+  sink70++;
 }
 
 __attribute__((noinline)) void hog30(int64_t slice) {
   burn(&sink30, 3 * slice);
+  sink30++;
 }
 
 static void worker(void *arg) {
