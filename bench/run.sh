@@ -164,4 +164,5 @@ awk -F'|' -v results="$work/results" '
   }
 ' "$work/order"
 
+[ $have_go = 1 ] && { echo; "$here/prof_fidelity.sh" "$build" || status=1; } # the CPU profiler
 exit $status

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "pprof_raw.h"
 
 #include "prof/pprof.h"
 
@@ -88,59 +89,7 @@ static prof_writer *build_writer(void) {
   return w;
 }
 
-/* ---- running go tool pprof and reading -raw ---- */
-
-static char tmpdir[] = "/tmp/unit_pprof.XXXXXX";
-
-/* Runs `go tool pprof <args> path`; returns its output (malloc'd). */
-static char *pprof(const char *args, const char *path) {
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd,
-           "HOME=%s GOCACHE=%s/gocache GOFLAGS= go tool pprof %s -symbolize=none %s 2>&1", tmpdir,
-           tmpdir, args, path);
-  FILE *p = popen(cmd, "r");
-  CHECK(p);
-  size_t cap = 1 << 16, len = 0;
-  char *out = malloc(cap);
-  CHECK(out);
-  size_t n;
-  while ((n = fread(out + len, 1, cap - 1 - len, p)) > 0) {
-    len += n;
-    if (len + 1 == cap) {
-      cap *= 2;
-      out = realloc(out, cap);
-      CHECK(out);
-    }
-  }
-  out[len] = 0;
-  int status = pclose(p);
-  if (status != 0) fprintf(stderr, "go tool pprof %s failed:\n%s\n", args, out);
-  CHECK(status == 0);
-  return out;
-}
-
-struct loc {
-  int id, mapping;
-  unsigned long addr;
-  char fn[128]; /* first (innermost) line's function, "" for none */
-};
-
-struct raw_sample {
-  long long count, cpu;
-  int locs[8], nlocs;
-  char labels[128];
-};
-
-struct raw {
-  char period_type[64];
-  long long period;
-  char types[128];
-  struct raw_sample *samples;
-  int nsamples;
-  struct loc *locs;
-  int nlocs;
-  char exe_mapping_line[4096]; /* the Mappings line naming this program */
-};
+/* ---- reading it back with go tool pprof (pprof_raw.h) ---- */
 
 static const char *exe_path(void) {
   static char exe[4096];
@@ -148,76 +97,6 @@ static const char *exe_path(void) {
   CHECK(n > 0);
   exe[n] = 0;
   return exe;
-}
-
-/* Parses go tool pprof -raw output (profile.Profile.String()). */
-static void parse_raw(char *out, struct raw *r) {
-  memset(r, 0, sizeof *r);
-  enum { HEADER, SAMPLES, LOCATIONS, MAPPINGS } part = HEADER;
-  int cap_s = 0, cap_l = 0;
-  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
-    int id;
-    unsigned long addr;
-    if (strcmp(line, "Samples:") == 0) {
-      part = SAMPLES;
-      line = strtok(NULL, "\n");
-      CHECK(line);
-      snprintf(r->types, sizeof r->types, "%s", line);
-    } else if (strcmp(line, "Locations") == 0) {
-      part = LOCATIONS;
-    } else if (strcmp(line, "Mappings") == 0) {
-      part = MAPPINGS;
-    } else if (part == HEADER) {
-      sscanf(line, "PeriodType: %63[^\n]", r->period_type);
-      sscanf(line, "Period: %lld", &r->period);
-    } else if (part == SAMPLES) {
-      struct raw_sample s = {0};
-      int used;
-      if (sscanf(line, " %lld %lld:%n", &s.count, &s.cpu, &used) == 2) {
-        char *save = NULL;
-        for (char *t = strtok_r(line + used, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-          CHECK(s.nlocs < 8);
-          s.locs[s.nlocs++] = atoi(t);
-        }
-        if (r->nsamples == cap_s) {
-          cap_s = cap_s ? 2 * cap_s : 64;
-          r->samples = realloc(r->samples, (size_t)cap_s * sizeof *r->samples);
-          CHECK(r->samples);
-        }
-        r->samples[r->nsamples++] = s;
-      } else {
-        /* a label line belongs to the sample above it */
-        CHECK(r->nsamples > 0);
-        snprintf(r->samples[r->nsamples - 1].labels, sizeof s.labels, "%s",
-                 line + strspn(line, " "));
-      }
-    } else if (part == LOCATIONS && sscanf(line, " %d: %lx", &id, &addr) == 2) {
-      struct loc l = {.id = id, .addr = addr};
-      char *rest = strchr(line, ':') + 1;
-      rest += strspn(rest, " ");
-      rest += strcspn(rest, " "); /* the address */
-      rest += strspn(rest, " ");
-      if (sscanf(rest, "M=%d", &l.mapping) == 1) {
-        rest += strcspn(rest, " ");
-        rest += strspn(rest, " ");
-      }
-      sscanf(rest, "%127s", l.fn);
-      if (r->nlocs == cap_l) {
-        cap_l = cap_l ? 2 * cap_l : 64;
-        r->locs = realloc(r->locs, (size_t)cap_l * sizeof *r->locs);
-        CHECK(r->locs);
-      }
-      r->locs[r->nlocs++] = l;
-    } else if (part == MAPPINGS && strstr(line, exe_path())) {
-      snprintf(r->exe_mapping_line, sizeof r->exe_mapping_line, "%s", line);
-    }
-  }
-}
-
-static const struct loc *loc_by_id(const struct raw *r, int id) {
-  for (int i = 0; i < r->nlocs; i++)
-    if (r->locs[i].id == id) return &r->locs[i];
-  return NULL;
 }
 
 static const char *pseudo_name(uintptr_t pc) {
@@ -228,13 +107,14 @@ static const char *pseudo_name(uintptr_t pc) {
 
 /* Does raw sample rs have exactly stack s's frames?  Real frames are
  * matched by address, pseudo-frames (which have none) by their name. */
-static int same_stack(const struct raw *r, const struct raw_sample *rs, const struct stack *s) {
+static int same_stack(const struct pprof_raw *r, const struct pprof_sample *rs,
+                      const struct stack *s) {
   if (rs->nlocs != s->npcs) return 0;
   for (int i = 0; i < s->npcs; i++) {
-    const struct loc *l = loc_by_id(r, rs->locs[i]);
-    CHECK(l);
+    const struct pprof_loc *l = pprof_frame(r, rs, i);
     if (s->pcs[i] < PROF_PC_PSEUDO_LIMIT) {
-      if (l->addr != 0 || strcmp(l->fn, pseudo_name(s->pcs[i]))) return 0;
+      const char *p = pprof_pseudo_name(l);
+      if (!p || strcmp(p, pseudo_name(s->pcs[i]))) return 0;
     } else if (l->addr != s->pcs[i]) {
       return 0;
     }
@@ -244,8 +124,8 @@ static int same_stack(const struct raw *r, const struct raw_sample *rs, const st
 
 /* Checks everything -raw shows; symbolized: whether functions are there. */
 static void check_raw(char *out, int symbolized) {
-  struct raw r;
-  parse_raw(out, &r);
+  struct pprof_raw r;
+  pprof_parse_raw(out, &r);
   CHECK(strcmp(r.period_type, "cpu nanoseconds") == 0);
   CHECK(r.period == PERIOD);
   CHECK(strcmp(r.types, "samples/count cpu/nanoseconds") == 0);
@@ -256,7 +136,7 @@ static void check_raw(char *out, int symbolized) {
     const struct stack *s = &stacks[i];
     int found = 0;
     for (int j = 0; j < r.nsamples; j++) {
-      const struct raw_sample *rs = &r.samples[j];
+      const struct pprof_sample *rs = &r.samples[j];
       int labelled = strcmp(rs->labels, "worker:[a]") == 0;
       CHECK(labelled || rs->labels[0] == 0); /* no other labels anywhere */
       if (!same_stack(&r, rs, s) || labelled != s->labelled) continue;
@@ -280,44 +160,49 @@ static void check_raw(char *out, int symbolized) {
   for (size_t i = 0; i < sizeof expect / sizeof *expect; i++) {
     int found = 0;
     for (int j = 0; j < r.nlocs; j++) {
-      const struct loc *l = &r.locs[j];
+      const struct pprof_loc *l = &r.locs[j];
       if (l->addr != expect[i].pc) continue;
       found++;
-      CHECK(strcmp(l->fn, symbolized ? expect[i].fn : "") == 0);
+      CHECK(strcmp(pprof_loc_fn(l), symbolized ? expect[i].fn : "") == 0);
       /* In this program's mapping; 0x1000 in none.  (A profile without
        * mappings gets a fake one from pprof: no check then.) */
       if (symbolized) CHECK(expect[i].pc != 0x1000 ? l->mapping > 0 : l->mapping == 0);
     }
     CHECK(found == 1); /* one Location per address */
   }
-  /* Pseudo-frames are in no mapping. */
-  for (int j = 0; j < r.nlocs; j++)
-    if (symbolized && strncmp(r.locs[j].fn, "grt._", 5) == 0) CHECK(r.locs[j].mapping == 0);
-  if (symbolized) {
-    CHECK(r.exe_mapping_line[0]);
-    CHECK(strstr(r.exe_mapping_line, "[FN][FL][LN]"));
-  } else {
-    CHECK(r.exe_mapping_line[0] == 0);
+  /* The four pseudo-frames, each one location in no mapping. */
+  for (uintptr_t pc = PROF_PC_SYSTEM; pc <= PROF_PC_TRUNCATED; pc++) {
+    const struct pprof_loc *l = pprof_pseudo(&r, pseudo_name(pc));
+    CHECK(l);
+    if (symbolized) CHECK(l->mapping == 0);
   }
-  free(r.samples);
-  free(r.locs);
+  const char *exe_mapping = pprof_mapping_line(&r, exe_path());
+  if (symbolized) {
+    CHECK(exe_mapping);
+    CHECK(strstr(exe_mapping, "[FN][FL][LN]"));
+  } else {
+    CHECK(exe_mapping == NULL);
+  }
+  pprof_free(&r);
 }
 
-/* Writes w with s to a file in tmpdir and checks it with go tool pprof. */
+/* Writes w with s to a file in the temporary directory and checks it with
+ * go tool pprof. */
 static void write_and_check(prof_writer *w, prof_symbolizer *s, const char *name) {
-  char path[256];
-  snprintf(path, sizeof path, "%s/%s.pb.gz", tmpdir, name);
+  char path[256], file[64];
+  snprintf(file, sizeof file, "%s.pb.gz", name);
+  snprintf(path, sizeof path, "%s", pprof_path(file));
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
   CHECK(prof_writer_write(w, s, 3000000000LL, fd) == 0);
   CHECK(close(fd) == 0);
 
-  char *raw = pprof("-raw", path);
+  char *raw = pprof_run("-raw", path);
   printf("---- %s: go tool pprof -raw ----\n%s", name, raw);
   check_raw(raw, s != NULL);
   free(raw);
 
-  char *top = pprof("-top", path);
+  char *top = pprof_run("-top", path);
   printf("---- %s: go tool pprof -top ----\n%s", name, top);
   const char *names[] = {"grt._System",    "grt._ExternalCode", "grt._LostSamples",
                          "grt._Truncated", "leaf_fn",           "mid_fn",
@@ -342,33 +227,28 @@ static void check_big(void) {
       CHECK(prof_writer_add(w, pcs, DEPTH, NULL, 1 + round) == 0);
     }
   char path[256];
-  snprintf(path, sizeof path, "%s/big.pb.gz", tmpdir);
+  snprintf(path, sizeof path, "%s", pprof_path("big.pb.gz"));
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
   CHECK(prof_writer_write(w, NULL, 1, fd) == 0);
   CHECK(close(fd) == 0);
   prof_writer_free(w);
 
-  char *out = pprof("-raw", path);
-  struct raw r;
-  parse_raw(out, &r);
+  struct pprof_raw r;
+  pprof_load(path, &r);
   CHECK(r.nsamples == N);
   CHECK(r.nlocs == N * DEPTH);
-  for (int i = 0; i < r.nsamples; i++)
+  for (int i = 0; i < r.nsamples; i++) {
     CHECK(r.samples[i].count == 3 && r.samples[i].cpu == 3LL * PERIOD);
+    CHECK(r.samples[i].nlocs == DEPTH);
+  }
   printf("big: %d samples, %d locations read back\n", r.nsamples, r.nlocs);
-  free(r.samples);
-  free(r.locs);
-  free(out);
+  pprof_free(&r);
 }
 
 int main(void) {
   CHECK(other_fn(1) != 12345); /* the functions run: real code */
-  if (system("command -v go >/dev/null 2>&1") != 0) {
-    printf("SKIP: go tool pprof not found\n");
-    return 77;
-  }
-  CHECK(mkdtemp(tmpdir));
+  pprof_skip_without_go();
   define_stacks();
 
   /* Bad arguments. */
@@ -400,9 +280,6 @@ int main(void) {
 
   check_big();
 
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  CHECK(system(cmd) == 0);
-  printf("ok\n");
+  printf("ok\n"); /* the temporary directory goes at exit */
   return 0;
 }
