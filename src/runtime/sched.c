@@ -70,6 +70,7 @@ __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibilit
 
 #define MAXPROCS_LIMIT 1024
 #define GFREE_LOCAL_MAX 64
+#define CALLBACK_HANDOFF_MAX 16
 #define GFREE_KEEP_RESIDENT 1024 /* free stacks kept resident; idle Ms release the rest */
 #define SCAVENGE_DELAY_NS (100 * 1000 * 1000)
 
@@ -541,6 +542,13 @@ static void handoffp(struct p *pp) {
     return;
   }
   rt_lock_acquire(&sched.lock);
+  /* Again under the lock: a callback that found no idle P queues its G
+   * under this lock, so either it sees this P idle or we see its G. */
+  if (atomic_load(&sched.runqsize) > 0) {
+    rt_lock_release(&sched.lock);
+    startm(pp, false);
+    return;
+  }
   pidle_put(pp);
   rt_lock_release(&sched.lock);
   if (atomic_load(&pp->timer0when) != 0) wakep();
@@ -1444,9 +1452,19 @@ void sched_acquire_p_for_locked(struct m *mp, struct g *gp) {
 void sched_drop_p(struct m *mp) {
   if (!mp->p) return;
   struct p *pp = releasep(mp);
+  /* Passed from callback to callback, a P never runs its own goroutines
+   * or timers (a storm of callbacks starved a sleeper for minutes).  Due
+   * timers always go through the scheduler; queued goroutines wait for at
+   * most CALLBACK_HANDOFF_MAX handoffs in a row (each extra trip through
+   * the scheduler costs a wakeup, and callbacks often ready a goroutine). */
+  int64_t when = atomic_load(&pp->timer0when);
+  bool timers_due = when != 0 && when <= nanotime();
+  bool queued = !runq_empty(pp);
+  bool may_pass = !timers_due && (!queued || pp->callback_handoffs < CALLBACK_HANDOFF_MAX);
   rt_lock_acquire(&sched.lock);
   struct g *gp = sched.runqhead;
-  if (gp && gp->lockedm && gp->lockedm != mp) {
+  if (may_pass && gp && gp->lockedm && gp->lockedm != mp) {
+    pp->callback_handoffs = queued ? pp->callback_handoffs + 1 : 0;
     sched.runqhead = gp->schedlink;
     if (!sched.runqhead) sched.runqtail = NULL;
     atomic_fetch_sub(&sched.runqsize, 1);
@@ -1457,6 +1475,7 @@ void sched_drop_p(struct m *mp) {
     return;
   }
   rt_lock_release(&sched.lock);
+  pp->callback_handoffs = 0;
   handoffp(pp);
 }
 
