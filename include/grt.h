@@ -230,7 +230,9 @@ GRT_API void *grt_callback(void *(*fn)(void *), void *arg);
  *   grt._System        mid-switch, or runtime work on the thread's own stack
  *   grt._ExternalCode  a thread with no goroutine frames (foreign code)
  *   grt._LostSamples   samples dropped because the collector fell behind
- *   grt._Truncated     stacks deeper than 64 frames (the outer ones cut)
+ *   grt._Truncated     stacks deeper than 64 frames (the outer ones cut), or
+ *                      goroutine stacks whose frame-pointer chain broke off
+ *                      in code built without frame pointers
  * Each sample is weighted by the timer's overrun count, so the CPU total
  * stays exact even where the kernel delivers CPU timers only once per tick.
  *

@@ -141,26 +141,33 @@ static bool in_switch_code(uintptr_t pc) {
   return false;
 }
 
+enum walk {
+  WALK_FULL,   /* the sample has no room left (it ends in grt._Truncated) */
+  WALK_ENDED,  /* reached FP 0: the segment's base */
+  WALK_BROKEN, /* a frame pointer that is not one: code without frame
+                  pointers used RBP, and the callers are unknown */
+};
+
 /* One segment: pc (exact when leaf, else a return address), then the
  * return addresses along the frame-pointer chain from fp.  Every frame must
  * lie above sp, inside [lo, hi), 8-aligned, each strictly above the last;
- * the walk stops at fp 0 (a segment's base) or the first frame that is not.
- * Returns false when the sample is full. */
-__attribute__((no_sanitize_address)) static bool walk_segment(struct sample *s, uintptr_t pc,
-                                                              bool leaf, uintptr_t fp, uintptr_t sp,
-                                                              uintptr_t lo, uintptr_t hi) {
-  if (!push(s, leaf ? pc : pc - 1)) return false;
+ * the walk stops at fp 0 (a segment's base) or the first frame that is not. */
+__attribute__((no_sanitize_address)) static enum walk walk_segment(struct sample *s, uintptr_t pc,
+                                                                   bool leaf, uintptr_t fp,
+                                                                   uintptr_t sp, uintptr_t lo,
+                                                                   uintptr_t hi) {
+  if (!push(s, leaf ? pc : pc - 1)) return WALK_FULL;
   uintptr_t min = sp;
   while (fp != 0) {
-    if ((fp & 7) || fp < min || fp < lo || hi < 16 || fp > hi - 16) break;
+    if ((fp & 7) || fp < min || fp < lo || hi < 16 || fp > hi - 16) return WALK_BROKEN;
     const uintptr_t *frame = (const uintptr_t *)fp;
     uintptr_t next = frame[0], ret = frame[1];
-    if (ret < PROF_PC_PSEUDO_LIMIT) break;
-    if (!push(s, ret - 1)) return false;
+    if (ret < PROF_PC_PSEUDO_LIMIT) return WALK_BROKEN;
+    if (!push(s, ret - 1)) return WALK_FULL;
     min = fp + 16;
     fp = next;
   }
-  return true;
+  return WALK_ENDED;
 }
 
 /* Is [p, p + size) inside [lo, hi)? */
@@ -194,20 +201,26 @@ static bool record_ok(const struct transition *rec, const struct g *g0, const st
 /* Follows the transition records from rec outward, one segment each:
  * goroutine frames below an extcall, external frames below a callback...
  * sp/lo are the interrupted segment's: records on that stack below sp are
- * stale (their call has returned, the record not yet unpublished). */
-__attribute__((no_sanitize_address)) static void walk_records(struct sample *s,
+ * stale (their call has returned, the record not yet unpublished).  A
+ * goroutine segment always ends at FP 0 (the goroutine entry, or a
+ * callback trampoline), so one whose walk broke off lost frames: *broken.
+ * Returns false when the sample is full. */
+__attribute__((no_sanitize_address)) static bool walk_records(struct sample *s,
                                                               const struct transition *rec,
                                                               struct m *mp, uintptr_t sp,
-                                                              uintptr_t lo) {
+                                                              uintptr_t lo, bool *broken) {
   const struct g *curg = mp->curg;
   for (int hops = 0; rec && hops < PROF_MAX_FRAMES; hops++) {
-    if (!record_ok(rec, mp->g0, curg)) return;
+    if (!record_ok(rec, mp->g0, curg)) return true;
     if (!(rec->lo == lo && rec->sp < sp)) {
-      if (!walk_segment(s, rec->pc, false, rec->fp, rec->sp, rec->lo, rec->hi)) return;
+      enum walk w = walk_segment(s, rec->pc, false, rec->fp, rec->sp, rec->lo, rec->hi);
+      if (w == WALK_FULL) return false;
+      if (w == WALK_BROKEN && rec->kind == TRANS_EXTCALL) *broken = true;
       lo = 0; /* only the interrupted segment can leave stale records */
     }
     rec = rec->prev;
   }
+  return true;
 }
 
 /* DESIGN §3: the decision table.  Rows are tried in order. */
@@ -241,21 +254,31 @@ take_sample(struct sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t
      * callback record, g0 runs the callback's runtime work instead.) */
     if (atomic_load_explicit(&mp->ext_depth, memory_order_relaxed) > 0 && rec &&
         record_ok(rec, g0, mp->curg) && rec->kind == TRANS_EXTCALL) {
-      if (walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi))
-        walk_records(s, rec, mp, sp, g0->stack_lo);
+      /* External code is often built without frame pointers: a break in
+       * its own segment is not news; a break in a goroutine's is marked. */
+      bool broken = false;
+      if (walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi) != WALK_FULL &&
+          walk_records(s, rec, mp, sp, g0->stack_lo, &broken) && broken)
+        push(s, PROF_PC_TRUNCATED);
       return;
     }
     /* Row 5: scheduler or runtime work: g0's frames, under grt._System. */
-    if (walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi)) push(s, PROF_PC_SYSTEM);
+    if (walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi) != WALK_FULL)
+      push(s, PROF_PC_SYSTEM);
     return;
   }
   if (g == mp->curg) {
     /* Row 3 for a goroutine: SP off its stack means a switch is half done. */
     if (!inside(sp, 0, g->stack_lo, g->stack_hi)) goto system;
     peek_stack(s, sp, g->stack_lo, g->stack_hi);
-    /* Row 6: the goroutine's frames, then across every callback boundary. */
-    if (walk_segment(s, pc, true, fp, sp, g->stack_lo, g->stack_hi))
-      walk_records(s, rec, mp, sp, g->stack_lo);
+    /* Row 6: the goroutine's frames, then across every callback boundary.
+     * A goroutine segment that broke off (a leaf in code without frame
+     * pointers, which used RBP) lost its callers: the sample says so with
+     * grt._Truncated as its root, rather than pass for a whole stack. */
+    enum walk w = walk_segment(s, pc, true, fp, sp, g->stack_lo, g->stack_hi);
+    bool broken = w == WALK_BROKEN;
+    if (w != WALK_FULL && walk_records(s, rec, mp, sp, g->stack_lo, &broken) && broken)
+      push(s, PROF_PC_TRUNCATED);
     return;
   }
   /* Row 7: anything else. */

@@ -59,6 +59,7 @@ enum {
   MAPPING_HAS_FUNCTIONS = 7,
   MAPPING_HAS_FILENAMES = 8,
   MAPPING_HAS_LINE_NUMBERS = 9,
+  MAPPING_HAS_INLINE_FRAMES = 10,
 
   LOCATION_ID = 1,
   LOCATION_MAPPING_ID = 2,
@@ -552,6 +553,7 @@ static int write_mappings(struct enc *e) {
     pb_uint64(&e->pb, MAPPING_HAS_FUNCTIONS, 1);
     pb_uint64(&e->pb, MAPPING_HAS_FILENAMES, 1);
     pb_uint64(&e->pb, MAPPING_HAS_LINE_NUMBERS, 1);
+    pb_uint64(&e->pb, MAPPING_HAS_INLINE_FRAMES, 1); /* libdw resolves inline chains */
     pb_end(&e->pb, PROFILE_MAPPING, start);
     int err = maybe_flush(e);
     if (err) return err;

@@ -104,7 +104,10 @@ static bool on_signal_stack(struct m *mp) {
   return sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK);
 }
 
-static void *callback_on_m(struct m *mp, void *(*fn)(void *), void *arg) {
+/* Not inlined: its CALLBACK record names grt_callback as the frame the
+ * external code called, so profiles show grt_callback at the boundary just
+ * as they show grt_extcall. */
+__attribute__((noinline)) static void *callback_on_m(struct m *mp, void *(*fn)(void *), void *arg) {
   struct g *gp = mp->curg; /* the G in an extcall, or none (a foreign thread) */
   bool fresh = gp == NULL;
   uintptr_t gsp;

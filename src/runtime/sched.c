@@ -334,6 +334,11 @@ static struct g *globrunq_get(struct p *pp, int max) {
   int n = size / sched.nprocs + 1;
   if (n > size) n = size;
   if (max > 0 && n > max) n = max;
+  /* Only what fits: a full local queue would spill back to the global
+   * one, which takes sched.lock, held here. */
+  uint32_t used = atomic_load(&pp->runqtail) - atomic_load(&pp->runqhead);
+  int room = (int)(RUNQ_SIZE - used) + 1; /* +1: the G returned */
+  if (n > room) n = room;
   if (n > RUNQ_SIZE / 2) n = RUNQ_SIZE / 2;
   atomic_fetch_sub(&sched.runqsize, n);
   struct g *gp = sched.runqhead;
