@@ -3,7 +3,8 @@
  *   - start and stop 100 times in a row at 1000 Hz while 4 goroutines burn
  *     CPU and yield: every stop writes a profile (the last one is read back
  *     with the real `go tool pprof -raw`), and under ASan nothing leaks or
- *     is used after free (the suite runs this test under ASan too);
+ *     is used after free (the suite runs this test under ASan too, with
+ *     LeakSanitizer on: CMakeLists.txt sets detect_leaks=1 for it);
  *   - after the last stop, SIGPROF sent to the process and to a thread is
  *     ignored, as in Go: the process lives on;
  *   - the API's errors: start twice gives -EBUSY, stop without start
