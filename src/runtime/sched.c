@@ -282,9 +282,8 @@ static void runq_put(struct p *pp, struct g *gp, bool next) {
   }
 }
 
-static struct g *runq_get(struct p *pp) {
-  struct g *next = atomic_load(&pp->runnext);
-  if (next && atomic_compare_exchange_strong(&pp->runnext, &next, NULL)) return next;
+/* The head of pp's queue, leaving runnext alone. */
+static struct g *runq_get_head(struct p *pp) {
   for (;;) {
     uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
     uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
@@ -294,6 +293,12 @@ static struct g *runq_get(struct p *pp) {
                                               memory_order_relaxed))
       return gp;
   }
+}
+
+static struct g *runq_get(struct p *pp) {
+  struct g *next = atomic_load(&pp->runnext);
+  if (next && atomic_compare_exchange_strong(&pp->runnext, &next, NULL)) return next;
+  return runq_get_head(pp);
 }
 
 /* Steals half of victim's queue into pp's; returns one G to run. */
@@ -598,15 +603,33 @@ void (*timer_added_hook)(int64_t when) = on_timer_added;
 
 /* ---- finding work --------------------------------------------------------- */
 
-/* Runs due timers on every P; returns the earliest remaining deadline. */
+/* Runs due timers on every P, in deadline order across Ps (so that
+ * sleepers due together wake in the order of their deadlines); returns the
+ * earliest remaining deadline. */
 static int64_t check_all_timers(int64_t *now) {
+  for (;;) {
+    struct p *first = NULL;
+    int64_t first_when = 0, second_when = 0;
+    for (int i = 0; i < sched.nprocs; i++) {
+      int64_t w = atomic_load_explicit(&sched.allp[i]->timer0when, memory_order_acquire);
+      if (w == 0) continue;
+      if (*now == 0) *now = nanotime();
+      if (w > *now) continue;
+      if (!first || w < first_when) {
+        second_when = first_when;
+        first = sched.allp[i];
+        first_when = w;
+      } else if (second_when == 0 || w < second_when) {
+        second_when = w;
+      }
+    }
+    if (!first) break;
+    /* Its timers up to the next P's first due one, then look again. */
+    timer_run(first, second_when ? second_when : *now);
+  }
   int64_t earliest = 0;
   for (int i = 0; i < sched.nprocs; i++) {
-    struct p *p2 = sched.allp[i];
-    int64_t w = atomic_load_explicit(&p2->timer0when, memory_order_acquire);
-    if (w == 0) continue;
-    if (*now == 0) *now = nanotime();
-    if (w <= *now) w = timer_run(p2, *now);
+    int64_t w = atomic_load_explicit(&sched.allp[i]->timer0when, memory_order_acquire);
     if (w != 0 && (earliest == 0 || w < earliest)) earliest = w;
   }
   return earliest;
@@ -644,6 +667,10 @@ top:;
     rt_lock_release(&sched.lock);
     if (gp) return gp;
   }
+  /* Two goroutines handing off through runnext (a ping-pong over an
+   * unbuffered channel) would run forever ahead of the local queue, since
+   * nothing preempts them: now and then the queue's head goes first. */
+  if (pp->schedtick % 61 == 31 && (gp = runq_get_head(pp))) return gp;
   if ((gp = runq_get(pp))) return gp;
   if (atomic_load(&sched.runqsize) > 0) {
     rt_lock_acquire(&sched.lock);

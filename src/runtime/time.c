@@ -120,8 +120,11 @@ int64_t timer_run(struct p *pp, int64_t now) {
 
 /* ---- grt_sleep ---------------------------------------------------------- */
 
+/* Behind the P's queue, not in runnext: sleepers due together then run
+ * in the order their timers fired (runnext would let each kick the one
+ * before it back behind the queue). */
 static void sleep_wake(void *arg) {
-  sched_ready(arg);
+  sched_ready_next(arg, false);
 }
 
 /* Runs on g0 after the G is saved, so the timer cannot fire on a G that is
