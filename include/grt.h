@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -211,6 +212,45 @@ GRT_API void *grt_extcall(void *(*fn)(void *), void *arg);
  * errno only when a NULL result is unexpected.)
  */
 GRT_API void *grt_callback(void *(*fn)(void *), void *arg);
+
+/* ---- Network I/O --------------------------------------------------------- */
+
+/*
+ * Sockets whose waits park the goroutine, not the thread: the runtime keeps
+ * every fd it made (or that these calls are given) non-blocking and
+ * registered with one epoll instance, which the scheduler polls, as Go's
+ * netpoller does.  Timeouts are relative, in nanoseconds; a negative one
+ * waits forever.  Errors come back as -errno: -ETIMEDOUT when the timeout
+ * passes first, -EBADF when another goroutine closes the fd (grt_close) while
+ * this one waits on it.  Outside a goroutine the calls block the thread.
+ */
+GRT_API int grt_listen_tcp(const char *host, int port, int backlog); /* fd or -errno */
+GRT_API int grt_accept(int lfd);                                      /* fd or -errno */
+GRT_API int grt_connect_tcp(const char *host, int port, int64_t timeout_ns);
+GRT_API ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns);
+GRT_API ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns); /* all n */
+GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
+
+/* ---- Goroutine dumps and the /debug/pprof server -------------------------- */
+
+/*
+ * Writes every goroutine to fd as Go's traceback does: "goroutine N
+ * [state]:" (running, runnable, chan receive, sleep, IO wait, extcall, ...)
+ * then its frames, function and file:line.  Parked goroutines are unwound
+ * from their saved context.  SIGQUIT prints the same on stderr and exits
+ * with status 2, as in Go.  0 or -errno.
+ */
+GRT_API int grt_dump(int fd);
+
+/*
+ * Serves Go's net/http/pprof endpoints on addr ("host:port"; NULL means
+ * "127.0.0.1:6060"), so `go tool pprof http://host:port/debug/pprof/profile`
+ * works: /debug/pprof/ (an index), /debug/pprof/profile?seconds=N&hz=H (a
+ * gzipped CPU profile), /debug/pprof/goroutine?debug=0|1|2.  The variable
+ * GRT_PPROF_ADDR=host:port starts it from grt_main.  0, or -errno (-EBUSY if
+ * already serving, -EINVAL for a bad addr).
+ */
+GRT_API int grt_pprof_serve(const char *addr);
 
 /* ---- CPU profiler -------------------------------------------------------- */
 
