@@ -71,7 +71,8 @@ __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibilit
 #define MAXPROCS_LIMIT 1024
 #define GFREE_LOCAL_MAX 64
 #define CALLBACK_HANDOFF_MAX 16
-#define GFREE_KEEP_RESIDENT 1024 /* free stacks kept resident; idle Ms release the rest */
+#define SCAVENGE_TIMER_SLACK_NS 5000000 /* no stack release this close to a timer */
+#define GFREE_KEEP_RESIDENT 1024        /* free stacks kept resident; idle Ms release the rest */
 #define SCAVENGE_DELAY_NS (100 * 1000 * 1000)
 
 static struct {
@@ -720,7 +721,18 @@ top:;
   }
 
   for (;;) {
-    int64_t scavenge_at = scavenge_stacks();
+    /* Not when a timer is about to fall due: a batch of madvise takes
+     * milliseconds, and the sleeper would wait for it. */
+    int64_t soonest = 0;
+    for (int i = 0; i < sched.nprocs; i++) {
+      int64_t w = atomic_load(&sched.allp[i]->timer0when);
+      if (w != 0 && (soonest == 0 || w < soonest)) soonest = w;
+    }
+    int64_t scavenge_at = 0;
+    if (soonest == 0 || soonest - nanotime() > SCAVENGE_TIMER_SLACK_NS)
+      scavenge_at = scavenge_stacks();
+    else
+      scavenge_at = soonest + SCAVENGE_TIMER_SLACK_NS; /* try again after it */
     rt_lock_acquire(&sched.lock);
     /* Computed under the lock, before joining the idle list: a timer added
      * from now on sees this M in on_timer_added and kicks it. */
@@ -988,7 +1000,8 @@ static struct g *gfget(struct p *pp) {
  * goroutines that is about to repeat keeps its stacks, as with Go's
  * background scavenger.  Runs only on an M about to sleep for lack of work
  * (each madvise costs a TLB shootdown on every CPU).  Returns when to try
- * again, or 0 if there is no excess. */
+ * again (now, when a batch was released and more remain), or 0 if there
+ * is no excess. */
 static int64_t scavenge_stacks(void) {
   rt_lock_acquire(&sched.lock);
   int64_t since = sched.gfree_excess_since;
@@ -996,12 +1009,15 @@ static int64_t scavenge_stacks(void) {
   if (since == 0) return 0;
   int64_t now = nanotime();
   if (now - since < SCAVENGE_DELAY_NS) return since + SCAVENGE_DELAY_NS;
-  for (;;) {
-    uintptr_t ranges[256][2];
+  /* One batch per call: between batches the M looks for work again, so a
+   * big release (10^5 stacks take a second of madvise) does not hold up
+   * timers that fall due meanwhile. */
+  {
+    uintptr_t ranges[64][2];
     struct g *batch = NULL;
     int n = 0;
     rt_lock_acquire(&sched.lock);
-    while (n < 256 && sched.ngfree > GFREE_KEEP_RESIDENT) {
+    while (n < 64 && sched.ngfree > GFREE_KEEP_RESIDENT) {
       struct g *gp = sched.gfree;
       sched.gfree = gp->schedlink;
       sched.ngfree--;
@@ -1012,6 +1028,7 @@ static int64_t scavenge_stacks(void) {
       batch = gp;
     }
     if (n == 0) sched.gfree_excess_since = 0;
+    bool more = sched.ngfree > GFREE_KEEP_RESIDENT;
     rt_lock_release(&sched.lock);
     if (n == 0) return 0;
     stack_release_batch(ranges, n);
@@ -1024,6 +1041,7 @@ static int64_t scavenge_stacks(void) {
       sched.ngfree_released++;
     }
     rt_lock_release(&sched.lock);
+    return more ? nanotime() : 0;
   }
 }
 
