@@ -5,7 +5,7 @@
 #                prints a top-functions table and writes demo.pb.gz
 #   make test    the whole suite, normal build then ASan+UBSan build
 #   make bench   benchmarks next to their Go twins (bench/run.sh)
-DEPS     := gcc make cmake binutils pkg-config golang-go libsqlite3-dev zlib1g-dev libdw-dev
+DEPS     := gcc make cmake binutils pkg-config golang-go libsqlite3-dev zlib1g-dev libdw-dev libmicrohttpd-dev
 BUILD    := build
 ASANDIR  := build-asan
 JOBS     := $(shell nproc 2>/dev/null || echo 2)

@@ -213,6 +213,29 @@ GRT_API void *grt_extcall(void *(*fn)(void *), void *arg);
  */
 GRT_API void *grt_callback(void *(*fn)(void *), void *arg);
 
+/* ---- Network I/O --------------------------------------------------------- */
+
+/*
+ * Sockets whose waits park the goroutine, not the thread: the runtime makes
+ * every fd these calls touch non-blocking and registers it with one epoll
+ * instance, which the scheduler polls, as Go's netpoller does.  Timeouts
+ * are relative, in nanoseconds; a negative one waits forever.  Errors come
+ * back as -errno: -ETIMEDOUT when the timeout passes first; -EBADF when
+ * another goroutine closes the fd (grt_close) while this one waits on it;
+ * -EBUSY when another goroutine already waits to read (or to write) the
+ * same fd.  Outside a goroutine the calls block the thread (poll(2)).
+ * Host names are resolved with getaddrinfo, as external code.
+ */
+GRT_API int grt_listen_tcp(const char *host, int port, int backlog); /* fd or -errno */
+GRT_API int grt_accept(int lfd);                                     /* fd or -errno */
+GRT_API int grt_connect_tcp(const char *host, int port, int64_t timeout_ns);
+/* Up to n bytes; 0 at end of stream. */
+GRT_API ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns);
+/* All n bytes, or -errno; if the error or timeout comes after some bytes
+ * went out, that count instead. */
+GRT_API ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns);
+GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
+
 /* ---- Goroutine dumps and the /debug/pprof server -------------------------- */
 
 /*

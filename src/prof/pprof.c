@@ -182,6 +182,7 @@ struct sample {
 
 struct prof_writer {
   int64_t period_ns, time_nanos;
+  const char *type, *unit; /* one value of this type per sample; NULL: CPU's two */
   struct sample **samples;
   size_t nsamples, samples_cap;
   struct index index;
@@ -216,6 +217,20 @@ prof_writer *prof_writer_new(int64_t period_ns, int64_t time_nanos) {
   }
   w->period_ns = period_ns;
   w->time_nanos = time_nanos;
+  return w;
+}
+
+prof_writer *prof_writer_new_count(const char *type, const char *unit, int64_t period,
+                                   int64_t time_nanos) {
+  if (!type || !unit) {
+    errno = EINVAL;
+    return NULL;
+  }
+  prof_writer *w = prof_writer_new(period, time_nanos);
+  if (w) {
+    w->type = type;
+    w->unit = unit;
+  }
   return w;
 }
 
@@ -525,7 +540,7 @@ static int write_samples(struct enc *e) {
     uint64_t values[2] = {(uint64_t)s->count, s->cpu};
     size_t start = pb_start(&e->pb);
     pb_packed(&e->pb, SAMPLE_LOCATION_ID, ids, (size_t)s->npcs);
-    pb_packed(&e->pb, SAMPLE_VALUE, values, 2);
+    pb_packed(&e->pb, SAMPLE_VALUE, values, w->type ? 1 : 2);
     for (int j = 0; j < s->nlabels; j++) {
       size_t lstart = pb_start(&e->pb);
       pb_uint64(&e->pb, LABEL_KEY, intern(e, s->labels[2 * j]));
@@ -645,8 +660,12 @@ static int write_functions(struct enc *e) {
 static int encode(struct enc *e, int64_t duration_nanos) {
   prof_writer *w = e->w;
   intern(e, ""); /* index 0, as profile.proto requires */
-  value_type(e, PROFILE_SAMPLE_TYPE, "samples", "count");
-  value_type(e, PROFILE_SAMPLE_TYPE, "cpu", "nanoseconds");
+  if (w->type) {
+    value_type(e, PROFILE_SAMPLE_TYPE, w->type, w->unit);
+  } else {
+    value_type(e, PROFILE_SAMPLE_TYPE, "samples", "count");
+    value_type(e, PROFILE_SAMPLE_TYPE, "cpu", "nanoseconds");
+  }
   int err;
   if ((err = write_samples(e)) || (err = write_mappings(e)) || (err = write_locations(e)) ||
       (err = write_functions(e)))
@@ -660,7 +679,10 @@ static int encode(struct enc *e, int64_t duration_nanos) {
   pb_int64(&e->pb, PROFILE_DURATION_NANOS, duration_nanos);
   /* The period type's strings were interned with the sample types above,
    * so the table written already holds them. */
-  value_type(e, PROFILE_PERIOD_TYPE, "cpu", "nanoseconds");
+  if (w->type)
+    value_type(e, PROFILE_PERIOD_TYPE, w->type, w->unit);
+  else
+    value_type(e, PROFILE_PERIOD_TYPE, "cpu", "nanoseconds");
   pb_int64(&e->pb, PROFILE_PERIOD, w->period_ns);
   return flush(e, 1);
 }

@@ -31,6 +31,13 @@ typedef struct prof_writer prof_writer;
  * time_nanos: wall-clock start (Unix ns).  NULL with errno on failure. */
 prof_writer *prof_writer_new(int64_t period_ns, int64_t time_nanos);
 
+/* A profile of one value per sample, type/unit (Go's goroutine profile:
+ * "goroutine", "count"), which is also its period type, with the given
+ * period.  prof_writer_add then adds weight to that value alone.  type and
+ * unit are borrowed: they must outlive the writer.  NULL with errno. */
+prof_writer *prof_writer_new_count(const char *type, const char *unit, int64_t period,
+                                   int64_t time_nanos);
+
 /* Adds weight to the sample (stack, labels): samples/count += weight and
  * cpu/nanoseconds += weight * period_ns.  Equal stacks with equal labels
  * aggregate into one sample.  labels: NULL, or "key", "value", ...,

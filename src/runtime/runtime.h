@@ -82,7 +82,8 @@ struct g {
   uintptr_t stack_hi;
   uint64_t id; /* 1 is the main goroutine; 0 for g0 */
   _Atomic uint32_t status;
-  uint8_t stack_kind; /* enum stack_kind */
+  _Atomic uint32_t switches; /* +1 as it starts and stops running: dump.c's seqlock */
+  uint8_t stack_kind;        /* enum stack_kind */
   bool is_main;
   void (*fn)(void *);
   void *arg;
@@ -200,6 +201,11 @@ void note_clear(struct note *n);
 int64_t nanotime(void);
 uint32_t rt_fastrand(void);
 
+/* After a call that parks the goroutine: keeps the call from being a tail
+ * call, so the caller's frame stays on the parked stack, where dumps (and
+ * debuggers) show it: grt_sleep, not just its caller. */
+#define KEEP_FRAME() __asm__ volatile("" ::: "memory")
+
 /* ---- switch.S ------------------------------------------------------------- */
 /* Never returns; not declared noreturn so that ASan builds do not call
  * __asan_handle_no_return between start and finish of a fiber switch. */
@@ -247,6 +253,8 @@ struct m *sched_new_extra_m(void);
 void sched_sysmon_start(void);
 /* The list of every M (linked by alllink; Ms are never freed). */
 struct m *sched_allm(void);
+/* The list of every G ever allocated (linked by alllink; Gs are never freed). */
+struct g *sched_allg(void);
 pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
 /* Prints msg, the current goroutine and its frames, then aborts. */
 void grt_fatal(const char *msg) __attribute__((noreturn));
@@ -267,6 +275,16 @@ void stack_init(void);
 void stack_counts(uint64_t *guarded, uint64_t *canary, uint64_t *budget);
 int signal_setup_thread(struct m *mp); /* sigaltstack for this M */
 void signal_install(void);             /* process-wide SIGSEGV handler */
+
+/* ---- dump.c -------------------------------------------------------------- */
+void dump_install_sigquit(void); /* SIGQUIT: dump every goroutine to stderr, exit 2 */
+
+/* ---- netpoll.c ------------------------------------------------------------ */
+bool netpoll_waiting(void); /* goroutines wait for I/O */
+/* Waits up to timeout_ns (-1 forever, 0 not at all); the Gs made ready come
+ * back linked by schedlink, still G_WAITING.  Returns how many. */
+int netpoll(int64_t timeout_ns, struct g **list);
+void netpoll_break(void); /* wakes an M blocked in netpoll */
 
 /* ---- time.c --------------------------------------------------------------- */
 void timer_add(struct timer *t, int64_t when); /* on the current M's P */

@@ -33,6 +33,7 @@
 #include "runtime/runtime.h"
 
 #include "prof/cpuprof.h"
+#include "prof/http.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -83,8 +84,10 @@ static struct {
   struct p *pidle; /* idle Ps */
   _Atomic int32_t npidle;
   _Atomic int32_t nmspinning;
-  _Atomic int64_t poll_until; /* earliest deadline an idle M sleeps to; 0: none */
-  struct g *gfree;            /* dead Gs with default stacks, memory resident */
+  _Atomic int64_t poll_until;   /* earliest deadline an idle M sleeps to; 0: none */
+  _Atomic int poller_blocked;   /* an idle M waits in netpoll (epoll_wait) */
+  _Atomic int64_t poller_until; /* ... until this deadline; 0: none */
+  struct g *gfree;              /* dead Gs with default stacks, memory resident */
   int32_t ngfree;
   struct g *gfree_released; /* dead Gs whose stack memory went back to the kernel */
   int32_t ngfree_released;
@@ -425,6 +428,13 @@ struct m *sched_allm(void) {
   return head;
 }
 
+struct g *sched_allg(void) {
+  rt_lock_acquire(&sched.lock);
+  struct g *head = sched.allg;
+  rt_lock_release(&sched.lock);
+  return head;
+}
+
 static struct m *m_alloc(void) {
   struct m *mp = calloc(1, sizeof *mp);
   struct g *g0 = calloc(1, sizeof *g0);
@@ -589,6 +599,10 @@ static struct p *m_sleep(struct m *mp, int64_t deadline) {
 
 /* A timer was added at `when`: wake an idle M if no sleeper wakes by then. */
 static void on_timer_added(int64_t when) {
+  if (atomic_load(&sched.poller_blocked)) {
+    int64_t until = atomic_load(&sched.poller_until);
+    if (until == 0 || when < until) netpoll_break(); /* it polls until too late */
+  }
   if (atomic_load(&sched.npidle) == 0) return; /* every P is busy and will see it */
   int64_t pu = atomic_load(&sched.poll_until);
   if (pu != 0 && pu <= when) return;
@@ -603,6 +617,33 @@ static void on_timer_added(int64_t when) {
 void (*timer_added_hook)(int64_t when) = on_timer_added;
 
 /* ---- finding work --------------------------------------------------------- */
+
+/* Makes netpoll's Gs runnable: the first is returned to run, the rest go
+ * on pp's queue. */
+static struct g *netpoll_inject(struct p *pp, struct g *list) {
+  struct g *first = list;
+  list = list->schedlink;
+  atomic_store_explicit(&first->status, G_RUNNABLE, memory_order_relaxed);
+  bool more = list != NULL;
+  while (list) {
+    struct g *gp = list;
+    list = gp->schedlink;
+    atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+    runq_put(pp, gp, false);
+  }
+  if (more) wakep();
+  return first;
+}
+
+/* Under sched.lock: netpoll's Gs onto the global queue. */
+static void netpoll_to_global(struct g *list) {
+  while (list) {
+    struct g *gp = list;
+    list = gp->schedlink;
+    atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
+    globrunq_put_batch(gp, gp, 1);
+  }
+}
 
 /* Runs due timers on every P, in deadline order across Ps (so that
  * sleepers due together wake in the order of their deadlines); returns the
@@ -679,6 +720,12 @@ top:;
     rt_lock_release(&sched.lock);
     if (gp) return gp;
   }
+  /* Goroutines waiting for I/O that became ready (unless an idle M is
+   * blocked polling already: it will hand them out). */
+  if (netpoll_waiting() && !atomic_load(&sched.poller_blocked)) {
+    struct g *list;
+    if (netpoll(0, &list) > 0) return netpoll_inject(pp, list);
+  }
   int32_t busy = sched.nprocs - atomic_load(&sched.npidle);
   if (mp->spinning || 2 * atomic_load(&sched.nmspinning) < busy) {
     if (!mp->spinning) {
@@ -754,6 +801,35 @@ top:;
       next_timer = 0;
     }
     if (scavenge_at && (next_timer == 0 || scavenge_at < next_timer)) next_timer = scavenge_at;
+    /* Goroutines wait for I/O and nobody polls: this M does, until the
+     * next deadline (Go's findrunnable).  It is not on the idle list;
+     * new work starts another M, and an earlier timer breaks the poll. */
+    int zero = 0;
+    if (netpoll_waiting() && atomic_compare_exchange_strong(&sched.poller_blocked, &zero, 1)) {
+      rt_lock_release(&sched.lock);
+      atomic_store(&sched.poller_until, next_timer);
+      int64_t timeout = -1;
+      if (next_timer) {
+        timeout = next_timer - nanotime();
+        if (timeout < 0) timeout = 0;
+      }
+      struct g *list;
+      int n = netpoll(timeout, &list);
+      atomic_store(&sched.poller_blocked, 0);
+      if (n > 0) {
+        rt_lock_acquire(&sched.lock);
+        struct p *p2 = pidle_get();
+        if (!p2) { /* every P is busy: they take these from the global queue */
+          netpoll_to_global(list);
+          rt_lock_release(&sched.lock);
+          continue;
+        }
+        rt_lock_release(&sched.lock);
+        acquirep(mp, p2);
+        return netpoll_inject(p2, list);
+      }
+      continue; /* a deadline, or a break: look again */
+    }
     midle_put(mp);
     struct p *p2 = m_sleep(mp, next_timer);
     if (p2) {
@@ -773,6 +849,17 @@ top:;
 
 /* ---- running Gs ----------------------------------------------------------- */
 
+/* dump.c's seqlock: a dump that reads a G's stack while the count stays
+ * put saw no switch in or out.  Only the M that owns gp writes it; the
+ * fence keeps the G's stack writes after it (and, in drop_g, the saved
+ * context before it: the store is a release). */
+static inline void g_count_switch(struct g *gp) {
+  atomic_store_explicit(&gp->switches,
+                        atomic_load_explicit(&gp->switches, memory_order_relaxed) + 1,
+                        memory_order_release);
+  atomic_thread_fence(memory_order_release);
+}
+
 static void execute(struct m *mp, struct g *gp) __attribute__((noreturn));
 static void execute(struct m *mp, struct g *gp) {
   struct p *pp = mp->p;
@@ -783,6 +870,7 @@ static void execute(struct m *mp, struct g *gp) {
   atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
   pp->schedtick++;
   p_count(&pp->ran);
+  g_count_switch(gp);
   asan_switch_begin(&mp->asan_fake_g0, gp);
   sched_gogo(gp);
   __builtin_unreachable();
@@ -881,6 +969,7 @@ static struct m *drop_g(struct g *gp, enum gstatus status) {
   struct m *mp = gp->m;
   asan_switch_end(mp->asan_fake_g0);
   check_stack(gp);
+  g_count_switch(gp);
   atomic_store_explicit(&gp->status, status, memory_order_relaxed);
   gp->m = NULL;
   mp->curg = NULL;
@@ -911,6 +1000,7 @@ void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reaso
   asan_switch_begin(&gp->asan_fake, mp->g0);
   sched_mcall(park_m);
   asan_switch_end(gp->asan_fake);
+  KEEP_FRAME();
 }
 
 bool sched_unlock_commit(struct g *gp, void *lock) {
@@ -1272,8 +1362,10 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   sched.m0 = m0;
   m_bind_thread(m0, (uintptr_t)__builtin_frame_address(0));
   signal_install();
+  dump_install_sigquit();
   sched_sysmon_start();
   prof_start_from_env(); /* arms m0, the only M so far */
+  prof_http_from_env();  /* GRT_PPROF_ADDR */
   acquirep(m0, sched.allp[0]);
 
   struct g *main_g;
@@ -1319,6 +1411,7 @@ void grt_yield(void) {
   asan_switch_begin(&gp->asan_fake, gp->m->g0);
   sched_mcall(yield_m);
   asan_switch_end(gp->asan_fake);
+  KEEP_FRAME();
 }
 
 void grt_exit(void) {

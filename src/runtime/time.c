@@ -152,4 +152,5 @@ void grt_sleep(int64_t ns) {
   }
   gp->sleeptimer.when = nanotime() + ns;
   sched_park(sleep_commit, NULL, "sleep");
+  KEEP_FRAME();
 }

@@ -1,0 +1,418 @@
+/*
+ * http.c - grt_pprof_serve: Go's net/http/pprof endpoints over GNU
+ * libmicrohttpd, so `go tool pprof http://host:port/debug/pprof/profile`
+ * works against a grt program.
+ *
+ *   /debug/pprof/                  an index
+ *   /debug/pprof/profile           ?seconds=N (1..3600, 30) &hz=H (1..10000, 100)
+ *   /debug/pprof/goroutine         ?debug=0|1|2 (0: gzipped pprof)
+ *
+ * Invariants:
+ *  - The server's threads are libmicrohttpd's, foreign to grt: one thread
+ *    per connection (a profile request sleeps for its whole duration and
+ *    must not hold up the others), all started with every signal blocked,
+ *    so they never take the program's signals (SIGQUIT, SIGPIPE on a
+ *    client that went away) and never run the profiler's handler.
+ *  - They only call what works from any thread: grt_prof_start/stop and
+ *    dump_goroutine_profile.  Profiles go through a memfd, then a buffer,
+ *    so nothing touches the client's socket before the profile is whole.
+ *  - Bad input never reaches the runtime: query values are checked in full
+ *    (400), unknown paths get 404, other methods 405, and libmicrohttpd's
+ *    limits (memory per connection, connections, idle timeout) answer or
+ *    close oversized, garbled or stalled requests while the server goes on.
+ *  - One server per process (http.daemon, under http.lock), never stopped:
+ *    like Go's, it lives as long as the program.
+ */
+#define _GNU_SOURCE
+#include "prof/http.h"
+
+#include "grt.h"
+#include "runtime/runtime.h"
+
+#include "runtime/dump.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HTTP_DEFAULT_ADDR "127.0.0.1:6060"
+
+enum {
+  /* Idle or stalled connections are dropped after this (a profile request
+   * lifts it while it sleeps): short, since each holds a thread. */
+  HTTP_TIMEOUT_S = 10,
+  /* Per connection; the request line and headers must fit, so this is
+   * also what turns a 100 KB path into a 414. */
+  HTTP_MEMORY_LIMIT = 32 * 1024,
+  HTTP_MAX_CONNECTIONS = 32,
+  HTTP_DEFAULT_SECONDS = 30,
+  HTTP_MAX_SECONDS = 3600,
+  HTTP_DEFAULT_HZ = 100,
+  HTTP_MAX_HZ = 10000,
+};
+
+static struct {
+  pthread_mutex_t lock;
+  struct MHD_Daemon *daemon;
+  char addr[300]; /* what it serves, for the -EBUSY message */
+} http = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- responses ---- */
+
+/* Queues a response with body (len bytes; freed by libmicrohttpd when owned
+ * is MHD_RESPMEM_MUST_FREE) and the headers Go's handlers send. */
+static enum MHD_Result http_reply(struct MHD_Connection *c, unsigned status, const char *type,
+                                  const char *attachment, void *body, size_t len,
+                                  enum MHD_ResponseMemoryMode owned) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(len, body, owned);
+  if (!r) {
+    if (owned == MHD_RESPMEM_MUST_FREE) free(body);
+    return MHD_NO; /* closes the connection */
+  }
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  if (attachment) {
+    char disp[64];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", attachment);
+    MHD_add_response_header(r, "Content-Disposition", disp);
+  }
+  /* go tool pprof shows the body of an error that carries this header. */
+  if (status >= 400) MHD_add_response_header(r, "X-Go-Pprof", "1");
+  if (status == MHD_HTTP_MOVED_PERMANENTLY)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, "/debug/pprof/");
+  if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+  enum MHD_Result ok = MHD_queue_response(c, status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A plain-text error, as Go's serveError: the message and a newline. */
+static enum MHD_Result http_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
+  char *msg = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vasprintf(&msg, fmt, ap);
+  va_end(ap);
+  if (n < 0) return MHD_NO;
+  return http_reply(c, status, "text/plain; charset=utf-8", NULL, msg, (size_t)n,
+                    MHD_RESPMEM_MUST_FREE);
+}
+
+/* Sends what fd (a memfd just written) holds, then closes fd. */
+static enum MHD_Result http_reply_fd(struct MHD_Connection *c, int fd, const char *type,
+                                     const char *attachment) {
+  struct stat st;
+  char *buf = NULL;
+  size_t len = 0;
+  int err = fstat(fd, &st) == 0 ? 0 : errno;
+  if (!err) {
+    buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+    if (!buf) err = ENOMEM;
+  }
+  while (!err && len < (size_t)st.st_size) {
+    ssize_t n = pread(fd, buf + len, (size_t)st.st_size - len, (off_t)len);
+    if (n > 0)
+      len += (size_t)n;
+    else if (n == 0)
+      break; /* cannot shrink, but never loop */
+    else if (errno != EINTR)
+      err = errno;
+  }
+  close(fd);
+  if (err) {
+    free(buf);
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not read the profile back: %s",
+                      strerror(err));
+  }
+  return http_reply(c, MHD_HTTP_OK, type, attachment, buf, len, MHD_RESPMEM_MUST_FREE);
+}
+
+/* ---- query values ---- */
+
+/*
+ * The query value key as a whole number in lo..hi: *v = dflt when absent or
+ * empty (as Go's FormValue gives ""), else it must be digits (with an
+ * optional sign) and nothing else.  false after queuing a 400.
+ */
+static bool http_int_arg(struct MHD_Connection *c, const char *key, long lo, long hi, long dflt,
+                         long *v, enum MHD_Result *res) {
+  const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+  *v = dflt;
+  if (!s || !*s) return true;
+  char *end;
+  errno = 0;
+  long n = strtol(s, &end, 10);
+  bool digits = (s[0] >= '0' && s[0] <= '9') || s[0] == '-' || s[0] == '+';
+  if (digits && !errno && *end == 0 && end != s && n >= lo && n <= hi) {
+    *v = n;
+    return true;
+  }
+  *res = http_error(c, MHD_HTTP_BAD_REQUEST, "Bad %s=\"%.64s%s\": want a whole number in %ld..%ld",
+                    key, s, strlen(s) > 64 ? "..." : "", lo, hi);
+  return false;
+}
+
+/* ---- endpoints ---- */
+
+static const char http_index[] =
+    "<html>\n<head><title>/debug/pprof/</title></head>\n<body>\n/debug/pprof/<br>\n"
+    "<p>Set debug=1 as a query parameter to export in legacy text format</p>\n"
+    "Types of profiles available:\n<table>\n"
+    "<tr><td><a href=\"goroutine?debug=1\">goroutine</a></td>"
+    "<td>Stack traces of all current goroutines. Use debug=2 as a query parameter to export "
+    "in the same format as an unrecovered panic.</td></tr>\n"
+    "<tr><td><a href=\"profile\">profile</a></td>"
+    "<td>CPU profile. You can specify the duration in the seconds GET parameter (default 30) "
+    "and the rate in hz (default 100). After you get the profile file, use the go tool pprof "
+    "command to investigate the profile.</td></tr>\n"
+    "</table>\n</body>\n</html>\n";
+
+/*
+ * Waits `seconds`, or less if the client goes away (hangs up or shuts down
+ * its side, as Go's handler notices through the request's context): then
+ * false.  The socket is polled for hang-up only, so a pipelined request
+ * does not wake it.
+ */
+static bool http_client_waits(struct MHD_Connection *c, long seconds) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  struct timespec now, end;
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  end.tv_sec += seconds;
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t left_ms =
+        (int64_t)(end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+    if (left_ms <= 0) return true;
+    if (!ci) {
+      struct timespec ts = {.tv_sec = left_ms / 1000, .tv_nsec = (left_ms % 1000) * 1000000};
+      nanosleep(&ts, NULL);
+      continue;
+    }
+    struct pollfd pf = {.fd = ci->connect_fd, .events = POLLRDHUP};
+    int n = poll(&pf, 1, left_ms > INT_MAX ? INT_MAX : (int)left_ms);
+    if (n > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) return false;
+  }
+}
+
+static enum MHD_Result http_profile(struct MHD_Connection *c) {
+  long seconds, hz;
+  enum MHD_Result res = MHD_NO;
+  if (!http_int_arg(c, "seconds", 1, HTTP_MAX_SECONDS, HTTP_DEFAULT_SECONDS, &seconds, &res) ||
+      !http_int_arg(c, "hz", 1, HTTP_MAX_HZ, HTTP_DEFAULT_HZ, &hz, &res))
+    return res;
+  int fd = memfd_create("grt-pprof-profile", MFD_CLOEXEC);
+  if (fd < 0)
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable CPU profiling: %s",
+                      strerror(errno));
+  int err = grt_prof_start(&(grt_prof_config){.fd = fd, .hz = (int)hz});
+  if (err) {
+    close(fd);
+    /* Go's words, which clients and people search for. */
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable CPU profiling: %s",
+                      err == -EBUSY ? "cpu profiling already in use" : strerror(-err));
+  }
+  /* The connection is busy, not idle: no timeout while it sleeps.  Setting
+   * one again afterwards restarts its clock (it was 0). */
+  MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+  bool waiting = http_client_waits(c, seconds);
+  err = grt_prof_stop();
+  MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S);
+  if (!waiting) {
+    close(fd);
+    return MHD_NO;
+  }
+  if (err) {
+    close(fd);
+    /* -EINVAL: the program stopped the profile itself. */
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write the CPU profile: %s",
+                      err == -EINVAL ? "profiling was stopped by the program" : strerror(-err));
+  }
+  return http_reply_fd(c, fd, "application/octet-stream", "profile");
+}
+
+static enum MHD_Result http_goroutine(struct MHD_Connection *c) {
+  long debug;
+  enum MHD_Result res = MHD_NO;
+  if (!http_int_arg(c, "debug", 0, 2, 0, &debug, &res)) return res;
+  int fd = memfd_create("grt-pprof-goroutine", MFD_CLOEXEC);
+  if (fd < 0)
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write goroutine profile: %s",
+                      strerror(errno));
+  int err = dump_goroutine_profile(fd, (int)debug);
+  if (err) {
+    close(fd);
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write goroutine profile: %s",
+                      strerror(-err));
+  }
+  if (debug == 0) return http_reply_fd(c, fd, "application/octet-stream", "goroutine");
+  return http_reply_fd(c, fd, "text/plain; charset=utf-8", NULL);
+}
+
+/* The request's identity for libmicrohttpd's two-call protocol: the first
+ * call sees the headers, the last one (no more body) answers. */
+static int http_seen;
+
+static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url,
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **req_cls) {
+  (void)cls, (void)version, (void)upload_data;
+  bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+  if (!get)
+    return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Method %.32s not allowed: use GET", method);
+  if (!*req_cls) {
+    *req_cls = &http_seen;
+    return MHD_YES;
+  }
+  if (*upload_data_size) { /* a GET with a body: ignore it */
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (strcmp(url, "/debug/pprof") == 0)
+    return http_reply(c, MHD_HTTP_MOVED_PERMANENTLY, "text/plain; charset=utf-8", NULL,
+                      (void *)"Moved Permanently\n", 18, MHD_RESPMEM_PERSISTENT);
+  if (strcmp(url, "/debug/pprof/") == 0)
+    return http_reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", NULL, (void *)http_index,
+                      sizeof http_index - 1, MHD_RESPMEM_PERSISTENT);
+  if (strcmp(url, "/debug/pprof/profile") == 0) return http_profile(c);
+  if (strcmp(url, "/debug/pprof/goroutine") == 0) return http_goroutine(c);
+  if (strncmp(url, "/debug/pprof/", 13) == 0)
+    return http_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
+  return http_error(c, MHD_HTTP_NOT_FOUND, "404 page not found");
+}
+
+/* ---- starting ---- */
+
+/*
+ * Binds and listens on addr ("host:port", "[v6]:port"; an empty host is
+ * 127.0.0.1, so only an explicit address leaves loopback).  The socket, or
+ * -errno with why filled in.
+ */
+static int http_listen(const char *addr, int *family, char *why, size_t whylen) {
+  char host[256];
+  const char *colon, *h = addr;
+  size_t hlen;
+  if (addr[0] == '[') {
+    const char *close_br = strchr(addr, ']');
+    if (!close_br || close_br[1] != ':') goto bad;
+    h = addr + 1;
+    hlen = (size_t)(close_br - h);
+    colon = close_br + 1;
+  } else {
+    colon = strrchr(addr, ':');
+    if (!colon) goto bad;
+    hlen = (size_t)(colon - addr);
+    if (memchr(addr, ':', hlen)) goto bad; /* a bare IPv6 address needs [] */
+  }
+  if (hlen >= sizeof host) goto bad;
+  memcpy(host, h, hlen);
+  host[hlen] = 0;
+  if (!host[0]) strcpy(host, "127.0.0.1");
+  const char *port = colon + 1;
+  char *end;
+  errno = 0;
+  long p = strtol(port, &end, 10);
+  if (port[0] < '0' || port[0] > '9' || *end || errno || p < 1 || p > 65535) goto bad;
+
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+  struct addrinfo *ai;
+  int gai = getaddrinfo(host, port, &hints, &ai);
+  if (gai) {
+    snprintf(why, whylen, "cannot resolve \"%s\": %s", host, gai_strerror(gai));
+    return gai == EAI_SYSTEM && errno ? -errno : -EINVAL;
+  }
+  int err = -EADDRNOTAVAIL;
+  for (struct addrinfo *a = ai; a; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      err = -errno;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 64) == 0) {
+      *family = a->ai_family;
+      freeaddrinfo(ai);
+      return fd;
+    }
+    err = -errno;
+    close(fd);
+  }
+  freeaddrinfo(ai);
+  snprintf(why, whylen, "cannot listen: %s", strerror(-err));
+  return err;
+bad:
+  snprintf(why, whylen, "want host:port with a port in 1..65535");
+  return -EINVAL;
+}
+
+static int http_serve(const char *addr, char *why, size_t whylen) {
+  pthread_mutex_lock(&http.lock);
+  if (http.daemon) {
+    snprintf(why, whylen, "already serving /debug/pprof on %.200s", http.addr);
+    pthread_mutex_unlock(&http.lock);
+    return -EBUSY;
+  }
+  int family = AF_INET;
+  int fd = http_listen(addr, &family, why, whylen);
+  if (fd < 0) {
+    pthread_mutex_unlock(&http.lock);
+    return fd;
+  }
+  /* Threads inherit the mask: the server's all start with every signal
+   * blocked. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                   (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  struct MHD_Daemon *d =
+      MHD_start_daemon(flags, 0, NULL, NULL, http_handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+                       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
+                       MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_END);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!d) {
+    close(fd);
+    snprintf(why, whylen, "cannot start the HTTP server (libmicrohttpd)");
+    pthread_mutex_unlock(&http.lock);
+    return -ENOMEM;
+  }
+  http.daemon = d;
+  snprintf(http.addr, sizeof http.addr, "%s", addr);
+  pthread_mutex_unlock(&http.lock);
+  return 0;
+}
+
+int grt_pprof_serve(const char *addr) {
+  char why[256];
+  int err = http_serve(addr ? addr : HTTP_DEFAULT_ADDR, why, sizeof why);
+  if (err) sched_warn("grt_pprof_serve(\"%s\"): %s", addr ? addr : HTTP_DEFAULT_ADDR, why);
+  return err;
+}
+
+void prof_http_from_env(void) {
+  const char *addr = getenv("GRT_PPROF_ADDR");
+  if (!addr || !*addr) return;
+  char why[256];
+  int err = http_serve(addr, why, sizeof why);
+  if (err) sched_warn("grt: GRT_PPROF_ADDR=\"%s\": %s; /debug/pprof not served", addr, why);
+}
