@@ -165,4 +165,5 @@ awk -F'|' -v results="$work/results" '
 ' "$work/order"
 
 [ $have_go = 1 ] && { echo; "$here/prof_fidelity.sh" "$build" || status=1; } # the CPU profiler
+[ $have_go = 1 ] && { echo; "$here/echo.sh" "$build" || status=1; } # TCP echo server vs Go
 exit $status

@@ -373,7 +373,7 @@ static int resolve(const char *host, int port, int passive, struct addrinfo **re
 }
 
 int grt_listen_tcp(const char *host, int port, int backlog) {
-  struct addrinfo *res;
+  struct addrinfo *res = NULL;
   int err = resolve(host, port, 1, &res);
   if (err) return err;
   err = -EADDRNOTAVAIL;
@@ -399,7 +399,7 @@ int grt_listen_tcp(const char *host, int port, int backlog) {
 
 int grt_connect_tcp(const char *host, int port, int64_t timeout_ns) {
   int64_t deadline = deadline_of(timeout_ns);
-  struct addrinfo *res;
+  struct addrinfo *res = NULL;
   int err = resolve(host, port, 0, &res);
   if (err) return err;
   err = -ECONNREFUSED;
