@@ -645,6 +645,16 @@ static void netpoll_to_global(struct g *list) {
   }
 }
 
+/* The earliest timer deadline over all Ps, 0 if none (one load per P). */
+static int64_t earliest_timer(void) {
+  int64_t earliest = 0;
+  for (int i = 0; i < sched.nprocs; i++) {
+    int64_t w = atomic_load_explicit(&sched.allp[i]->timer0when, memory_order_acquire);
+    if (w != 0 && (earliest == 0 || w < earliest)) earliest = w;
+  }
+  return earliest;
+}
+
 /* Runs due timers on every P, in deadline order across Ps (so that
  * sleepers due together wake in the order of their deadlines); returns the
  * earliest remaining deadline. */
@@ -669,12 +679,7 @@ static int64_t check_all_timers(int64_t *now) {
     /* Its timers up to the next P's first due one, then look again. */
     timer_run(first, second_when ? second_when : *now);
   }
-  int64_t earliest = 0;
-  for (int i = 0; i < sched.nprocs; i++) {
-    int64_t w = atomic_load_explicit(&sched.allp[i]->timer0when, memory_order_acquire);
-    if (w != 0 && (earliest == 0 || w < earliest)) earliest = w;
-  }
-  return earliest;
+  return earliest_timer();
 }
 
 static struct g *steal_work(struct m *mp, struct p *pp) {
@@ -770,11 +775,7 @@ top:;
   for (;;) {
     /* Not when a timer is about to fall due: a batch of madvise takes
      * milliseconds, and the sleeper would wait for it. */
-    int64_t soonest = 0;
-    for (int i = 0; i < sched.nprocs; i++) {
-      int64_t w = atomic_load(&sched.allp[i]->timer0when);
-      if (w != 0 && (soonest == 0 || w < soonest)) soonest = w;
-    }
+    int64_t soonest = earliest_timer();
     int64_t scavenge_at = 0;
     if (soonest == 0 || soonest - nanotime() > SCAVENGE_TIMER_SLACK_NS)
       scavenge_at = scavenge_stacks();
@@ -783,11 +784,7 @@ top:;
     rt_lock_acquire(&sched.lock);
     /* Computed under the lock, before joining the idle list: a timer added
      * from now on sees this M in on_timer_added and kicks it. */
-    next_timer = 0;
-    for (int i = 0; i < sched.nprocs; i++) {
-      int64_t w = atomic_load(&sched.allp[i]->timer0when);
-      if (w != 0 && (next_timer == 0 || w < next_timer)) next_timer = w;
-    }
+    next_timer = earliest_timer();
     if (next_timer && next_timer <= nanotime()) {
       /* Overdue: run it ourselves if a P is free.  If not, every P is
        * busy and its M runs due timers at its next schedule, so sleep
