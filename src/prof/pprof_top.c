@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include <grt.h>
 
+#include "prof/profile_proto.h"
 #include "runtime/runtime.h"
 
 #include <errno.h>
@@ -49,32 +50,6 @@
 #define NAME_PRINT_MAX 1024         /* longer names are cut on output */
 
 /* ---- protobuf reading, bounds-checked ---- */
-
-enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_BYTES = 2, WIRE_FIXED32 = 5 };
-
-/* profile.proto field numbers used here. */
-enum {
-  PROFILE_SAMPLE_TYPE = 1,
-  PROFILE_SAMPLE = 2,
-  PROFILE_MAPPING = 3,
-  PROFILE_LOCATION = 4,
-  PROFILE_FUNCTION = 5,
-  PROFILE_STRING_TABLE = 6,
-  PROFILE_DURATION_NANOS = 10,
-  VALUETYPE_TYPE = 1,
-  VALUETYPE_UNIT = 2,
-  SAMPLE_LOCATION_ID = 1,
-  SAMPLE_VALUE = 2,
-  MAPPING_ID = 1,
-  MAPPING_FILENAME = 5,
-  LOCATION_ID = 1,
-  LOCATION_MAPPING_ID = 2,
-  LOCATION_ADDRESS = 3,
-  LOCATION_LINE = 4,
-  LINE_FUNCTION_ID = 1,
-  FUNCTION_ID = 1,
-  FUNCTION_NAME = 2,
-};
 
 struct rd {
   const uint8_t *p, *end;
