@@ -428,13 +428,15 @@ static struct prof_ring *ring_new(void) {
 }
 
 /* Under mp->prof_lock: a ring (allocated once, kept for the M's life) and
- * the timer for session gen. */
+ * the timer for session gen (0: none), and the record of both for
+ * prof_m_started's lock-free check. */
 static void m_prepare(struct m *mp, uint32_t gen) {
   if (gen != 0 && !atomic_load_explicit(&mp->prof_ring, memory_order_relaxed)) {
     struct prof_ring *r = ring_new();
     if (r) atomic_store_explicit(&mp->prof_ring, r, memory_order_release);
   }
   m_timer_set(mp, gen);
+  atomic_store_explicit(&mp->prof_armed_gen, gen, memory_order_relaxed);
 }
 
 void prof_m_started(struct m *mp) {
@@ -445,17 +447,14 @@ void prof_m_started(struct m *mp) {
     return;
   rt_lock_acquire(&mp->prof_lock);
   atomic_store_explicit(&mp->prof_tid, mp->tid, memory_order_relaxed);
-  uint32_t gen = atomic_load(&prof.gen);
-  m_prepare(mp, gen);
-  atomic_store_explicit(&mp->prof_armed_gen, gen, memory_order_relaxed);
+  m_prepare(mp, atomic_load(&prof.gen));
   rt_lock_release(&mp->prof_lock);
 }
 
 void prof_m_exiting(struct m *mp) {
   rt_lock_acquire(&mp->prof_lock);
-  m_timer_set(mp, 0);
+  m_prepare(mp, 0);
   atomic_store_explicit(&mp->prof_tid, 0, memory_order_relaxed);
-  atomic_store_explicit(&mp->prof_armed_gen, 0, memory_order_relaxed);
   rt_lock_release(&mp->prof_lock);
 }
 
@@ -464,7 +463,6 @@ static void all_ms_set(uint32_t gen) {
   for (struct m *mp = sched_allm(); mp; mp = mp->alllink) {
     rt_lock_acquire(&mp->prof_lock);
     m_prepare(mp, gen);
-    atomic_store_explicit(&mp->prof_armed_gen, gen, memory_order_relaxed);
     rt_lock_release(&mp->prof_lock);
   }
 }
