@@ -73,21 +73,6 @@ __attribute__((noinline)) static void calls_out(void *arg) {
   NO_TAIL_CALL();
 }
 
-/* The whole dump, NUL-terminated (malloc'd). */
-static char *dump_to_string(void) {
-  int fd = memfd_create("dump", 0);
-  CHECK(fd >= 0);
-  CHECK(grt_dump(fd) == 0);
-  off_t len = lseek(fd, 0, SEEK_END);
-  CHECK(len > 0);
-  char *buf = malloc((size_t)len + 1);
-  CHECK(buf);
-  CHECK(pread(fd, buf, (size_t)len, 0) == len);
-  buf[len] = 0;
-  close(fd);
-  return buf;
-}
-
 /* The block of goroutine id (header to blank line), copied; NULL if none. */
 static char *block_of(const char *dump, uint64_t id) {
   char hdr[64];

@@ -58,20 +58,6 @@ static void feeder(void *arg) {
   grt_wg_done(&feeders);
 }
 
-static char *dump_to_string(void) {
-  int fd = memfd_create("dump", 0);
-  CHECK(fd >= 0);
-  CHECK(grt_dump(fd) == 0);
-  off_t len = lseek(fd, 0, SEEK_END);
-  CHECK(len > 0);
-  char *buf = malloc((size_t)len + 1);
-  CHECK(buf);
-  CHECK(pread(fd, buf, (size_t)len, 0) == len);
-  buf[len] = 0;
-  close(fd);
-  return buf;
-}
-
 static void bad(const char *why, const char *line, const char *dump) {
   fprintf(stderr, "malformed dump (%s) at line: %.200s\n--- dump starts:\n%.4000s\n", why, line,
           dump);

@@ -15,6 +15,7 @@
  *   pprof_check_cpu_profile()   what every CPU profile of grt must satisfy
  *   pprof_dump_sample()         a sample as -raw shows it, for failures
  *   pprof_thread_cpu_ns()       the thread's CPU time, to burn a fixed amount
+ *   pprof_burners_start/stop()  goroutines that burn CPU until stopped
  *
  * The -raw text is profile.Profile.String() of the vendored
  * github.com/google/pprof (checked against go1.19's copy):
@@ -39,6 +40,7 @@
 #include "testutil.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -483,6 +485,37 @@ static inline int64_t pprof_thread_cpu_ns(void) {
   struct timespec ts;
   CHECK(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Goroutines that burn CPU until stopped, as background load.  They yield
+ * now and then: scheduling is cooperative, and the goroutine under test
+ * needs a P back after each blocking call. */
+struct pprof_burners {
+  _Atomic int stop;
+  grt_wg done;
+};
+
+static volatile unsigned long pprof_burn_sink;
+
+static inline void pprof_burner(void *arg) {
+  struct pprof_burners *b = arg;
+  while (!atomic_load(&b->stop)) {
+    for (int i = 0; i < 20000; i++)
+      pprof_burn_sink += (unsigned long)i;
+    grt_yield();
+  }
+  grt_wg_done(&b->done);
+}
+
+static inline void pprof_burners_start(struct pprof_burners *b, int n) {
+  grt_wg_add(&b->done, n);
+  for (int i = 0; i < n; i++)
+    CHECK(grt_go(pprof_burner, b) == 0);
+}
+
+static inline void pprof_burners_stop(struct pprof_burners *b) {
+  atomic_store(&b->stop, 1);
+  grt_wg_wait(&b->done);
 }
 
 #endif /* GRT_PPROF_RAW_H */

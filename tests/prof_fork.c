@@ -24,20 +24,7 @@
 #define HZ 1000
 
 volatile unsigned long sink;
-static _Atomic int stop_burning;
-static grt_wg burners;
-
-/* Yields now and then: scheduling is cooperative, and the goroutine that
- * forks needs a P back after each fork. */
-static void burner(void *arg) {
-  (void)arg;
-  while (!atomic_load(&stop_burning)) {
-    for (int i = 0; i < 20000; i++)
-      sink += (unsigned long)i;
-    grt_yield();
-  }
-  grt_wg_done(&burners);
-}
+static struct pprof_burners burners; /* background load */
 
 static _Atomic int child_sigprofs;
 static void count_sigprof(int sig) {
@@ -90,16 +77,13 @@ static int run(int argc, char **argv) {
   char path[256];
   snprintf(path, sizeof path, "%s", pprof_path("fork.pb.gz"));
   CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = HZ}) == 0);
-  grt_wg_add(&burners, 2);
-  CHECK(grt_go(burner, NULL) == 0);
-  CHECK(grt_go(burner, NULL) == 0);
+  pprof_burners_start(&burners, 2);
   for (int i = 0; i < 10; i++)
     CHECK(grt_extcall(fork_exec, NULL) == (void *)0);
   int r = (int)(intptr_t)grt_extcall(fork_burn, NULL);
   if (r != 0) fprintf(stderr, "forked child: status %d (3: it got SIGPROF)\n", r);
   CHECK(r == 0);
-  atomic_store(&stop_burning, 1);
-  grt_wg_wait(&burners);
+  pprof_burners_stop(&burners);
   CHECK(grt_prof_stop() == 0);
   munmap(mem, heap);
 

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "testutil.h"
 #include "pprof_raw.h"
@@ -63,24 +62,17 @@ static void worker(void *arg) {
   grt_wg_done(&done);
 }
 
-static int64_t rusage_cpu_ns(void) {
-  struct rusage ru;
-  CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
-  return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
-         ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
-}
-
 static void measure(int hz, int64_t per_worker_ms) {
   burn_ns = per_worker_ms * 1000000;
   char path[256];
   snprintf(path, sizeof path, "%s/magnitude-%d.pb.gz", pprof_tmpdir(), hz);
   CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = hz}) == 0);
-  int64_t cpu0 = rusage_cpu_ns();
+  int64_t cpu0 = process_cpu_ns();
   grt_wg_add(&done, 2);
   CHECK(grt_go(worker, (void *)1) == 0);
   CHECK(grt_go(worker, (void *)2) == 0);
   grt_wg_wait(&done);
-  int64_t used = rusage_cpu_ns() - cpu0;
+  int64_t used = process_cpu_ns() - cpu0;
   CHECK(grt_prof_stop() == 0);
 
   struct pprof_raw r;

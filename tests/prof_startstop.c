@@ -24,19 +24,7 @@
 #define HZ 1000
 #define ROUNDS 100
 
-volatile unsigned long sink;
-static _Atomic int stop_burning;
-static grt_wg burners;
-
-static void burner(void *arg) {
-  (void)arg;
-  while (!atomic_load(&stop_burning)) {
-    for (int i = 0; i < 20000; i++)
-      sink += (unsigned long)i;
-    grt_yield();
-  }
-  grt_wg_done(&burners);
-}
+static struct pprof_burners burners; /* background load */
 
 static int run(int argc, char **argv) {
   (void)argc;
@@ -49,9 +37,7 @@ static int run(int argc, char **argv) {
   CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = -1}) == -EINVAL);
   CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = 10001}) == -EINVAL);
 
-  grt_wg_add(&burners, 4);
-  for (int i = 0; i < 4; i++)
-    CHECK(grt_go(burner, NULL) == 0);
+  pprof_burners_start(&burners, 4);
   for (int round = 0; round < ROUNDS; round++) {
     CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = HZ}) == 0);
     CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = HZ}) == -EBUSY);
@@ -64,8 +50,7 @@ static int run(int argc, char **argv) {
   CHECK(kill(getpid(), SIGPROF) == 0);
   CHECK(raise(SIGPROF) == 0);
   grt_sleep(50000000);
-  atomic_store(&stop_burning, 1);
-  grt_wg_wait(&burners);
+  pprof_burners_stop(&burners);
 
   struct pprof_raw r;
   pprof_load(path, &r);

@@ -6,6 +6,8 @@
  *   main_with_procs(...)  grt_main on a fixed number of Ps (GRT_MAXPROCS)
  *   run_self(...)         re-run this test program as a child process and
  *                         capture its stdout and stderr
+ *   process_cpu_ns()      user + system CPU of the whole process (getrusage)
+ *   dump_to_string()      grt_dump of every goroutine, as a string
  *
  * Include it after <grt.h>, with _GNU_SOURCE defined, as every test does.
  */
@@ -20,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +48,29 @@ static inline int main_with_procs(const char *procs, int (*fn)(int, char **), in
                                   char **argv) {
   setenv("GRT_MAXPROCS", procs, 1);
   return grt_main(fn, argc, argv);
+}
+
+/* User + system CPU time of the whole process, in nanoseconds. */
+static inline int64_t process_cpu_ns(void) {
+  struct rusage ru;
+  CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
+  return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+         ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* grt_dump of every goroutine, NUL-terminated (malloc'd). */
+static inline char *dump_to_string(void) {
+  int fd = memfd_create("dump", 0);
+  CHECK(fd >= 0);
+  CHECK(grt_dump(fd) == 0);
+  off_t len = lseek(fd, 0, SEEK_END);
+  CHECK(len > 0);
+  char *buf = malloc((size_t)len + 1);
+  CHECK(buf);
+  CHECK(pread(fd, buf, (size_t)len, 0) == len);
+  buf[len] = 0;
+  close(fd);
+  return buf;
 }
 
 /* ---- re-running this program as a child ---- */

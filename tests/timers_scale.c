@@ -12,7 +12,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 
 #include "testutil.h"
 
@@ -43,13 +42,6 @@ static void sleeper(void *arg) {
   grt_wg_done(&done);
 }
 
-static int64_t cpu_ns(void) {
-  struct rusage ru;
-  CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
-  return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
-         ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
-}
-
 static int by_deadline(const void *a, const void *b) {
   const struct sleeper *x = a, *y = b;
   return (x->deadline > y->deadline) - (x->deadline < y->deadline);
@@ -77,9 +69,9 @@ static int run(int argc, char **argv) {
    * deadline. */
   grt_sleep(FIRST_NS / 2);
   int64_t quiet = start + FIRST_NS - grt_nanotime() - 20000000;
-  int64_t cpu0 = cpu_ns();
+  int64_t cpu0 = process_cpu_ns();
   if (quiet > 0) grt_sleep(quiet);
-  int64_t idle_cpu = cpu_ns() - cpu0;
+  int64_t idle_cpu = process_cpu_ns() - cpu0;
   grt_wg_wait(&done);
 
   int early = 0, within = 0;
