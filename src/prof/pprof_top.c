@@ -922,13 +922,13 @@ static void *top_external(void *arg) {
   if (!err) err = decode(&t);
   if (!err) {
     err = print_top(&t, c->n, c->out_fd);
-    if (err) sched_warn("grt: grt_prof_top: writing to fd %d: %s", c->out_fd, strerror(-err));
+    if (err) warn_line("grt: grt_prof_top: writing to fd %d: %s", c->out_fd, strerror(-err));
   } else if (err == -EINVAL && t.why) {
-    sched_warn("grt: grt_prof_top: %s: not a pprof profile (%s)", c->path, t.why);
+    warn_line("grt: grt_prof_top: %s: not a pprof profile (%s)", c->path, t.why);
   } else if (t.why) {
-    sched_warn("grt: grt_prof_top: %s: %s", c->path, t.why);
+    warn_line("grt: grt_prof_top: %s: %s", c->path, t.why);
   } else {
-    sched_warn("grt: grt_prof_top: %s: %s", c->path, strerror(-err));
+    warn_line("grt: grt_prof_top: %s: %s", c->path, strerror(-err));
   }
   free(data);
   free(t.strs);
@@ -950,7 +950,7 @@ static void *top_external(void *arg) {
 
 int grt_prof_top(const char *path, int n, int out_fd) {
   if (!path || n <= 0 || out_fd < 0) {
-    sched_warn("grt: grt_prof_top: %s", !path    ? "NULL path"
+    warn_line("grt: grt_prof_top: %s", !path    ? "NULL path"
                                         : n <= 0 ? "n must be at least 1"
                                                  : "negative out_fd");
     return -EINVAL;

@@ -100,7 +100,7 @@ static void copy_elem(struct grt_chan *c, void *dst, const void *src) {
 }
 
 static bool misuse(const char *what) {
-  sched_warn("grt: %s", what);
+  warn_line("grt: %s", what);
   return true;
 }
 
@@ -166,7 +166,7 @@ static void buf_take(grt_chan *c, void *ep) {
 
 static struct g *chan_caller(const char *op) {
   struct g *gp = getcurg();
-  if (!gp) sched_warn("grt: %s called outside a goroutine (it can only park a goroutine)", op);
+  if (!gp) warn_line("grt: %s called outside a goroutine (it can only park a goroutine)", op);
   return gp;
 }
 
@@ -275,7 +275,7 @@ void grt_chan_free(grt_chan *c) {
   bool busy = c->recvq.first || c->sendq.first;
   rt_lock_release(&c->lock);
   if (busy) {
-    sched_warn("grt: grt_chan_free: goroutines are still blocked on channel %p; not freed",
+    warn_line("grt: grt_chan_free: goroutines are still blocked on channel %p; not freed",
                (void *)c);
     return;
   }
@@ -454,7 +454,7 @@ int grt_select(grt_select_case *cases, int n, int block) {
     waitq_remove(cases[i].dir == GRT_RECV ? &cases[i].chan->recvq : &cases[i].chan->sendq, &sgs[i]);
   }
   sel_unlock(&s);
-  if (result < 0) grt_fatal("select woke without a completed case");
+  if (result < 0) warn_fatal("select woke without a completed case");
   cases[result].ok = won->success ? 1 : 0;
   if (sgs != smallsg) free(sgs);
 out:

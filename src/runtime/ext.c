@@ -23,36 +23,10 @@
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
 
-#include "prof/cpuprof.h"
+#include "base/fiber.h"
 
 #include <errno.h>
 #include <signal.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
-#define ASAN_BEGIN(save, lo, hi) __sanitizer_start_switch_fiber((save), (void *)(lo), (hi) - (lo))
-#define ASAN_END(fake) __sanitizer_finish_switch_fiber((fake), NULL, NULL)
-#else
-#define ASAN_BEGIN(save, lo, hi) ((void)(save), (void)(lo), (void)(hi))
-#define ASAN_END(fake) ((void)(fake))
-#endif
-
-struct call {
-  void *(*fn)(void *);
-  void *arg;
-  const struct g *back; /* the stack we return to, for ASan */
-};
-
-/* First frame on the other stack: tell ASan we arrived, run, announce the
- * way back. */
-static void *call_on_other_stack(void *p) {
-  struct call *c = p;
-  void *fake = NULL;
-  ASAN_END(NULL);
-  void *r = c->fn(c->arg);
-  ASAN_BEGIN(&fake, c->back->stack_lo, c->back->stack_hi);
-  return r;
-}
 
 static void set_depth(_Atomic int32_t *d, int delta) {
   atomic_store_explicit(d, atomic_load_explicit(d, memory_order_relaxed) + delta,
@@ -62,7 +36,7 @@ static void set_depth(_Atomic int32_t *d, int delta) {
 
 static bool fn_is_null(const void *fn, const char *who) {
   if (fn) return false;
-  sched_warn("grt: %s: fn is NULL", who);
+  warn_line("grt: %s: fn is NULL", who);
   errno = EINVAL;
   return true;
 }
@@ -82,10 +56,10 @@ void *grt_extcall(void *(*fn)(void *), void *arg) {
   };
   set_depth(&mp->ext_depth, +1); /* 2. */
   sched_entersyscall(mp);        /* 3. sysmon may now hand our P to another M */
-  struct call c = {fn, arg, gp};
-  ASAN_BEGIN(&gp->asan_fake, mp->g0->stack_lo, mp->g0->stack_hi);
-  void *r = sched_extcall_tramp(call_on_other_stack, &c, &rec, mp); /* 4. */
-  ASAN_END(gp->asan_fake);
+  struct fiber_call c = {fn, arg, gp->stack_lo, gp->stack_hi};
+  fiber_begin(&gp->asan_fake, mp->g0->stack_lo, mp->g0->stack_hi);
+  void *r = sched_extcall_tramp(fiber_call_run, &c, &rec, mp); /* 4. */
+  fiber_end(gp->asan_fake);
   /* 5. Unpublish and count down before getting a P back: without one, the
    *    G may resume on another M, and these belong to this one. */
   atomic_store_explicit(&mp->trans, rec.prev, memory_order_release);
@@ -118,11 +92,11 @@ __attribute__((noinline)) static void *callback_on_m(struct m *mp, void *(*fn)(v
       errno = ENOMEM;
       return NULL;
     }
-    gsp = gp->stack_hi & ~(uintptr_t)15;
+    gsp = gp->stack_hi & ~(uintptr_t)(ARCH_STACK_ALIGN - 1);
   } else {
     /* Continue on the G's stack below its innermost extcall. */
     struct transition *t = atomic_load_explicit(&mp->trans, memory_order_relaxed);
-    gsp = (t->sp - 128) & ~(uintptr_t)15;
+    gsp = (t->sp - 128) & ~(uintptr_t)(ARCH_STACK_ALIGN - 1);
     gp->lockcount++;
     gp->lockedm = mp;
     mp->lockedg = gp;
@@ -141,10 +115,10 @@ __attribute__((noinline)) static void *callback_on_m(struct m *mp, void *(*fn)(v
   atomic_store_explicit(&mp->trans, &rec, memory_order_release);
   set_depth(&mp->cb_depth, +1);
   sched_acquire_p_for_locked(mp, gp);
-  struct call c = {fn, arg, mp->g0};
-  ASAN_BEGIN(&mp->asan_fake_g0, gp->stack_lo, gp->stack_hi);
-  void *r = sched_callback_tramp(call_on_other_stack, &c, gp, gsp);
-  ASAN_END(mp->asan_fake_g0);
+  struct fiber_call c = {fn, arg, mp->g0->stack_lo, mp->g0->stack_hi};
+  fiber_begin(&mp->asan_fake_g0, gp->stack_lo, gp->stack_hi);
+  void *r = sched_callback_tramp(fiber_call_run, &c, gp, gsp);
+  fiber_end(mp->asan_fake_g0);
   if (fresh) {
     sched_drop_p(mp);
     sched_free_callback_g(mp, gp);
@@ -170,7 +144,7 @@ void *grt_callback(void *(*fn)(void *), void *arg) {
   struct g *g = getg();
   struct m *mp = g ? g->m : NULL;
   if (on_signal_stack(mp)) {
-    sched_warn("grt: grt_callback called from a signal handler; refused");
+    warn_line("grt: grt_callback called from a signal handler; refused");
     errno = EDEADLK;
     return NULL;
   }
@@ -181,7 +155,7 @@ void *grt_callback(void *(*fn)(void *), void *arg) {
     atomic_signal_fence(memory_order_seq_cst);
   }
   if (!sched_started()) {
-    sched_warn("grt: grt_callback called before grt_main started the runtime");
+    warn_line("grt: grt_callback called before grt_main started the runtime");
     errno = EPERM;
     return NULL;
   }
@@ -194,11 +168,11 @@ void *grt_callback(void *(*fn)(void *), void *arg) {
     atomic_store_explicit(&mp->in_external, false, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst);
   } else if (!mp->is_extra && atomic_load(&mp->ext_depth) == 0) {
-    sched_warn("grt: grt_callback called on a runtime thread outside grt_extcall");
+    warn_line("grt: grt_callback called on a runtime thread outside grt_extcall");
     errno = EPERM;
     return NULL;
   }
-  if (mp->is_extra) prof_m_started(mp); /* its thread's timer, if a profile runs */
+  if (mp->is_extra) sched_m_started(mp); /* its thread's timer, if a profile runs */
   return callback_on_m(mp, fn, arg);
 }
 

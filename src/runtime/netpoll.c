@@ -66,9 +66,9 @@ static _Atomic int32_t nwaiters;
 static void netpoll_init(void) {
   epfd = epoll_create1(EPOLL_CLOEXEC);
   breakfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (epfd < 0 || breakfd < 0) grt_fatal("grt: netpoll: cannot create epoll or eventfd");
+  if (epfd < 0 || breakfd < 0) warn_fatal("grt: netpoll: cannot create epoll or eventfd");
   struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.fd = breakfd};
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev) != 0) grt_fatal("grt: netpoll: epoll_ctl");
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev) != 0) warn_fatal("grt: netpoll: epoll_ctl");
 }
 
 static struct pollfd_desc *pd_get(int fd) {

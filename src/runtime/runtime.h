@@ -6,7 +6,7 @@
  *   - The current G lives in the initial-exec TLS slot grt_tls_g, readable
  *     from a signal handler.  On an M it is either m->g0 (scheduler, runtime
  *     work) or m->curg (a goroutine); only the switch routines in
- *     src/arch/x86_64/switch.S change it, together with SP.
+ *     src/arch/<cpu>/switch.S change it, together with SP.
  *   - A G's saved context (ctx) is valid only while the G is not running.
  *   - A G is on at most one queue at a time: a run queue (schedlink), or a
  *     wait list (waitlink / a channel's sudog queue).
@@ -17,16 +17,11 @@
 #ifndef GRT_RUNTIME_H
 #define GRT_RUNTIME_H
 
-/* Offsets shared with the assembly (checked by _Static_assert in sched.c). */
-#define GCTX_SP 0
-#define GCTX_PC 8
-#define GCTX_FP 16
-#define GCTX_RBX 24
-#define GCTX_R12 32
-#define GCTX_R13 40
-#define GCTX_R14 48
-#define GCTX_R15 56
-#define G_M 64
+#include "arch.h"
+
+/* Offsets shared with the assembly (checked by _Static_assert in sched.c);
+ * the saved context's own layout is the architecture's (arch.h). */
+#define G_M GCTX_SIZE
 #define M_G0 0
 #define M_TRANS 8
 #define TRANS_SP 8
@@ -35,6 +30,8 @@
 
 #ifndef __ASSEMBLER__
 
+#include "base/lock.h"
+#include "base/warn.h"
 #include "grt.h"
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -45,12 +42,6 @@
 struct g;
 struct m;
 struct p;
-
-/* Callee-saved machine state of a G that is not running. */
-struct grt_ctx {
-  uintptr_t sp, pc, fp;
-  uintptr_t rbx, r12, r13, r14, r15;
-};
 
 enum gstatus {
   G_IDLE,     /* just allocated or on a free list */
@@ -98,18 +89,8 @@ struct g {
   struct timer sleeptimer;
   char name[32];
   void *asan_fake;    /* ASan fiber bookkeeping for this G's stack */
-  grt_labels *labels; /* profiler labels; holds a reference (prof/labels.c) */
+  grt_labels *labels; /* profiler labels; holds a reference (sampler/labels.c) */
 };
-
-/* A one-shot wakeup for a sleeping M (futex word). */
-struct note {
-  _Atomic uint32_t key;
-};
-
-/* A runtime lock (futex word), for rt_lock_acquire / rt_lock_release. */
-typedef struct rt_lock_word {
-  _Atomic uint32_t v;
-} rt_lock_t;
 
 struct prof_ring;
 struct transition;
@@ -141,9 +122,10 @@ struct m {
   bool is_extra;             /* borrowed by a thread grt did not create */
   struct m *extralink;       /* extra M pool */
   struct g *cbg;             /* extra M: the G its outermost callbacks run on */
-  /* Profiler (prof/cpuprof.c). */
+  /* Profiler state, owned by the sampler layer (src/sampler/): the
+   * runtime only allocates it with the M and never reads it. */
   struct prof_ring *_Atomic prof_ring; /* samples; written only by this thread's handler */
-  rt_lock_t prof_lock;                 /* guards the fields below (writes); never in a handler */
+  rt_lock prof_lock;                   /* guards the fields below (writes); never in a handler */
   _Atomic pid_t prof_tid;              /* thread the M is bound to, 0 if none */
   _Atomic int prof_ktimer;             /* kernel id of that thread's CPU timer, -1: none */
   uint32_t prof_timer_gen;             /* session the timer belongs to, 0: no timer */
@@ -191,16 +173,6 @@ struct p {
   _Atomic int64_t timer0when; /* heap[0]->when, 0 if empty; read lock-free */
 };
 
-/* ---- lock.c: runtime locks and notes (futex based) ----------------------- */
-typedef struct rt_lock_word rt_lock;
-void rt_lock_acquire(rt_lock *l);
-void rt_lock_release(rt_lock *l);
-void note_sleep(struct note *n, int64_t deadline_ns); /* deadline 0: forever */
-void note_wakeup(struct note *n);
-void note_clear(struct note *n);
-int64_t nanotime(void);
-uint32_t rt_fastrand(void);
-
 /* After a call that parks the goroutine: keeps the call from being a tail
  * call, so the caller's frame stays on the parked stack, where dumps (and
  * debuggers) show it: grt_sleep, not just its caller. */
@@ -235,6 +207,30 @@ static inline struct g *getcurg(void) {
   return (g && g->m && g->m->curg == g) ? g : NULL;
 }
 bool sched_started(void);
+/* Start-up, from grt_main (top layer): Ps, m0 bound to the calling thread,
+ * the SIGSEGV handler and sysmon.  Then the caller may start what it
+ * wants running before main (profiler, servers), and sched_run_main
+ * starts main_fn as goroutine 1 and never returns. */
+struct sched_config {
+  int nprocs;
+  long stack_guard_budget; /* guarded stacks allowed; -1: from vm.max_map_count */
+};
+int sched_init(const struct sched_config *cfg);
+void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv)
+    __attribute__((noreturn));
+int sched_nprocs(void); /* 0 before sched_init */
+/* Calls into the layers above: the runtime never names them.  Registered
+ * once by grt_main before sched_init; every pointer may be NULL. */
+struct sched_hooks {
+  void (*m_started)(struct m *mp); /* on mp's thread once bound; cheap when nothing changed */
+  void (*m_exiting)(struct m *mp); /* on mp's thread, before it stops being an M */
+  void (*labels_retain)(grt_labels *l);
+  void (*labels_release)(grt_labels *l);
+};
+void sched_set_hooks(const struct sched_hooks *h);
+void sched_m_started(struct m *mp); /* through the hooks */
+void sched_labels_retain(grt_labels *l); /* through the hooks; NULL is a no-op */
+void sched_labels_release(grt_labels *l);
 /* Parks the current G.  commit(gp, arg) runs on g0 after the G's context is
  * saved; returning false resumes the G at once.  Returns after ready(). */
 void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reason);
@@ -256,10 +252,10 @@ struct m *sched_allm(void);
 /* The list of every G ever allocated (linked by alllink; Gs are never freed). */
 struct g *sched_allg(void);
 pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
-/* Prints msg, the current goroutine and its frames, then aborts. */
-void grt_fatal(const char *msg) __attribute__((noreturn));
-void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi);
-void sched_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "fn+off" lines for pc, then the frame-pointer chain from fp
+ * (base/fpwalk.h's rules, with sp and [lo, hi) bounding it). */
+void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t lo,
+                        uintptr_t hi);
 
 /* ---- stack.c -------------------------------------------------------------- */
 #define STACK_DEFAULT (64 * 1024)
@@ -271,13 +267,10 @@ void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind);
 void stack_release_memory(uintptr_t lo, uintptr_t hi);   /* madvise away, keep mapping */
 void stack_release_batch(uintptr_t (*ranges)[2], int n); /* many at once; sorts ranges */
 bool stack_canary_ok(const struct g *gp);
-void stack_init(void);
+void stack_init(long guard_budget); /* -1: derived from vm.max_map_count */
 void stack_counts(uint64_t *guarded, uint64_t *canary, uint64_t *budget);
 int signal_setup_thread(struct m *mp); /* sigaltstack for this M */
 void signal_install(void);             /* process-wide SIGSEGV handler */
-
-/* ---- dump.c -------------------------------------------------------------- */
-void dump_install_sigquit(void); /* SIGQUIT: dump every goroutine to stderr, exit 2 */
 
 /* ---- netpoll.c ------------------------------------------------------------ */
 bool netpoll_waiting(void); /* goroutines wait for I/O */
@@ -292,7 +285,7 @@ bool timer_del(struct timer *t);
 /* Runs the due timers of pp (readied Gs go on the caller's P); returns the
  * next deadline of pp, or 0 if it has none. */
 int64_t timer_run(struct p *pp, int64_t now);
-extern void (*timer_added_hook)(int64_t when);
+void sched_timer_added(int64_t when); /* sched.c: wake an idle M if it sleeps past when */
 
 #endif /* __ASSEMBLER__ */
 #endif /* GRT_RUNTIME_H */

@@ -24,16 +24,22 @@
  *
  *   Scheduling is cooperative: a G runs until it parks, yields or exits.
  *
- * Locks: sched.lock protects the idle M/P lists and the global queues; a
- * P's timerlock its timer heap; neither is held across a switch.  Lock
- * order: P timerlock, then sched.lock, then channel locks never nest with
- * either (channel code calls sched_ready after releasing nothing it needs).
+ * Locks: sched.lock protects the idle M/P lists and the global queues, a
+ * P's timerlock its timer heap; neither is held across a switch.  Where
+ * both are held, the timerlock is taken first.  Channel, mutex and netpoll
+ * locks never nest with either: sched_ready takes sched.lock only after the
+ * waker has released its own lock.
+ *
+ * Layering: the runtime calls nothing above it.  The profiler's per-M
+ * timers and the label references it keeps are reached through the hooks
+ * that grt_main registers (sched_set_hooks); grt_main itself, and every
+ * GRT_* variable, live in src/top/.
  */
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
 
-#include "prof/cpuprof.h"
-#include "prof/http.h"
+#include "base/fiber.h"
+#include "base/fpwalk.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -48,17 +54,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-
-_Static_assert(offsetof(struct grt_ctx, sp) == GCTX_SP, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, pc) == GCTX_PC, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, fp) == GCTX_FP, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, rbx) == GCTX_RBX, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, r12) == GCTX_R12, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, r15) == GCTX_R15, "ctx layout");
 _Static_assert(offsetof(struct g, ctx) == 0, "ctx first in g");
 _Static_assert(offsetof(struct g, m) == G_M, "g->m offset");
 _Static_assert(offsetof(struct m, g0) == M_G0, "m->g0 offset");
@@ -69,7 +64,6 @@ _Static_assert(offsetof(struct transition, fp) == TRANS_FP, "transition layout")
 
 __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
-#define MAXPROCS_LIMIT 1024
 #define GFREE_LOCAL_MAX 64
 #define CALLBACK_HANDOFF_MAX 16
 #define SCAVENGE_TIMER_SLACK_NS 5000000 /* no stack release this close to a timer */
@@ -104,6 +98,7 @@ static struct {
   struct m *_Atomic extra_pool;       /* extra Ms not bound to a thread */
   _Atomic uint64_t extra_count;       /* extra Ms ever created */
   _Atomic int started;
+  struct sched_hooks hooks;
   int (*main_fn)(int, char **);
   int main_argc;
   char **main_argv;
@@ -116,94 +111,76 @@ static void wait_for_handed_p(struct m *mp);
 static int64_t scavenge_stacks(void);
 void sched_gostart(struct g *gp) __attribute__((noreturn, used));
 
-/* ---- ASan fiber annotations ---------------------------------------------
- * ASan tracks one stack per thread; every switch must tell it which stack
- * we go to (start) and confirm arrival (finish). */
-#if defined(__SANITIZE_ADDRESS__)
-static void asan_switch_begin(void **fake_save, const struct g *to) {
-  __sanitizer_start_switch_fiber(fake_save, (const void *)to->stack_lo,
-                                 to->stack_hi - to->stack_lo);
-}
-static void asan_switch_end(void *fake) {
-  __sanitizer_finish_switch_fiber(fake, NULL, NULL);
-}
-static void asan_fresh_stack(const struct g *gp) {
-  __asan_unpoison_memory_region((void *)gp->stack_lo, gp->stack_hi - gp->stack_lo);
-}
-#else
+/* ---- ASan fiber annotations (base/fiber.h) for switches to and from G's
+ * stacks. */
 static inline void asan_switch_begin(void **fake_save, const struct g *to) {
-  (void)fake_save;
-  (void)to;
-}
-static inline void asan_switch_end(void *fake) {
-  (void)fake;
-}
-static inline void asan_fresh_stack(const struct g *gp) {
-  (void)gp;
-}
-#endif
-
-/* ---- messages ----------------------------------------------------------- */
-
-void sched_warn(const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if (n > (int)sizeof buf - 2) n = sizeof buf - 2;
-  buf[n++] = '\n';
-  ssize_t w = write(2, buf, n);
-  (void)w;
+  fiber_begin(fake_save, to->stack_lo, to->stack_hi);
 }
 
-/* Walks frame pointers from fp within [lo, hi), printing "fn+off" lines.
- * Every read is checked against the bounds first; frames must strictly
- * increase and be 8-aligned, so a corrupt chain ends the walk. */
-void sched_print_frames(int fd, uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi) {
+/* ---- hooks into the layers above ---------------------------------------- */
+
+void sched_set_hooks(const struct sched_hooks *h) {
+  sched.hooks = *h;
+}
+
+void sched_m_started(struct m *mp) {
+  if (sched.hooks.m_started) sched.hooks.m_started(mp);
+}
+
+void sched_labels_retain(grt_labels *l) {
+  if (l && sched.hooks.labels_retain) sched.hooks.labels_retain(l);
+}
+
+void sched_labels_release(grt_labels *l) {
+  if (l && sched.hooks.labels_release) sched.hooks.labels_release(l);
+}
+
+/* ---- tracebacks for fatal errors ---------------------------------------- */
+
+struct frame_printer {
+  int fd, depth;
+};
+
+static void print_pc(struct frame_printer *fp, uintptr_t pc) {
   char line[256];
-  for (int depth = 0; depth < 64; depth++) {
-    if (pc == 0) break;
-    Dl_info info;
-    const char *name = "?";
-    uintptr_t off = 0;
-    if (dladdr((void *)pc, &info) && info.dli_sname) {
-      name = info.dli_sname;
-      off = pc - (uintptr_t)info.dli_saddr;
-    }
-    /* dladdr sees exported symbols only; static functions show as "?"
-     * until the profiler's libdw symbolizer is used here. */
-    int n = off ? snprintf(line, sizeof line, "  %s+0x%lx\t(pc=%#lx)\n", name, (unsigned long)off,
-                           (unsigned long)pc)
-                : snprintf(line, sizeof line, "  %s\t(pc=%#lx)\n", name, (unsigned long)pc);
-    if (n > 0 && write(fd, line, n) < 0) break;
-    if (fp == 0 || fp < lo || fp + 16 > hi || (fp & 7)) break;
-    uintptr_t next = ((uintptr_t *)fp)[0];
-    pc = ((uintptr_t *)fp)[1];
-    if (next != 0 && next <= fp) break;
-    fp = next;
-    if (pc && fp == 0) { /* the entry frame: print it and stop */
-      if (dladdr((void *)pc, &info) && info.dli_sname) {
-        n = snprintf(line, sizeof line, "  %s\n", info.dli_sname);
-        if (n > 0 && write(fd, line, n) < 0) break;
-      }
-      break;
-    }
+  Dl_info info;
+  const char *name = "?";
+  uintptr_t off = 0;
+  if (dladdr((void *)pc, &info) && info.dli_sname) {
+    name = info.dli_sname;
+    off = pc - (uintptr_t)info.dli_saddr;
   }
+  /* dladdr sees exported symbols only; static functions show as "?". */
+  int n = off ? snprintf(line, sizeof line, "  %s+0x%lx\t(pc=%#lx)\n", name, (unsigned long)off,
+                         (unsigned long)pc)
+              : snprintf(line, sizeof line, "  %s\t(pc=%#lx)\n", name, (unsigned long)pc);
+  if (n > 0 && write(fp->fd, line, n) < 0) fp->depth = 64;
 }
 
-void grt_fatal(const char *msg) {
+static bool print_ret(void *out, uintptr_t ret) {
+  struct frame_printer *fp = out;
+  if (++fp->depth >= 64) return false;
+  print_pc(fp, ret);
+  return true;
+}
+
+void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t lo,
+                        uintptr_t hi) {
+  struct frame_printer pr = {fd, 0};
+  if (pc == 0) return;
+  print_pc(&pr, pc);
+  fpwalk(fp, sp, lo, hi, fpwalk_read_direct, NULL, print_ret, &pr);
+}
+
+/* warn_fatal's traceback: the current goroutine (or g0) and its frames. */
+static void print_traceback(void) {
   struct g *g = getg();
-  sched_warn("grt: fatal error: %s", msg);
-  if (g) {
-    struct g *cur = getcurg();
-    sched_warn("\n%s %llu [running]:", cur ? "goroutine" : "runtime (g0 of M)",
-               (unsigned long long)(cur ? cur->id : (g->m ? (unsigned)g->m->id : 0)));
-    uintptr_t lo = g->stack_lo, hi = g->stack_hi;
-    sched_print_frames(2, (uintptr_t)__builtin_frame_address(0), (uintptr_t)grt_fatal, lo, hi);
-  }
-  abort();
+  if (!g) return;
+  struct g *cur = getcurg();
+  warn_line("\n%s %llu [running]:", cur ? "goroutine" : "runtime (g0 of M)",
+            (unsigned long long)(cur ? cur->id : (g->m ? (unsigned)g->m->id : 0)));
+  uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+  sched_print_frames(2, (uintptr_t)print_traceback, fp, fp, g->stack_lo, g->stack_hi);
 }
 
 /* ---- G, P bookkeeping ----------------------------------------------------- */
@@ -474,7 +451,7 @@ static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
   mp->rand = rt_fastrand() | 1;
   grt_tls_g = mp->g0;
   signal_setup_thread(mp);
-  prof_m_started(mp); /* its CPU timer, if a profile runs, before any goroutine */
+  sched_m_started(mp); /* its CPU timer, if a profile runs, before any goroutine */
 }
 
 /* Starts a new M that will run with pp (and spin for work if spinning). */
@@ -494,7 +471,7 @@ static bool m_new(struct p *pp, bool spinning) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
   if (err != 0) {
-    sched_warn("grt: cannot create thread: %s", strerror(err));
+    warn_line("grt: cannot create thread: %s", strerror(err));
     return false;
   }
   return true;
@@ -614,7 +591,9 @@ static void on_timer_added(int64_t when) {
   else
     wakep();
 }
-void (*timer_added_hook)(int64_t when) = on_timer_added;
+void sched_timer_added(int64_t when) {
+  on_timer_added(when);
+}
 
 /* ---- finding work --------------------------------------------------------- */
 
@@ -939,7 +918,7 @@ static void schedule(void) {
 
 /* The first C frame of every goroutine (called from sched_goentry). */
 void sched_gostart(struct g *gp) {
-  asan_switch_end(NULL);
+  fiber_end(NULL);
   gp->fn(gp->arg);
   grt_exit();
 }
@@ -951,11 +930,11 @@ void sched_gostart(struct g *gp) {
  * its just-saved context. */
 static inline void check_stack(struct g *gp) {
   if (__builtin_expect(gp->stack_kind == STACK_CANARY, 0) && !stack_canary_ok(gp)) {
-    sched_warn("goroutine %llu stack overflow (canary at the stack's low end overwritten; "
+    warn_line("goroutine %llu stack overflow (canary at the stack's low end overwritten; "
                "stack [%#lx, %#lx))",
                (unsigned long long)gp->id, (unsigned long)gp->stack_lo,
                (unsigned long)gp->stack_hi);
-    sched_print_frames(2, gp->ctx.fp, gp->ctx.pc, gp->stack_lo, gp->stack_hi);
+    sched_print_frames(2, gp->ctx.pc, gp->ctx.fp, gp->ctx.sp, gp->stack_lo, gp->stack_hi);
     abort();
   }
 }
@@ -964,7 +943,7 @@ static inline void check_stack(struct g *gp) {
  * stack the G left, and detach the G from its M with its new status. */
 static struct m *drop_g(struct g *gp, enum gstatus status) {
   struct m *mp = gp->m;
-  asan_switch_end(mp->asan_fake_g0);
+  fiber_end(mp->asan_fake_g0);
   check_stack(gp);
   g_count_switch(gp);
   atomic_store_explicit(&gp->status, status, memory_order_relaxed);
@@ -996,7 +975,7 @@ void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reaso
   gp->waitreason = reason;
   asan_switch_begin(&gp->asan_fake, mp->g0);
   sched_mcall(park_m);
-  asan_switch_end(gp->asan_fake);
+  fiber_end(gp->asan_fake);
   KEEP_FRAME();
 }
 
@@ -1016,7 +995,7 @@ void sched_ready_next(struct g *gp, bool next) {
     char msg[96];
     snprintf(msg, sizeof msg, "sched_ready: goroutine %llu is not waiting (status %u)",
              (unsigned long long)gp->id, st);
-    grt_fatal(msg);
+    warn_fatal(msg);
   }
   atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
   struct p *pp = currentp();
@@ -1203,12 +1182,8 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
       return err;
     }
   }
-  asan_fresh_stack(gp);
-  memset(&gp->ctx, 0, sizeof gp->ctx);
-  gp->ctx.sp = gp->stack_hi & ~(uintptr_t)15;
-  gp->ctx.pc = (uintptr_t)sched_goentry;
-  gp->ctx.fp = 0;
-  gp->ctx.r12 = (uintptr_t)gp;
+  fiber_fresh(gp->stack_lo, gp->stack_hi);
+  arch_ctx_init(&gp->ctx, gp->stack_hi, (uintptr_t)sched_goentry, gp);
   gp->fn = fn;
   gp->arg = arg;
   gp->m = NULL;
@@ -1221,7 +1196,7 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
   /* A child inherits its creator's profiler labels, as in Go. */
   struct g *creator = getcurg();
   gp->labels = creator ? creator->labels : NULL;
-  prof_labels_retain(gp->labels);
+  sched_labels_retain(gp->labels);
   if (opts && opts->name) snprintf(gp->name, sizeof gp->name, "%s", opts->name);
   if (pp) {
     gp->id = next_goid(pp);
@@ -1247,7 +1222,7 @@ static void goexit_m(struct g *gp) {
   struct m *mp = drop_g(gp, G_DEAD);
   /* After drop_g: m->curg no longer points at gp, so this thread's SIGPROF
    * handler cannot take a reference to a set being freed. */
-  grt_labels_release(gp->labels);
+  sched_labels_release(gp->labels);
   gp->labels = NULL;
   if (gp->lockedm) { /* exiting while wired: unwire */
     gp->lockedm = NULL;
@@ -1258,34 +1233,21 @@ static void goexit_m(struct g *gp) {
   schedule();
 }
 
-/* sched_systemstack with the ASan fiber annotations for both directions. */
-struct oncall {
-  void (*fn)(void *);
-  void *arg;
-  struct g *gp;
-};
-
-static void on_g0_trampoline(void *p) {
-  struct oncall *c = p;
-  void *fake = NULL;
-  asan_switch_end(NULL);
-  c->fn(c->arg);
-  asan_switch_begin(&fake, c->gp);
-}
-
-static void run_on_g0(void (*fn)(void *), void *arg) {
+/* Runs fn(arg) on g0 (sched_systemstack), with the ASan annotations for
+ * both directions. */
+static void run_on_g0(void *(*fn)(void *), void *arg) {
   struct g *gp = getcurg();
   if (!gp) {
     fn(arg);
     return;
   }
-  struct oncall c = {fn, arg, gp};
+  struct fiber_call c = {fn, arg, gp->stack_lo, gp->stack_hi};
   asan_switch_begin(&gp->asan_fake, gp->m->g0);
-  sched_systemstack(on_g0_trampoline, &c);
-  asan_switch_end(gp->asan_fake);
+  sched_systemstack((void (*)(void *))fiber_call_run, &c);
+  fiber_end(gp->asan_fake);
 }
 
-static void exit_process(void *code) {
+static void *exit_process(void *code) {
   exit((int)(intptr_t)code);
 }
 
@@ -1304,46 +1266,16 @@ bool sched_started(void) {
   return atomic_load(&sched.started) != 0;
 }
 
-static int online_cpus(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : (n > MAXPROCS_LIMIT ? MAXPROCS_LIMIT : (int)n);
+int sched_nprocs(void) {
+  return sched_started() ? sched.nprocs : 0;
 }
 
-/* GRT_MAXPROCS, or the number of online CPUs; quiet unless warn. */
-static int maxprocs_from_env(bool warn) {
-  const char *s = getenv("GRT_MAXPROCS");
-  if (!s || !*s) return online_cpus();
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || *end || end == s || v < 1 || v > MAXPROCS_LIMIT) {
-    if (warn)
-      sched_warn("grt: GRT_MAXPROCS=\"%s\" is not a whole number in 1..%d; using %d (online CPUs)",
-                 s, MAXPROCS_LIMIT, online_cpus());
-    return online_cpus();
-  }
-  return (int)v;
-}
-
-int grt_maxprocs(void) {
-  return sched_started() ? sched.nprocs : maxprocs_from_env(false);
-}
-
-int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
-  if (!main_fn) {
-    sched_warn("grt: grt_main: main_fn is NULL");
-    return -EINVAL;
-  }
+int sched_init(const struct sched_config *cfg) {
   int expected = 0;
-  if (!atomic_compare_exchange_strong(&sched.started, &expected, 1)) {
-    sched_warn("grt: grt_main called twice");
-    return -EBUSY;
-  }
-  sched.nprocs = maxprocs_from_env(true);
-  sched.main_fn = main_fn;
-  sched.main_argc = argc;
-  sched.main_argv = argv;
-  stack_init();
+  if (!atomic_compare_exchange_strong(&sched.started, &expected, 1)) return -EBUSY;
+  sched.nprocs = cfg->nprocs;
+  stack_init(cfg->stack_guard_budget);
+  warn_set_traceback(print_traceback);
   sched.allp = calloc(sched.nprocs, sizeof *sched.allp);
   if (!sched.allp) return -ENOMEM;
   for (int i = 0; i < sched.nprocs; i++) {
@@ -1357,28 +1289,37 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   struct m *m0 = m_alloc();
   if (!m0) return -ENOMEM;
   sched.m0 = m0;
+  /* g0 restarts below this frame: only grt_main's frame, above it, stays
+   * live (sched_run_main never returns). */
   m_bind_thread(m0, (uintptr_t)__builtin_frame_address(0));
   signal_install();
-  dump_install_sigquit();
   sched_sysmon_start();
-  prof_start_from_env(); /* arms m0, the only M so far */
-  prof_http_from_env();  /* GRT_PPROF_ADDR */
-  acquirep(m0, sched.allp[0]);
+  return 0;
+}
 
+void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) {
+  sched.main_fn = main_fn;
+  sched.main_argc = argc;
+  sched.main_argv = argv;
+  struct m *m0 = sched.m0;
+  acquirep(m0, sched.allp[0]);
   struct g *main_g;
   int err = newproc(m0->p, NULL, main_goroutine, NULL, &main_g);
-  if (err) return err;
+  if (err) {
+    warn_line("grt: grt_main: cannot start the main goroutine: %s", strerror(-err));
+    exit(2);
+  }
   main_g->is_main = true;
   schedule();
 }
 
 int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
   if (!fn) {
-    sched_warn("grt: grt_go: fn is NULL");
+    warn_line("grt: grt_go: fn is NULL");
     return -EINVAL;
   }
   if (!sched_started()) {
-    sched_warn("grt: grt_go called before grt_main started the runtime");
+    warn_line("grt: grt_go called before grt_main started the runtime");
     return -EPERM;
   }
   struct p *pp = currentp();
@@ -1410,18 +1351,18 @@ void grt_yield(void) {
    * into our caller, and the extra return costs a yield a third of its
    * time (a return-stack miss after every switch). */
   sched_mcall(yield_m);
-  asan_switch_end(gp->asan_fake);
+  fiber_end(gp->asan_fake);
 }
 
 void grt_exit(void) {
   struct g *gp = getcurg();
   if (!gp) {
-    sched_warn("grt: grt_exit called outside a goroutine; ending the thread");
+    warn_line("grt: grt_exit called outside a goroutine; ending the thread");
     pthread_exit(NULL);
   }
   if (gp->is_main) run_on_g0(exit_process, (void *)0);
   if (atomic_load_explicit(&gp->m->cb_depth, memory_order_relaxed) > 0)
-    grt_fatal("grt_exit called inside grt_callback: the external code that called back "
+    warn_fatal("grt_exit called inside grt_callback: the external code that called back "
               "would never get control again");
   asan_switch_begin(NULL, gp->m->g0);
   sched_mcall(goexit_m);
@@ -1476,7 +1417,7 @@ int grt_read_stats(grt_stats *st) {
 
 int grt_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
   struct g *gp = getcurg();
-  if (!gp) return -EPERM;
+  if (!gp) return -EPERM; /* grt.h: -EPERM outside a goroutine */
   if (lo) *lo = gp->stack_lo;
   if (hi) *hi = gp->stack_hi;
   return 0;
@@ -1557,7 +1498,7 @@ void sched_exitsyscall(struct m *mp, struct g *gp) {
   }
   asan_switch_begin(&gp->asan_fake, mp->g0);
   sched_mcall(exitsyscall_m);
-  asan_switch_end(gp->asan_fake);
+  fiber_end(gp->asan_fake);
 }
 
 /* On g0 (a callback entry): get a P for gp, which is wired to mp.  Either
@@ -1635,7 +1576,7 @@ struct g *sched_new_callback_g(struct m *mp) {
       return NULL; /* the G stays on allg, unused */
     mp->cbg = gp;
   }
-  asan_fresh_stack(gp);
+  fiber_fresh(gp->stack_lo, gp->stack_hi);
   gp->id = atomic_fetch_add(&sched.goidgen, 1) + 1;
   gp->lockedm = mp;
   gp->lockcount = 1;
@@ -1653,7 +1594,7 @@ void sched_free_callback_g(struct m *mp, struct g *gp) {
   gp->m = NULL;
   mp->lockedg = NULL;
   mp->curg = NULL;
-  grt_labels_release(gp->labels); /* after curg: see goexit_m */
+  sched_labels_release(gp->labels); /* after curg: see goexit_m */
   gp->labels = NULL;
   atomic_fetch_sub(&sched.callback_gs_live, 1);
 }
@@ -1675,7 +1616,7 @@ static void extra_release(void *arg) {
   struct m *mp = arg;
   /* Order for the profiler: no timer, then no M for this thread's handler,
    * then the M may go to another thread (the pool push is a release). */
-  prof_m_exiting(mp);
+  if (sched.hooks.m_exiting) sched.hooks.m_exiting(mp);
   grt_tls_g = NULL;
   atomic_signal_fence(memory_order_seq_cst);
   mp->tid = 0;
@@ -1797,7 +1738,7 @@ void sched_sysmon_start(void) {
   pthread_sigmask(SIG_SETMASK, &all, &old); /* sysmon takes no signals */
   pthread_t th;
   if (pthread_create(&th, &attr, sysmon_main, NULL) != 0)
-    sched_warn("grt: cannot start sysmon; blocking extcalls will hold their P");
+    warn_line("grt: cannot start sysmon; blocking extcalls will hold their P");
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
 }

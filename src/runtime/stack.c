@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #define GUARD_SIZE 4096
@@ -44,22 +43,15 @@ static struct {
   size_t ncanary_free, canary_free_cap;
 } stk;
 
-void stack_init(void) {
-  long max = 65530;
-  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-  if (f) {
-    if (fscanf(f, "%ld", &max) != 1) max = 65530;
-    fclose(f);
-  }
-  long budget = (max - VMA_RESERVE) / 2;
-  const char *env = getenv("GRT_STACK_GUARD_BUDGET"); /* tests force the fallback */
-  if (env && *env) {
-    char *end;
-    long v = strtol(env, &end, 10);
-    if (*end == 0 && v >= 0)
-      budget = v;
-    else
-      sched_warn("grt: GRT_STACK_GUARD_BUDGET=\"%s\" is not a count; ignored", env);
+void stack_init(long budget) {
+  if (budget < 0) {
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+      if (fscanf(f, "%ld", &max) != 1) max = 65530;
+      fclose(f);
+    }
+    budget = (max - VMA_RESERVE) / 2;
   }
   stk.budget = budget < 0 ? 0 : (uint64_t)budget;
 }
@@ -131,7 +123,7 @@ int stack_alloc(size_t size, uintptr_t *lo, uintptr_t *hi, uint8_t *kind) {
   }
   int expected = 0;
   if (atomic_compare_exchange_strong(&stk.warned, &expected, 1))
-    sched_warn("grt: %llu guarded goroutine stacks reached the VMA budget (vm.max_map_count); "
+    warn_line("grt: %llu guarded goroutine stacks reached the VMA budget (vm.max_map_count); "
                "further stacks have no guard page and are checked by canary",
                (unsigned long long)stk.budget);
   int err = alloc_canary(size, lo, hi);
@@ -239,11 +231,9 @@ static void say(const char *s) {
  * goroutine is a stack overflow: print it with the goroutine's frames and
  * abort.  Any other fault: report where it happened, then fall back to the
  * default action so the process dies with SIGSEGV as usual. */
-static void on_sigsegv(int sig, siginfo_t *si, void *uc_) {
-  ucontext_t *uc = uc_;
+static void on_sigsegv(int sig, siginfo_t *si, void *uc) {
   uintptr_t addr = (uintptr_t)si->si_addr;
-  uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-  uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+  uintptr_t pc = arch_uc_pc(uc), fp = arch_uc_fp(uc), sp = arch_uc_sp(uc);
   struct g *g = getg();
   struct g *cur = getcurg();
   char buf[160];
@@ -253,7 +243,7 @@ static void on_sigsegv(int sig, siginfo_t *si, void *uc_) {
              (unsigned long long)cur->id, (unsigned long)cur->stack_lo,
              (unsigned long)cur->stack_hi, (unsigned long)addr);
     say(buf);
-    sched_print_frames(2, fp, pc, cur->stack_lo, cur->stack_hi);
+    sched_print_frames(2, pc, fp, sp, cur->stack_lo, cur->stack_hi);
     signal(SIGABRT, SIG_DFL);
     abort();
   }
@@ -264,7 +254,7 @@ static void on_sigsegv(int sig, siginfo_t *si, void *uc_) {
     snprintf(buf, sizeof buf, "grt: signal %d (fault at %#lx) %s:\n", sig, (unsigned long)addr,
              g ? "on a runtime system stack" : "on a thread grt does not run");
   say(buf);
-  if (g) sched_print_frames(2, fp, pc, g->stack_lo, g->stack_hi);
+  if (g) sched_print_frames(2, pc, fp, sp, g->stack_lo, g->stack_hi);
   signal(sig, SIG_DFL); /* returning re-executes the fault under the default action */
 }
 

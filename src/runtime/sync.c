@@ -85,7 +85,7 @@ void grt_mutex_unlock(grt_mutex *m) {
                                               memory_order_relaxed))
     return;
   if (!(s & MUTEX_LOCKED)) {
-    sched_warn("grt: grt_mutex_unlock of an unlocked mutex %p", (void *)m);
+    warn_line("grt: grt_mutex_unlock of an unlocked mutex %p", (void *)m);
     return;
   }
   rt_lock_acquire(lock_of(&m->waitlock));
@@ -111,7 +111,7 @@ void grt_wg_add(grt_wg *wg, int n) {
   int64_t v = atomic_fetch_add(wg_count(wg), n) + n;
   if (v < 0) {
     atomic_fetch_sub(wg_count(wg), n);
-    sched_warn("grt: grt_wg_add: negative wait group counter (%lld); change ignored", (long long)v);
+    warn_line("grt: grt_wg_add: negative wait group counter (%lld); change ignored", (long long)v);
     return;
   }
   if (v > 0 || n == 0) return;

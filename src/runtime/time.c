@@ -73,7 +73,7 @@ void timer_add(struct timer *t, int64_t when) {
     struct timer **nt = realloc(pp->timers, cap * sizeof *nt);
     if (!nt) {
       rt_lock_release(&pp->timerlock);
-      grt_fatal("out of memory growing a timer heap");
+      warn_fatal("out of memory growing a timer heap");
     }
     pp->timers = nt;
     pp->timercap = cap;
@@ -85,7 +85,7 @@ void timer_add(struct timer *t, int64_t when) {
   sift_up(pp->timers, t->idx);
   update_timer0(pp);
   rt_lock_release(&pp->timerlock);
-  timer_added_hook(when);
+  sched_timer_added(when);
 }
 
 bool timer_del(struct timer *t) {

@@ -18,8 +18,11 @@
  * Not async-signal-safe: the collector and the final write use it.
  */
 #define _GNU_SOURCE
-#include "prof/pprof.h"
-#include "prof/profile_proto.h"
+#include "pprof/pprof.h"
+#include "pprof/profile_proto.h"
+
+#include "base/buf.h"
+#include "base/hash.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -31,93 +34,6 @@
 #define FLUSH_AT (64 * 1024)
 /* Deepest inline chain written per location (the symbolizer's own limit). */
 #define MAX_LINES 64
-
-/* ---- growable arrays and a generic hash index ---- */
-
-/* Ensures *p (holding *cap elements of size elem) has room for need. */
-static int grow(void *p, size_t *cap, size_t need, size_t elem) {
-  if (need <= *cap) return 0;
-  size_t ncap = *cap ? *cap : 16;
-  while (ncap < need)
-    ncap *= 2;
-  if (ncap > SIZE_MAX / elem) return -ENOMEM;
-  void *n = realloc(*(void **)p, ncap * elem);
-  if (!n) return -ENOMEM;
-  *(void **)p = n;
-  *cap = ncap;
-  return 0;
-}
-
-/* Open addressing over entry ids kept in a caller's array.  Each slot keeps
- * the entry's hash, so growing never needs the entries themselves. */
-struct slot {
-  uint32_t hash;
-  uint32_t id1; /* entry id + 1; 0 marks an empty slot */
-};
-
-struct index {
-  struct slot *slots;
-  size_t cap, n; /* cap is 0 or a power of two, at most half full */
-};
-
-/* Compares entry id of the caller's array with key. */
-typedef int (*index_eq)(const void *ctx, uint32_t id, const void *key);
-
-/* Looks key (with hash) up.  Returns its id, or -1. */
-static int64_t index_find(const struct index *ix, uint32_t hash, index_eq eq, const void *ctx,
-                          const void *key) {
-  if (!ix->cap) return -1;
-  for (size_t i = hash & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
-    const struct slot *sl = &ix->slots[i];
-    if (!sl->id1) return -1;
-    if (sl->hash == hash && eq(ctx, sl->id1 - 1, key)) return sl->id1 - 1;
-  }
-}
-
-static void index_put(struct index *ix, uint32_t hash, uint32_t id) {
-  size_t i = hash & (ix->cap - 1);
-  while (ix->slots[i].id1)
-    i = (i + 1) & (ix->cap - 1);
-  ix->slots[i] = (struct slot){hash, id + 1};
-  ix->n++;
-}
-
-/* Makes room for one more entry, so that the index_put after the caller
- * has stored its entry cannot fail. */
-static int index_reserve(struct index *ix) {
-  if ((ix->n + 1) * 2 <= ix->cap) return 0;
-  size_t ncap = ix->cap ? ix->cap * 2 : 64;
-  struct slot *old = ix->slots;
-  size_t ocap = ix->cap;
-  ix->slots = calloc(ncap, sizeof *ix->slots);
-  if (!ix->slots) {
-    ix->slots = old;
-    return -ENOMEM;
-  }
-  ix->cap = ncap;
-  ix->n = 0;
-  for (size_t i = 0; i < ocap; i++)
-    if (old[i].id1) index_put(ix, old[i].hash, old[i].id1 - 1);
-  free(old);
-  return 0;
-}
-
-/* FNV-1a, continued from h. */
-static uint64_t fnv(uint64_t h, const void *p, size_t len) {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ b[i]) * 0x100000001b3ull;
-  return h;
-}
-#define FNV_INIT 0xcbf29ce484222325ull
-
-/* Folds a 64-bit hash into the index's 32 bits, mixing the high half in. */
-static uint32_t fold(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return (uint32_t)h;
-}
 
 /* ---- the writer: samples aggregated by (stack, labels) ---- */
 
@@ -135,7 +51,7 @@ struct prof_writer {
   const char *type, *unit; /* one value of this type per sample; NULL: CPU's two */
   struct sample **samples;
   size_t nsamples, samples_cap;
-  struct index index;
+  struct hash_index index;
 };
 
 /* What prof_writer_add looks up: not yet copied. */
@@ -216,23 +132,23 @@ int prof_writer_add(prof_writer *w, const uintptr_t *pcs, int npcs, const char *
   if (nstr % 2) return -EINVAL; /* a key without its value */
   struct sample_key k = {pcs, labels, npcs, nstr / 2};
 
-  uint64_t h = fnv(FNV_INIT, &k.npcs, sizeof k.npcs);
-  if (npcs) h = fnv(h, pcs, (size_t)npcs * sizeof *pcs);
+  uint64_t h = hash_fnv(HASH_FNV_INIT, &k.npcs, sizeof k.npcs);
+  if (npcs) h = hash_fnv(h, pcs, (size_t)npcs * sizeof *pcs);
   for (int i = 0; i < nstr; i++)
-    h = fnv(h, labels[i], strlen(labels[i]) + 1); /* the NUL separates strings */
-  uint32_t hash = fold(h);
+    h = hash_fnv(h, labels[i], strlen(labels[i]) + 1); /* the NUL separates strings */
+  uint32_t hash = hash_fold(h);
 
-  int64_t id = index_find(&w->index, hash, sample_eq, w, &k);
+  int64_t id = hash_find(&w->index, hash, sample_eq, w, &k);
   if (id < 0) {
     if (w->nsamples >= UINT32_MAX - 1) return -ENOMEM;
-    if (index_reserve(&w->index) ||
-        grow(&w->samples, &w->samples_cap, w->nsamples + 1, sizeof *w->samples))
+    if (hash_reserve(&w->index) ||
+        buf_grow(&w->samples, &w->samples_cap, w->nsamples + 1, sizeof *w->samples))
       return -ENOMEM;
     struct sample *s = sample_copy(&k);
     if (!s) return -ENOMEM;
     id = (int64_t)w->nsamples++;
     w->samples[id] = s;
-    index_put(&w->index, hash, (uint32_t)id);
+    hash_put(&w->index, hash, (uint32_t)id);
   }
   struct sample *s = w->samples[id];
   s->count += weight;
@@ -259,7 +175,7 @@ struct pbuf {
 
 static void pb_bytes(struct pbuf *b, const void *p, size_t n) {
   if (b->err) return;
-  if (grow(&b->data, &b->cap, b->len + n, 1)) {
+  if (buf_grow(&b->data, &b->cap, b->len + n, 1)) {
     b->err = -ENOMEM;
     return;
   }
@@ -318,7 +234,7 @@ static void pb_end(struct pbuf *b, int field, size_t start) {
   size_t body = b->len - start;
   size_t n = varint(hdr, (uint64_t)field << 3 | WIRE_BYTES);
   n += varint(hdr + n, body);
-  if (grow(&b->data, &b->cap, b->len + n, 1)) {
+  if (buf_grow(&b->data, &b->cap, b->len + n, 1)) {
     b->err = -ENOMEM;
     return;
   }
@@ -353,15 +269,15 @@ struct enc {
 
   const char **strs; /* string table, "" first */
   size_t nstrs, strs_cap;
-  struct index str_ix;
+  struct hash_index str_ix;
 
   uintptr_t *locs; /* location id - 1 -> address */
   size_t nlocs, locs_cap;
-  struct index loc_ix;
+  struct hash_index loc_ix;
 
   struct function *fns; /* function id - 1 */
   size_t nfns, fns_cap;
-  struct index fn_ix;
+  struct hash_index fn_ix;
 
   const struct prof_mapping *maps;
   int nmaps;
@@ -377,15 +293,15 @@ static int str_eq(const void *ctx, uint32_t id, const void *key) {
  * failure (and returns 0, the empty string, to keep encoding harmless). */
 static uint32_t intern(struct enc *e, const char *str) {
   if (e->pb.err) return 0;
-  uint32_t hash = fold(fnv(FNV_INIT, str, strlen(str)));
-  int64_t id = index_find(&e->str_ix, hash, str_eq, e, str);
+  uint32_t hash = hash_fold(hash_fnv(HASH_FNV_INIT, str, strlen(str)));
+  int64_t id = hash_find(&e->str_ix, hash, str_eq, e, str);
   if (id >= 0) return (uint32_t)id;
-  if (index_reserve(&e->str_ix) || grow(&e->strs, &e->strs_cap, e->nstrs + 1, sizeof *e->strs)) {
+  if (hash_reserve(&e->str_ix) || buf_grow(&e->strs, &e->strs_cap, e->nstrs + 1, sizeof *e->strs)) {
     e->pb.err = -ENOMEM;
     return 0;
   }
   e->strs[e->nstrs] = str;
-  index_put(&e->str_ix, hash, (uint32_t)e->nstrs);
+  hash_put(&e->str_ix, hash, (uint32_t)e->nstrs);
   return (uint32_t)e->nstrs++;
 }
 
@@ -396,15 +312,15 @@ static int loc_eq(const void *ctx, uint32_t id, const void *key) {
 /* The location id (from 1) of address pc, adding it if new. */
 static uint64_t location_id(struct enc *e, uintptr_t pc) {
   if (e->pb.err) return 0;
-  uint32_t hash = fold(fnv(FNV_INIT, &pc, sizeof pc));
-  int64_t id = index_find(&e->loc_ix, hash, loc_eq, e, &pc);
+  uint32_t hash = hash_fold(hash_fnv(HASH_FNV_INIT, &pc, sizeof pc));
+  int64_t id = hash_find(&e->loc_ix, hash, loc_eq, e, &pc);
   if (id >= 0) return (uint64_t)id + 1;
-  if (index_reserve(&e->loc_ix) || grow(&e->locs, &e->locs_cap, e->nlocs + 1, sizeof *e->locs)) {
+  if (hash_reserve(&e->loc_ix) || buf_grow(&e->locs, &e->locs_cap, e->nlocs + 1, sizeof *e->locs)) {
     e->pb.err = -ENOMEM;
     return 0;
   }
   e->locs[e->nlocs] = pc;
-  index_put(&e->loc_ix, hash, (uint32_t)e->nlocs);
+  hash_put(&e->loc_ix, hash, (uint32_t)e->nlocs);
   return ++e->nlocs;
 }
 
@@ -417,32 +333,19 @@ static int fn_eq(const void *ctx, uint32_t id, const void *key) {
 static uint64_t function_id(struct enc *e, const char *name, const char *file) {
   struct function f = {intern(e, name), intern(e, file)};
   if (e->pb.err) return 0;
-  uint32_t hash = fold(fnv(FNV_INIT, &f, sizeof f));
-  int64_t id = index_find(&e->fn_ix, hash, fn_eq, e, &f);
+  uint32_t hash = hash_fold(hash_fnv(HASH_FNV_INIT, &f, sizeof f));
+  int64_t id = hash_find(&e->fn_ix, hash, fn_eq, e, &f);
   if (id >= 0) return (uint64_t)id + 1;
-  if (index_reserve(&e->fn_ix) || grow(&e->fns, &e->fns_cap, e->nfns + 1, sizeof *e->fns)) {
+  if (hash_reserve(&e->fn_ix) || buf_grow(&e->fns, &e->fns_cap, e->nfns + 1, sizeof *e->fns)) {
     e->pb.err = -ENOMEM;
     return 0;
   }
   e->fns[e->nfns] = f;
-  index_put(&e->fn_ix, hash, (uint32_t)e->nfns);
+  hash_put(&e->fn_ix, hash, (uint32_t)e->nfns);
   return ++e->nfns;
 }
 
 /* Writes all of buf to fd, through partial writes and signals. */
-static int write_all(int fd, const uint8_t *buf, size_t n) {
-  while (n > 0) {
-    ssize_t r = write(fd, buf, n);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (r == 0) return -EIO; /* no progress and no error: do not spin */
-    buf += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
 
 /* Compresses the buffered bytes to fd (all of zlib's output with finish). */
 static int flush(struct enc *e, int finish) {
@@ -454,7 +357,7 @@ static int flush(struct enc *e, int finish) {
     e->z.avail_out = ZOUT_SIZE;
     int rc = deflate(&e->z, finish ? Z_FINISH : Z_NO_FLUSH);
     if (rc == Z_STREAM_ERROR) return -EIO;
-    int err = write_all(e->fd, e->zout, ZOUT_SIZE - e->z.avail_out);
+    int err = buf_write_all(e->fd, e->zout, ZOUT_SIZE - e->z.avail_out);
     if (err) return err;
     if (finish ? rc == Z_STREAM_END : e->z.avail_in == 0 && e->z.avail_out != 0) break;
   }
@@ -481,7 +384,7 @@ static int write_samples(struct enc *e) {
   int err = 0;
   for (size_t i = 0; i < w->nsamples && !err; i++) {
     const struct sample *s = w->samples[i];
-    if (grow(&ids, &ids_cap, (size_t)s->npcs, sizeof *ids)) {
+    if (buf_grow(&ids, &ids_cap, (size_t)s->npcs, sizeof *ids)) {
       err = -ENOMEM;
       break;
     }
@@ -658,10 +561,10 @@ out:
   free(e.zout);
   free(e.pb.data);
   free(e.strs);
-  free(e.str_ix.slots);
+  hash_free(&e.str_ix);
   free(e.locs);
-  free(e.loc_ix.slots);
+  hash_free(&e.loc_ix);
   free(e.fns);
-  free(e.fn_ix.slots);
+  hash_free(&e.fn_ix);
   return err;
 }

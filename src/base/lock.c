@@ -8,7 +8,9 @@
  * few instructions and never across a goroutine switch.  Never take one in
  * a signal handler: the interrupted code may hold it.
  */
-#include "runtime/runtime.h"
+#include "base/lock.h"
+
+#include "arch.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -31,7 +33,7 @@ void rt_lock_acquire(rt_lock *l) {
         atomic_compare_exchange_weak_explicit(&l->v, &c, 1, memory_order_acquire,
                                               memory_order_relaxed))
       return;
-    __builtin_ia32_pause();
+    arch_pause();
   }
   if (c != 2) c = atomic_exchange_explicit(&l->v, 2, memory_order_acquire);
   while (c != 0) {

@@ -15,7 +15,11 @@
  * Not async-signal-safe and not thread-safe: one instance per thread.
  */
 #define _GNU_SOURCE
-#include "prof/symbolize.h"
+#include "pprof/symbolize.h"
+
+#include "arch.h"
+#include "base/buf.h"
+#include "base/hash.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -31,78 +35,60 @@
  * (beyond any real program's inlining depth). */
 #define MAX_CHAIN 64
 
-/* Open-addressing hash set of owned, NUL-terminated strings. */
-struct strset {
-  char **slots;
-  size_t cap, n; /* cap is 0 or a power of two */
-};
-
-/* Cache slot: pc's chain is lines[first .. first + n) (indices, because the
- * lines array moves as it grows).  n == 0 marks an empty slot. */
+/* A resolved pc: its chain is lines[first .. first + n) (indices, because
+ * the lines array moves as it grows). */
 struct pc_entry {
   uintptr_t pc;
   uint32_t first, n;
 };
 
-/* Frame-state cache slot (prof_frameless_ra_offset): used == 0 is empty. */
+/* A frame-state answer (prof_frameless_ra_offset). */
 struct ra_entry {
   uintptr_t pc;
   int32_t offset;
-  int32_t used;
 };
 
+/* Three tables, each an array with a base/hash.h index over it: interned
+ * strings (owned copies), resolved pcs, and frame-state answers. */
 struct prof_symbolizer {
   Dwfl *dwfl;
-  struct strset strs;
+  char **strs;
+  size_t nstrs, strs_cap;
+  struct hash_index str_ix;
   struct pc_entry *cache;
-  size_t cache_cap, cache_n;
+  size_t cache_n, cache_cap;
+  struct hash_index cache_ix;
   struct ra_entry *ra;
-  size_t ra_cap, ra_n;
+  size_t ra_n, ra_cap;
+  struct hash_index ra_ix;
   struct prof_line *lines;
   size_t nlines, lines_cap;
   struct prof_mapping *maps;
   int nmaps;
 };
 
-/* ---- interned strings ---- */
-
-static size_t hash_bytes(const void *p, size_t len) {
-  const unsigned char *b = p;
-  uint64_t h = 1469598103934665603u; /* FNV-1a */
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ b[i]) * 1099511628211u;
-  return (size_t)h;
+static uint32_t hash_pc(uintptr_t pc) {
+  return hash_fold(hash_fnv(HASH_FNV_INIT, &pc, sizeof pc));
 }
 
-static size_t hash_pc(uintptr_t pc) {
-  return (size_t)((uint64_t)pc * 0x9e3779b97f4a7c15u >> 32);
+/* ---- interned strings ---- */
+
+static int str_eq(const void *ctx, uint32_t id, const void *key) {
+  const struct prof_symbolizer *s = ctx;
+  return strcmp(s->strs[id], key) == 0;
 }
 
 /* Returns the interned copy of str, or NULL when out of memory. */
 static const char *intern(struct prof_symbolizer *s, const char *str) {
-  struct strset *t = &s->strs;
-  if (2 * (t->n + 1) > t->cap) { /* keep the load at most 1/2 */
-    size_t cap = t->cap ? 2 * t->cap : 256;
-    char **slots = calloc(cap, sizeof *slots);
-    if (!slots) return NULL;
-    for (size_t i = 0; i < t->cap; i++) {
-      if (!t->slots[i]) continue;
-      size_t j = hash_bytes(t->slots[i], strlen(t->slots[i])) & (cap - 1);
-      while (slots[j])
-        j = (j + 1) & (cap - 1);
-      slots[j] = t->slots[i];
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->cap = cap;
-  }
-  size_t j = hash_bytes(str, strlen(str)) & (t->cap - 1);
-  for (; t->slots[j]; j = (j + 1) & (t->cap - 1))
-    if (strcmp(t->slots[j], str) == 0) return t->slots[j];
+  uint32_t h = hash_fold(hash_fnv(HASH_FNV_INIT, str, strlen(str)));
+  int64_t id = hash_find(&s->str_ix, h, str_eq, s, str);
+  if (id >= 0) return s->strs[id];
+  if (hash_reserve(&s->str_ix) || buf_grow(&s->strs, &s->strs_cap, s->nstrs + 1, sizeof *s->strs))
+    return NULL;
   char *copy = strdup(str);
   if (!copy) return NULL;
-  t->slots[j] = copy;
-  t->n++;
+  s->strs[s->nstrs] = copy;
+  hash_put(&s->str_ix, h, (uint32_t)s->nstrs++);
   return copy;
 }
 
@@ -216,60 +202,36 @@ static int resolve(Dwfl *dwfl, uintptr_t pc, struct prof_line *out) {
 
 /* ---- the pc cache ---- */
 
-static struct pc_entry *cache_slot(struct prof_symbolizer *s, uintptr_t pc) {
-  size_t j = hash_pc(pc) & (s->cache_cap - 1);
-  while (s->cache[j].n && s->cache[j].pc != pc)
-    j = (j + 1) & (s->cache_cap - 1);
-  return &s->cache[j];
-}
-
-static int cache_grow(struct prof_symbolizer *s) {
-  size_t cap = s->cache_cap ? 2 * s->cache_cap : 1024;
-  struct pc_entry *old = s->cache;
-  size_t old_cap = s->cache_cap;
-  s->cache = calloc(cap, sizeof *s->cache);
-  if (!s->cache) {
-    s->cache = old;
-    return -1;
-  }
-  s->cache_cap = cap;
-  for (size_t i = 0; i < old_cap; i++)
-    if (old[i].n) *cache_slot(s, old[i].pc) = old[i];
-  free(old);
-  return 0;
+static int pc_eq(const void *ctx, uint32_t id, const void *key) {
+  const struct prof_symbolizer *s = ctx;
+  return s->cache[id].pc == *(const uintptr_t *)key;
 }
 
 /* Resolves pc, interns its chain and records it.  NULL when out of memory. */
 static struct pc_entry *cache_fill(struct prof_symbolizer *s, uintptr_t pc) {
-  if (2 * (s->cache_n + 1) > s->cache_cap && cache_grow(s) != 0) return NULL;
+  if (hash_reserve(&s->cache_ix) ||
+      buf_grow(&s->cache, &s->cache_cap, s->cache_n + 1, sizeof *s->cache))
+    return NULL;
   struct prof_line chain[MAX_CHAIN];
   int n = resolve(s->dwfl, pc, chain);
-  if (s->nlines + (size_t)n > s->lines_cap) {
-    size_t cap = s->lines_cap ? 2 * s->lines_cap : 1024;
-    while (cap < s->nlines + (size_t)n)
-      cap *= 2;
-    struct prof_line *lines = realloc(s->lines, cap * sizeof *lines);
-    if (!lines) return NULL;
-    s->lines = lines;
-    s->lines_cap = cap;
-  }
+  if (buf_grow(&s->lines, &s->lines_cap, s->nlines + (size_t)n, sizeof *s->lines)) return NULL;
   for (int i = 0; i < n; i++) {
     chain[i].function = intern(s, chain[i].function);
     chain[i].file = intern(s, chain[i].file);
     if (!chain[i].function || !chain[i].file) return NULL;
   }
   memcpy(&s->lines[s->nlines], chain, (size_t)n * sizeof *chain);
-  struct pc_entry *e = cache_slot(s, pc);
+  struct pc_entry *e = &s->cache[s->cache_n];
   *e = (struct pc_entry){.pc = pc, .first = (uint32_t)s->nlines, .n = (uint32_t)n};
   s->nlines += (size_t)n;
-  s->cache_n++;
+  hash_put(&s->cache_ix, hash_pc(pc), (uint32_t)s->cache_n++);
   return e;
 }
 
 int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, int max) {
   if (max < 1) return 0;
-  struct pc_entry *e = s->cache_cap ? cache_slot(s, pc) : NULL;
-  if (!e || !e->n) e = cache_fill(s, pc);
+  int64_t id = hash_find(&s->cache_ix, hash_pc(pc), pc_eq, s, &pc);
+  struct pc_entry *e = id >= 0 ? &s->cache[id] : cache_fill(s, pc);
   if (!e) {
     /* Out of memory: still an answer, as the interface promises. */
     lines[0] = (struct prof_line){.function = "?", .file = "", .line = 0};
@@ -286,7 +248,7 @@ int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, in
  * SP-based there, the function has not made RBP its frame pointer (it is
  * frameless, or in its prologue or epilogue), so RBP still frames its
  * caller and a frame-pointer walk would skip the caller.  Then the return
- * address is at CFA - 8 (x86-64: the CFA is SP before the call).  */
+ * address is at CFA - ARCH_RA_CFA_OFFSET (the CFA is SP before the call).  */
 static int frameless_ra_offset(Dwfl *dwfl, uintptr_t pc) {
   Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
   if (!mod) return -1;
@@ -301,42 +263,34 @@ static int frameless_ra_offset(Dwfl *dwfl, uintptr_t pc) {
   size_t nops;
   int offset = -1;
   if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && nops == 1) {
-    const unsigned rsp = 7;
     int64_t cfa_off = -1;
-    if (ops[0].atom == DW_OP_bregx && ops[0].number == rsp)
+    if (ops[0].atom == DW_OP_bregx && ops[0].number == ARCH_DWARF_SP)
       cfa_off = (int64_t)ops[0].number2;
-    else if (ops[0].atom == DW_OP_breg0 + rsp)
+    else if (ops[0].atom == DW_OP_breg0 + ARCH_DWARF_SP)
       cfa_off = (int64_t)ops[0].number;
-    if (cfa_off >= 8 && cfa_off <= 1 << 20) offset = (int)(cfa_off - 8);
+    if (cfa_off >= ARCH_RA_CFA_OFFSET && cfa_off <= 1 << 20)
+      offset = (int)(cfa_off - ARCH_RA_CFA_OFFSET);
   }
   free(frame);
   return offset;
 }
 
+static int ra_eq(const void *ctx, uint32_t id, const void *key) {
+  const struct prof_symbolizer *s = ctx;
+  return s->ra[id].pc == *(const uintptr_t *)key;
+}
+
 int prof_frameless_ra_offset(prof_symbolizer *s, uintptr_t pc) {
-  if (2 * (s->ra_n + 1) > s->ra_cap) {
-    size_t cap = s->ra_cap ? 2 * s->ra_cap : 256;
-    struct ra_entry *bigger = calloc(cap, sizeof *bigger);
-    if (!bigger) return frameless_ra_offset(s->dwfl, pc);
-    for (size_t i = 0; i < s->ra_cap; i++) {
-      if (!s->ra[i].used) continue;
-      size_t j = hash_pc(s->ra[i].pc) & (cap - 1);
-      while (bigger[j].used)
-        j = (j + 1) & (cap - 1);
-      bigger[j] = s->ra[i];
-    }
-    free(s->ra);
-    s->ra = bigger;
-    s->ra_cap = cap;
+  uint32_t h = hash_pc(pc);
+  int64_t id = hash_find(&s->ra_ix, h, ra_eq, s, &pc);
+  if (id >= 0) return s->ra[id].offset;
+  int offset = frameless_ra_offset(s->dwfl, pc);
+  /* Out of memory: the answer is still right, just not remembered. */
+  if (!hash_reserve(&s->ra_ix) && !buf_grow(&s->ra, &s->ra_cap, s->ra_n + 1, sizeof *s->ra)) {
+    s->ra[s->ra_n] = (struct ra_entry){.pc = pc, .offset = offset};
+    hash_put(&s->ra_ix, h, (uint32_t)s->ra_n++);
   }
-  size_t j = hash_pc(pc) & (s->ra_cap - 1);
-  while (s->ra[j].used && s->ra[j].pc != pc)
-    j = (j + 1) & (s->ra_cap - 1);
-  if (!s->ra[j].used) {
-    s->ra[j] = (struct ra_entry){.pc = pc, .offset = frameless_ra_offset(s->dwfl, pc), .used = 1};
-    s->ra_n++;
-  }
-  return s->ra[j].offset;
+  return offset;
 }
 
 /* ---- mappings ---- */
@@ -461,11 +415,14 @@ prof_symbolizer *prof_symbolizer_new(void) {
 void prof_symbolizer_free(prof_symbolizer *s) {
   if (!s) return;
   if (s->dwfl) dwfl_end(s->dwfl);
-  for (size_t i = 0; i < s->strs.cap; i++)
-    free(s->strs.slots[i]);
-  free(s->strs.slots);
+  for (size_t i = 0; i < s->nstrs; i++)
+    free(s->strs[i]);
+  free(s->strs);
+  hash_free(&s->str_ix);
   free(s->cache);
+  hash_free(&s->cache_ix);
   free(s->ra);
+  hash_free(&s->ra_ix);
   free(s->lines);
   free(s->maps);
   free(s);

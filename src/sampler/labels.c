@@ -14,7 +14,7 @@
  *    thread cannot drop it while interrupted.  Only normal code frees.
  */
 #define _GNU_SOURCE
-#include "prof/cpuprof.h"
+#include "sampler/labels.h"
 
 #include "runtime/runtime.h"
 
@@ -23,11 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct grt_labels {
-  _Atomic int64_t refs;
-  int npairs;
-  const char *kv[]; /* key, value, ..., NULL; the strings follow */
-};
 
 /* A new set (one reference) of npairs pairs from kv, sorted with unique
  * keys: for equal keys, the later pair wins. */
@@ -112,26 +107,22 @@ grt_labels *grt_labels_make(const char *key, const char *value, ...) {
   return l;
 }
 
-void prof_labels_retain(grt_labels *l) {
-  if (l) atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
-}
-
 void grt_labels_release(grt_labels *l) {
   if (l && atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1) free(l);
 }
 
-const char *const *prof_labels_kv(const grt_labels *l) {
+const char *const *labels_kv(const grt_labels *l) {
   return l ? l->kv : NULL;
 }
 
 /* outer's pairs with add's on top (a new reference either way). */
 static grt_labels *labels_merge(grt_labels *outer, grt_labels *add) {
   if (!outer || outer->npairs == 0 || outer == add) {
-    prof_labels_retain(add);
+    labels_retain(add);
     return add;
   }
   if (!add || add->npairs == 0) {
-    prof_labels_retain(outer);
+    labels_retain(outer);
     return outer;
   }
   int npairs = outer->npairs + add->npairs;
@@ -146,7 +137,7 @@ static grt_labels *labels_merge(grt_labels *outer, grt_labels *add) {
 
 void grt_prof_do(grt_labels *l, void (*fn)(void *), void *arg) {
   if (!fn) {
-    sched_warn("grt: grt_prof_do: fn is NULL");
+    warn_line("grt: grt_prof_do: fn is NULL");
     return;
   }
   struct g *gp = getcurg();
@@ -157,7 +148,7 @@ void grt_prof_do(grt_labels *l, void (*fn)(void *), void *arg) {
   grt_labels *outer = gp->labels; /* its reference moves to this frame */
   grt_labels *inner = labels_merge(outer, l);
   if (!inner && l) {
-    sched_warn("grt: grt_prof_do: out of memory; running without the new labels");
+    warn_line("grt: grt_prof_do: out of memory; running without the new labels");
     fn(arg);
     return;
   }

@@ -13,7 +13,7 @@
 #ifndef GRT_PROF_PPROF_H
 #define GRT_PROF_PPROF_H
 
-#include "prof/symbolize.h"
+#include "pprof/symbolize.h"
 
 #include <stdint.h>
 

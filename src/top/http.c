@@ -24,12 +24,12 @@
  *    like Go's, it lives as long as the program.
  */
 #define _GNU_SOURCE
-#include "prof/http.h"
+#include "top/top.h"
 
 #include "grt.h"
 #include "runtime/runtime.h"
 
-#include "runtime/dump.h"
+#include "pprof/goroutines.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -257,7 +257,7 @@ static enum MHD_Result http_goroutine(struct MHD_Connection *c) {
   if (fd < 0)
     return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write goroutine profile: %s",
                       strerror(errno));
-  int err = dump_goroutine_profile(fd, (int)debug);
+  int err = goroutines_write(fd, (int)debug);
   if (err) {
     close(fd);
     return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write goroutine profile: %s",
@@ -405,14 +405,14 @@ static int http_serve(const char *addr, char *why, size_t whylen) {
 int grt_pprof_serve(const char *addr) {
   char why[256];
   int err = http_serve(addr ? addr : HTTP_DEFAULT_ADDR, why, sizeof why);
-  if (err) sched_warn("grt_pprof_serve(\"%s\"): %s", addr ? addr : HTTP_DEFAULT_ADDR, why);
+  if (err) warn_line("grt_pprof_serve(\"%s\"): %s", addr ? addr : HTTP_DEFAULT_ADDR, why);
   return err;
 }
 
-void prof_http_from_env(void) {
+void http_from_env(void) {
   const char *addr = getenv("GRT_PPROF_ADDR");
   if (!addr || !*addr) return;
   char why[256];
   int err = http_serve(addr, why, sizeof why);
-  if (err) sched_warn("grt: GRT_PPROF_ADDR=\"%s\": %s; /debug/pprof not served", addr, why);
+  if (err) warn_line("grt: GRT_PPROF_ADDR=\"%s\": %s; /debug/pprof not served", addr, why);
 }

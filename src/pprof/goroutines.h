@@ -1,14 +1,13 @@
 /*
- * dump.h - goroutine dumps for the /debug/pprof server (prof/http.c).
- * grt_dump (grt.h) and the SIGQUIT dump (dump_install_sigquit, runtime.h)
- * are the other entry points of dump.c.
+ * goroutines.h - goroutine dumps for the /debug/pprof server (top/http.c).
+ * grt_dump (grt.h) is the other entry point of goroutines.c.
  *
  * Safe to call from a goroutine (the work runs through grt_extcall, so the
  * P keeps running other goroutines) or from any other thread.  No lock is
  * held while writing to fd.
  */
-#ifndef GRT_RUNTIME_DUMP_H
-#define GRT_RUNTIME_DUMP_H
+#ifndef GRT_PPROF_GOROUTINES_H
+#define GRT_PPROF_GOROUTINES_H
 
 /*
  * Writes Go's /debug/pprof/goroutine?debug=N to fd:
@@ -22,6 +21,6 @@
  *   debug 2 (and above): the same text as grt_dump.
  * 0, or -errno (-EBADF for a bad fd, -EINVAL for a negative debug).
  */
-int dump_goroutine_profile(int fd, int debug);
+int goroutines_write(int fd, int debug);
 
 #endif

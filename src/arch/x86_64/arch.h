@@ -1,0 +1,80 @@
+/*
+ * arch.h - the machine seam for x86-64 (SysV ABI).  Everything outside
+ * src/arch/ that needs a register, a ucontext field, the saved-context
+ * layout or a stack rule gets it from here; CMake puts this folder on the
+ * include path by CMAKE_SYSTEM_PROCESSOR.
+ *
+ * Included by switch.S (the GCTX_* offsets) and by C.
+ */
+#ifndef GRT_ARCH_H
+#define GRT_ARCH_H
+
+/* struct grt_ctx offsets, shared with switch.S (checked below). */
+#define GCTX_SP 0
+#define GCTX_PC 8
+#define GCTX_FP 16
+#define GCTX_RBX 24
+#define GCTX_R12 32
+#define GCTX_R13 40
+#define GCTX_R14 48
+#define GCTX_R15 56
+#define GCTX_SIZE 64
+
+#define ARCH_STACK_ALIGN 16 /* SP at a call instruction */
+
+#ifndef __ASSEMBLER__
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ucontext.h>
+
+/* Callee-saved machine state of a goroutine that is not running. */
+struct grt_ctx {
+  uintptr_t sp, pc, fp;
+  uintptr_t rbx, r12, r13, r14, r15;
+};
+
+_Static_assert(offsetof(struct grt_ctx, sp) == GCTX_SP, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, pc) == GCTX_PC, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, fp) == GCTX_FP, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, rbx) == GCTX_RBX, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, r12) == GCTX_R12, "ctx layout");
+_Static_assert(offsetof(struct grt_ctx, r15) == GCTX_R15, "ctx layout");
+_Static_assert(sizeof(struct grt_ctx) == GCTX_SIZE, "ctx layout");
+
+/* A fresh goroutine's context: sched_gogo jumps to entry with SP at the
+ * aligned top of the stack, FP 0 (the walk's end), and arg where
+ * sched_goentry expects it (r12, callee-saved). */
+static inline void arch_ctx_init(struct grt_ctx *c, uintptr_t stack_hi, uintptr_t entry,
+                                 void *arg) {
+  *c = (struct grt_ctx){0};
+  c->sp = stack_hi & ~(uintptr_t)(ARCH_STACK_ALIGN - 1);
+  c->pc = entry;
+  c->fp = 0;
+  c->r12 = (uintptr_t)arg;
+}
+
+/* The interrupted state in a signal handler's ucontext. */
+static inline uintptr_t arch_uc_pc(const void *uc) {
+  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+}
+static inline uintptr_t arch_uc_sp(const void *uc) {
+  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+}
+static inline uintptr_t arch_uc_fp(const void *uc) {
+  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RBP];
+}
+
+/* Where the return address sits relative to the CFA (the caller's SP
+ * before the call): a call pushes it just below. */
+#define ARCH_RA_CFA_OFFSET 8
+/* The DWARF number of the stack pointer (rsp), for CFA rules "SP + n". */
+#define ARCH_DWARF_SP 7
+
+/* A spin-wait hint. */
+static inline void arch_pause(void) {
+  __builtin_ia32_pause();
+}
+
+#endif /* __ASSEMBLER__ */
+#endif /* GRT_ARCH_H */

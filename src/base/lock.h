@@ -1,0 +1,33 @@
+/*
+ * lock.h - the runtime's lowest primitives (lock.c): a futex mutex for short
+ * critical sections (rt_lock), a one-shot futex wakeup (note), the monotonic
+ * clock and a per-thread random source.
+ *
+ * Neither may be used in a signal handler: the interrupted code may hold the
+ * lock, or be inside note_sleep.
+ */
+#ifndef GRT_BASE_LOCK_H
+#define GRT_BASE_LOCK_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* A one-shot wakeup for a sleeping thread (futex word). */
+struct note {
+  _Atomic uint32_t key;
+};
+
+/* A runtime lock (futex word): 0 unlocked, 1 locked, 2 locked with sleepers. */
+typedef struct rt_lock_word {
+  _Atomic uint32_t v;
+} rt_lock;
+
+void rt_lock_acquire(rt_lock *l);
+void rt_lock_release(rt_lock *l);
+void note_sleep(struct note *n, int64_t deadline_ns); /* deadline 0: forever */
+void note_wakeup(struct note *n);
+void note_clear(struct note *n);
+int64_t nanotime(void); /* CLOCK_MONOTONIC, ns */
+uint32_t rt_fastrand(void);
+
+#endif

@@ -1,0 +1,212 @@
+/*
+ * cputimer.c - one SIGPROF timer per thread, on that thread's CPU clock:
+ * for every M (armed when a session starts, and when a thread becomes an
+ * M during one), and for threads grt did not create (found by the
+ * collector's scan of /proc/self/task).
+ *
+ * Invariants:
+ *  - An M's timer fields (prof_tid, prof_ktimer, prof_timer_gen) are
+ *    guarded by its prof_lock, which only normal code takes: start, stop,
+ *    an M binding to or leaving its thread.  The handler never does; it
+ *    reads prof_ktimer (to tell its M's timer from a foreign one) and
+ *    prof_ring, each with one atomic load.
+ *  - An M's ring is allocated once, before its first timer, and kept for
+ *    the M's life: a handler may hold a pointer to it at any time.
+ *  - The foreign-thread table is the collector's alone; stop uses it
+ *    after joining the collector.
+ */
+#define _GNU_SOURCE
+#include "sampler/sampler.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_FOREIGN 1024 /* threads grt did not create, with a timer each */
+
+static int64_t period_ns = 10000000;
+
+void cputimer_set_period(int64_t ns) {
+  period_ns = ns;
+}
+
+/* A SIGPROF timer on the CPU clock of thread tid, first expiring at a
+ * random point within one period (so threads started together do not all
+ * sample on the same tick, and a short-lived one still gets its chance).
+ * The clock id is what pthread_getcpuclockid computes, so any thread can
+ * arm a timer for another: the starter arms Ms busy running goroutines,
+ * and the collector arms threads grt did not create.  Returns the kernel
+ * timer id (which is what glibc's timer_t holds for SIGEV_THREAD_ID
+ * timers, and what si_timerid carries), or -1. */
+static int thread_timer_new(pid_t tid) {
+  clockid_t clock = (clockid_t)((~(unsigned)tid << 3) | 6);
+  struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGPROF};
+  ev._sigev_un._tid = tid;
+  timer_t t;
+  if (timer_create(clock, &ev, &t) != 0) return -1; /* the thread is gone */
+  int64_t first = 1 + (int64_t)(rt_fastrand() % (uint64_t)period_ns);
+  struct itimerspec its = {
+      .it_interval = {period_ns / 1000000000, period_ns % 1000000000},
+      .it_value = {first / 1000000000, first % 1000000000},
+  };
+  if (timer_settime(t, 0, &its, NULL) != 0) {
+    timer_delete(t);
+    return -1;
+  }
+  return (int)(intptr_t)t;
+}
+
+static void thread_timer_delete(int ktimer) {
+  timer_delete((timer_t)(intptr_t)ktimer);
+}
+
+/* Under mp->prof_lock: makes mp's timer match session gen (0: none). */
+static void m_timer_set(struct m *mp, uint32_t gen) {
+  if (mp->prof_timer_gen == gen) return;
+  int old = atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed);
+  atomic_store_explicit(&mp->prof_ktimer, -1, memory_order_relaxed);
+  if (old >= 0) thread_timer_delete(old);
+  mp->prof_timer_gen = 0;
+  pid_t tid = atomic_load_explicit(&mp->prof_tid, memory_order_relaxed);
+  if (gen == 0 || tid == 0) return;
+  int k = thread_timer_new(tid);
+  if (k < 0) return;
+  atomic_store_explicit(&mp->prof_ktimer, k, memory_order_relaxed);
+  mp->prof_timer_gen = gen;
+}
+
+static struct prof_ring *ring_new(void) {
+  void *p = mmap(NULL, sizeof(struct prof_ring), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* Under mp->prof_lock: a ring (allocated once, kept for the M's life) and
+ * the timer for session gen (0: none), and the record of both for
+ * cputimer_m_started's lock-free check. */
+static void m_prepare(struct m *mp, uint32_t gen) {
+  if (gen != 0 && !atomic_load_explicit(&mp->prof_ring, memory_order_relaxed)) {
+    struct prof_ring *r = ring_new();
+    if (r) atomic_store_explicit(&mp->prof_ring, r, memory_order_release);
+  }
+  m_timer_set(mp, gen);
+  atomic_store_explicit(&mp->prof_armed_gen, gen, memory_order_relaxed);
+}
+
+void cputimer_m_started(struct m *mp) {
+  /* Fast path (every callback from a foreign thread): nothing changed. */
+  if (atomic_load_explicit(&sigprof.gen, memory_order_relaxed) ==
+          atomic_load_explicit(&mp->prof_armed_gen, memory_order_relaxed) &&
+      atomic_load_explicit(&mp->prof_tid, memory_order_relaxed) == mp->tid)
+    return;
+  rt_lock_acquire(&mp->prof_lock);
+  atomic_store_explicit(&mp->prof_tid, mp->tid, memory_order_relaxed);
+  m_prepare(mp, atomic_load(&sigprof.gen));
+  rt_lock_release(&mp->prof_lock);
+}
+
+void cputimer_m_exiting(struct m *mp) {
+  rt_lock_acquire(&mp->prof_lock);
+  m_prepare(mp, 0);
+  atomic_store_explicit(&mp->prof_tid, 0, memory_order_relaxed);
+  rt_lock_release(&mp->prof_lock);
+}
+
+void cputimer_set_all(uint32_t gen) {
+  for (struct m *mp = sched_allm(); mp; mp = mp->alllink) {
+    rt_lock_acquire(&mp->prof_lock);
+    m_prepare(mp, gen);
+    rt_lock_release(&mp->prof_lock);
+  }
+}
+
+/* ---- threads grt did not create ------------------------------------------
+ * The collector lists /proc/self/task every period and gives every thread
+ * that is not an M (nor sysmon, nor itself) a timer of its own; their
+ * samples go to the shared slots as {pc, grt._ExternalCode}.  A thread that
+ * has become an M keeps both timers until the next scan deletes the
+ * foreign one; meanwhile the handler counts only its M's (by timer id). */
+
+static struct {
+  pid_t tid;
+  int ktimer;
+  bool seen;
+} foreign[MAX_FOREIGN];
+static int nforeign;
+
+/* The tids of threads bound to Ms, snapshot once per scan. */
+static pid_t *m_tids;
+static int n_m_tids, cap_m_tids;
+
+static void snapshot_m_tids(void) {
+  n_m_tids = 0;
+  for (struct m *mp = sched_allm(); mp; mp = mp->alllink) {
+    pid_t tid = atomic_load_explicit(&mp->prof_tid, memory_order_relaxed);
+    if (tid == 0) continue;
+    if (n_m_tids == cap_m_tids) {
+      int cap = cap_m_tids ? 2 * cap_m_tids : 64;
+      pid_t *bigger = realloc(m_tids, (size_t)cap * sizeof *bigger);
+      if (!bigger) return; /* a thread missed now is seen next scan */
+      m_tids = bigger;
+      cap_m_tids = cap;
+    }
+    m_tids[n_m_tids++] = tid;
+  }
+}
+
+static bool is_m_tid(pid_t tid) {
+  for (int i = 0; i < n_m_tids; i++)
+    if (m_tids[i] == tid) return true;
+  return false;
+}
+
+static void foreign_remove(int i) {
+  thread_timer_delete(foreign[i].ktimer);
+  foreign[i] = foreign[--nforeign];
+}
+
+void cputimer_scan_foreign(pid_t self) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return;
+  for (int i = 0; i < nforeign; i++)
+    foreign[i].seen = false;
+  snapshot_m_tids();
+  pid_t sysmon = sched_sysmon_tid();
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char *end;
+    long v = strtol(e->d_name, &end, 10);
+    if (*end || v <= 0) continue;
+    pid_t tid = (pid_t)v;
+    if (tid == self || tid == sysmon) continue;
+    int i = 0;
+    while (i < nforeign && foreign[i].tid != tid)
+      i++;
+    if (i < nforeign) {
+      foreign[i].seen = true;
+      continue;
+    }
+    if (nforeign == MAX_FOREIGN || is_m_tid(tid)) continue;
+    int k = thread_timer_new(tid);
+    if (k >= 0) foreign[nforeign++] = (typeof(foreign[0])){.tid = tid, .ktimer = k, .seen = true};
+  }
+  closedir(d);
+  /* Gone, or an M now (its own timer counts): no foreign timer. */
+  for (int i = 0; i < nforeign;)
+    if (!foreign[i].seen || is_m_tid(foreign[i].tid))
+      foreign_remove(i);
+    else
+      i++;
+}
+
+void cputimer_foreign_stop(void) {
+  while (nforeign > 0)
+    foreign_remove(0);
+  free(m_tids);
+  m_tids = NULL;
+  n_m_tids = cap_m_tids = 0;
+}

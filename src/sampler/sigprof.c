@@ -1,0 +1,228 @@
+/*
+ * sigprof.c - the SIGPROF handler: the decision table, the unwinder's
+ * segment and record walks, and handing the sample to a ring.  Everything
+ * in this file runs in the signal handler, on the interrupted thread's
+ * signal stack.
+ *
+ * Invariants (tests/sigsafe.sh checks the undefined symbols of this object
+ * and of ring.o against a short allowlist):
+ *  - Nothing here allocates, takes a lock or calls stdio; errno is saved
+ *    and restored.
+ *  - It reads only: TLS g, the M and G structs (never freed), its own
+ *    state (struct sigprof_state: the switch ranges are copied at start,
+ *    before gen is published), and stack memory inside the bounds of a
+ *    stack in use on its own thread (g0's, or m->curg's), checked before
+ *    every read (base/fpwalk.h).
+ *  - Transition records are followed only when they lie inside one of
+ *    those two stacks and describe one of them; a record whose frame is
+ *    below the interrupted SP on the same stack is stale (its call has
+ *    returned) and is skipped.
+ *  - in_handler is raised before gen is read and lowered last, so
+ *    sampler_stop (gen = 0, then wait for in_handler == 0, both seq_cst)
+ *    knows every sample of the session is in a ring.
+ *
+ * The decision table (docs/design.md, "The decision table") is take_sample,
+ * row by row.
+ */
+#define _GNU_SOURCE
+#include "sampler/sampler.h"
+
+#include "base/fpwalk.h"
+
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct sigprof_state sigprof;
+
+/* Appends pc; false when the stack is full (then marks it truncated). */
+static bool push(struct sample *s, uintptr_t pc) {
+  if (s->n >= PROF_MAX_FRAMES) {
+    s->pcs[PROF_MAX_FRAMES] = PROF_PC_TRUNCATED;
+    s->n = PROF_MAX_FRAMES + 1;
+    return false;
+  }
+  s->pcs[s->n++] = pc;
+  return true;
+}
+
+/* fpwalk's emitter: a return address becomes its call site. */
+static bool push_ret(void *out, uintptr_t ret) {
+  return push(out, ret - 1);
+}
+
+static bool in_switch_code(uintptr_t pc) {
+  for (int i = 0; i < sigprof.nswitch_ranges; i++)
+    if (pc >= sigprof.switch_ranges[i].start && pc < sigprof.switch_ranges[i].end) return true;
+  return false;
+}
+
+/* One segment: pc (exact when leaf, else a return address), then the
+ * frame-pointer chain from fp within [lo, hi), above sp. */
+__attribute__((no_sanitize_address)) static enum fpwalk_end
+walk_segment(struct sample *s, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lo,
+             uintptr_t hi) {
+  if (!push(s, leaf ? pc : pc - 1)) return FPWALK_FULL;
+  return fpwalk(fp, sp, lo, hi, fpwalk_read_direct, NULL, push_ret, s);
+}
+
+/* Is [p, p + size) inside [lo, hi)? */
+static bool inside(uintptr_t p, size_t size, uintptr_t lo, uintptr_t hi) {
+  return p >= lo && p <= hi && hi - p >= size;
+}
+
+/* Keeps the words at the interrupted SP (within the stack's bounds). */
+__attribute__((no_sanitize_address)) static void peek_stack(struct sample *s, uintptr_t sp,
+                                                            uintptr_t lo, uintptr_t hi) {
+  if ((sp & 7) || !inside(sp, 0, lo, hi)) return;
+  size_t avail = (hi - sp) / sizeof(uintptr_t);
+  s->npeek = avail < PROF_PEEK_WORDS ? (int)avail : PROF_PEEK_WORDS;
+  for (int i = 0; i < s->npeek; i++)
+    s->peek[i] = ((const uintptr_t *)sp)[i];
+}
+
+/* Is rec a record the handler may read and follow: inside g0's or curg's
+ * stack, aligned, and describing frames on one of those two stacks? */
+static bool record_ok(const struct transition *rec, const struct g *g0, const struct g *curg) {
+  uintptr_t r = (uintptr_t)rec;
+  if (r & 7) return false;
+  bool on_g0 = inside(r, sizeof *rec, g0->stack_lo, g0->stack_hi);
+  bool on_curg = curg && inside(r, sizeof *rec, curg->stack_lo, curg->stack_hi);
+  if (!on_g0 && !on_curg) return false;
+  if (rec->kind != TRANS_EXTCALL && rec->kind != TRANS_CALLBACK) return false;
+  if (rec->lo == g0->stack_lo && rec->hi == g0->stack_hi) return true;
+  return curg && rec->lo == curg->stack_lo && rec->hi == curg->stack_hi;
+}
+
+/* Follows the transition records from rec outward, one segment each:
+ * goroutine frames below an extcall, external frames below a callback...
+ * sp/lo are the interrupted segment's: records on that stack below sp are
+ * stale (their call has returned, the record not yet unpublished).  A
+ * goroutine segment always ends at FP 0 (the goroutine entry, or a
+ * callback trampoline), so one whose walk broke off lost frames: *broken.
+ * Returns false when the sample is full. */
+__attribute__((no_sanitize_address)) static bool walk_records(struct sample *s,
+                                                              const struct transition *rec,
+                                                              struct m *mp, uintptr_t sp,
+                                                              uintptr_t lo, bool *broken) {
+  const struct g *curg = mp->curg;
+  for (int hops = 0; rec && hops < PROF_MAX_FRAMES; hops++) {
+    if (!record_ok(rec, mp->g0, curg)) return true;
+    if (!(rec->lo == lo && rec->sp < sp)) {
+      enum fpwalk_end w = walk_segment(s, rec->pc, false, rec->fp, rec->sp, rec->lo, rec->hi);
+      if (w == FPWALK_FULL) return false;
+      if (w == FPWALK_BROKEN && rec->kind == TRANS_EXTCALL) *broken = true;
+      lo = 0; /* only the interrupted segment can leave stale records */
+    }
+    rec = rec->prev;
+  }
+  return true;
+}
+
+/* The decision table (docs/design.md).  Rows are tried in order. */
+__attribute__((no_sanitize_address)) static void
+take_sample(struct sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t sp, uintptr_t fp) {
+  /* Row 1: no goroutine frames on this thread.  An extra M knows its
+   * thread's stack (g0), so the native frames are walked there. */
+  if (!mp) {
+    push(s, pc);
+    push(s, PROF_PC_EXTERNAL);
+    return;
+  }
+  struct g *g0 = mp->g0;
+  if (mp->is_extra && atomic_load_explicit(&mp->in_external, memory_order_relaxed)) {
+    if (g == g0 && inside(sp, 0, g0->stack_lo, g0->stack_hi)) {
+      peek_stack(s, sp, g0->stack_lo, g0->stack_hi);
+      walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi);
+    } else
+      push(s, pc);
+    push(s, PROF_PC_EXTERNAL);
+    return;
+  }
+  /* Row 2: mid-switch: TLS g, SP and FP may disagree. */
+  if (in_switch_code(pc)) goto system;
+  struct transition *rec = atomic_load_explicit(&mp->trans, memory_order_relaxed);
+  if (g == g0) {
+    /* Row 3: SP is not on g0 (a signal stack, or a switch half done). */
+    if (!inside(sp, 0, g0->stack_lo, g0->stack_hi)) goto system;
+    peek_stack(s, sp, g0->stack_lo, g0->stack_hi);
+    /* Row 4: external code called by the innermost extcall.  (Under a
+     * callback record, g0 runs the callback's runtime work instead.) */
+    if (atomic_load_explicit(&mp->ext_depth, memory_order_relaxed) > 0 && rec &&
+        record_ok(rec, g0, mp->curg) && rec->kind == TRANS_EXTCALL) {
+      /* External code is often built without frame pointers: a break in
+       * its own segment is not news; a break in a goroutine's is marked. */
+      bool broken = false;
+      if (walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi) != FPWALK_FULL &&
+          walk_records(s, rec, mp, sp, g0->stack_lo, &broken) && broken)
+        push(s, PROF_PC_TRUNCATED);
+      return;
+    }
+    /* Row 5: scheduler or runtime work: g0's frames, under grt._System. */
+    if (walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi) != FPWALK_FULL)
+      push(s, PROF_PC_SYSTEM);
+    return;
+  }
+  if (g == mp->curg) {
+    /* Row 3 for a goroutine: SP off its stack means a switch is half done. */
+    if (!inside(sp, 0, g->stack_lo, g->stack_hi)) goto system;
+    peek_stack(s, sp, g->stack_lo, g->stack_hi);
+    /* Row 6: the goroutine's frames, then across every callback boundary.
+     * A goroutine segment that broke off (a leaf in code without frame
+     * pointers, which used the frame register) lost its callers: the
+     * sample says so with grt._Truncated as its root, rather than pass
+     * for a whole stack. */
+    enum fpwalk_end w = walk_segment(s, pc, true, fp, sp, g->stack_lo, g->stack_hi);
+    bool broken = w == FPWALK_BROKEN;
+    if (w != FPWALK_FULL && walk_records(s, rec, mp, sp, g->stack_lo, &broken) && broken)
+      push(s, PROF_PC_TRUNCATED);
+    return;
+  }
+  /* Row 7: anything else. */
+system:
+  s->n = 0;
+  s->npeek = 0;
+  push(s, pc);
+  push(s, PROF_PC_SYSTEM);
+}
+
+void sigprof_handler(int sig, siginfo_t *si, void *uc) {
+  (void)sig;
+  int saved_errno = errno;
+  atomic_fetch_add(&sigprof.in_handler, 1);
+  uint32_t gen = atomic_load(&sigprof.gen);
+  if (gen != 0) {
+    uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc);
+    /* A timer that expired several times before the signal was delivered
+     * (the kernel checks CPU timers once per tick) stands for all of them. */
+    uint64_t weight = 1;
+    if (si->si_code == SI_TIMER && si->si_overrun > 0) weight += (uint64_t)si->si_overrun;
+    struct g *g = grt_tls_g;
+    struct m *mp = g ? g->m : NULL;
+    /* A thread that became an M may still have the timer the collector
+     * gave it as a foreign thread: once its M's own timer runs, only that
+     * one counts (Go's validSIGPROF, by timer id). */
+    int own = mp ? atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed) : -1;
+    if (si->si_code == SI_TIMER && own >= 0 && si->si_timerid != own) goto out;
+    struct sample s;
+    s.n = 0;
+    s.npeek = 0;
+    take_sample(&s, g, mp, pc, sp, fp);
+    if (!mp) {
+      if (!shared_put(gen, &s, weight, (unsigned)syscall(SYS_gettid)))
+        atomic_fetch_add_explicit(&sigprof.lost_shared, weight, memory_order_relaxed);
+    } else {
+      struct prof_ring *r = atomic_load_explicit(&mp->prof_ring, memory_order_acquire);
+      /* Labels are the running goroutine's, also on g0 (its extcalls). */
+      struct g *curg = mp->curg;
+      if (r)
+        ring_put(r, gen, &s, weight, curg ? curg->labels : NULL);
+      else
+        atomic_fetch_add_explicit(&sigprof.lost_no_ring, weight, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&sigprof.handled, weight, memory_order_relaxed);
+  }
+out:
+  atomic_fetch_sub(&sigprof.in_handler, 1);
+  errno = saved_errno;
+}

@@ -1,0 +1,91 @@
+/*
+ * main.c - grt_main: reads every GRT_* variable that shapes the run, wires
+ * the profiler's hooks into the runtime, starts the runtime, then what
+ * the environment asks for (CPU profile, /debug/pprof, SIGQUIT dumps), and
+ * runs the program's main as goroutine 1.
+ *
+ * Every variable is parsed by base/env.c: a bad value gives one stderr line
+ * naming it and what happens instead, and the program runs on.
+ *   GRT_MAXPROCS             Ps (1..1024; default: online CPUs)
+ *   GRT_STACK_GUARD_BUDGET   guarded stacks allowed (default: from
+ *                            vm.max_map_count); tests force the canary path
+ *   GRT_CPUPROFILE[_HZ]      profile the whole run to a file (hz 1..10000)
+ *   GRT_PPROF_ADDR           serve /debug/pprof (http.c)
+ */
+#define _GNU_SOURCE
+#include "top/top.h"
+
+#include "base/env.h"
+#include "base/warn.h"
+#include "grt.h"
+#include "runtime/runtime.h"
+#include "sampler/sampler.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAXPROCS_LIMIT 1024
+#define PROF_DEFAULT_HZ 100
+
+static int online_cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : (n > MAXPROCS_LIMIT ? MAXPROCS_LIMIT : (int)n);
+}
+
+/* GRT_MAXPROCS, or the number of online CPUs; quiet unless warn. */
+static int maxprocs_from_env(bool warn) {
+  const char *s = getenv("GRT_MAXPROCS");
+  char if_bad[64];
+  snprintf(if_bad, sizeof if_bad, "using %d (online CPUs)", online_cpus());
+  long v = online_cpus();
+  env_int("GRT_MAXPROCS", 1, MAXPROCS_LIMIT, &v, warn ? if_bad : NULL);
+  return (int)v;
+}
+
+int grt_maxprocs(void) {
+  int n = sched_nprocs();
+  return n ? n : maxprocs_from_env(false);
+}
+
+/* GRT_CPUPROFILE=path [GRT_CPUPROFILE_HZ=n]: profile the whole run.  A bad
+ * value leaves profiling off with one line on stderr; the program runs on. */
+static void cpuprofile_from_env(void) {
+  const char *path = getenv("GRT_CPUPROFILE");
+  if (!path || !*path) return;
+  long hz = PROF_DEFAULT_HZ;
+  const char *hzs = getenv("GRT_CPUPROFILE_HZ");
+  if (hzs && *hzs &&
+      !env_int("GRT_CPUPROFILE_HZ", 1, SAMPLER_MAX_HZ, &hz, "CPU profiling off"))
+    return;
+  int err = grt_prof_start(&(grt_prof_config){.path = path, .hz = (int)hz});
+  if (err)
+    warn_line("grt: GRT_CPUPROFILE=\"%s\": cannot start CPU profiling: %s; CPU profiling off",
+              path, strerror(-err));
+}
+
+int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
+  if (!main_fn) {
+    warn_line("grt: grt_main: main_fn is NULL");
+    return -EINVAL;
+  }
+  if (sched_started()) {
+    warn_line("grt: grt_main called twice");
+    return -EBUSY;
+  }
+  struct sched_config cfg = {.nprocs = maxprocs_from_env(true), .stack_guard_budget = -1};
+  env_int("GRT_STACK_GUARD_BUDGET", 0, 1L << 30, &cfg.stack_guard_budget,
+          "using the budget from vm.max_map_count");
+  sched_set_hooks(sampler_hooks());
+  int err = sched_init(&cfg);
+  if (err == -EBUSY) {
+    warn_line("grt: grt_main called twice");
+    return err;
+  }
+  if (err) return err;
+  sigquit_install();
+  cpuprofile_from_env(); /* arms m0, the only M so far */
+  http_from_env();
+  sched_run_main(main_fn, argc, argv);
+}
