@@ -1,8 +1,9 @@
 # Thin wrapper over CMake.  Every target first makes sure the Debian packages
 # it needs are present: it installs them when run as root, and otherwise
 # names exactly the ones missing.
-#   make run     build and run the demo under the profiler (examples/demo.c):
-#                prints a top-functions table and writes demo.pb.gz
+#   make run     build libgrt, the demo and grt-pprof only, and run the demo
+#                under the profiler (examples/demo.c): it writes demo.pb.gz,
+#                and `grt-pprof top -n 15 demo.pb.gz` prints its top functions
 #   make test    the whole suite, normal build then ASan+UBSan build
 #   make bench   benchmarks next to their Go twins (bench/run.sh)
 DEPS     := gcc make cmake binutils pkg-config golang-go libsqlite3-dev zlib1g-dev libdw-dev libmicrohttpd-dev
@@ -32,8 +33,16 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+# Quiet: the configure and build output goes to a log, shown only on failure.
+run: deps
+	@echo "building libgrt, the demo and grt-pprof (log: $(BUILD)/run-build.log)"
+	@mkdir -p $(BUILD)
+	@{ cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo && \
+	   cmake --build $(BUILD) -j $(JOBS) --target demo grt-pprof; } >$(BUILD)/run-build.log 2>&1 || \
+	 { cat $(BUILD)/run-build.log; echo "make run: the build failed (log above)"; exit 1; }
 	./$(BUILD)/demo
+	@echo
+	./$(BUILD)/grt-pprof top -n 15 demo.pb.gz
 
 test-plain: build
 	cd $(BUILD) && ctest --output-on-failure -j 1
@@ -49,7 +58,8 @@ bench: build
 	./bench/run.sh $(BUILD)
 
 format:
-	clang-format -i include/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h examples/*.c bench/*.c bench/*.h
+	clang-format -i include/*.h src/*/*.c src/*/*.h tools/*/*.c tools/*/*.h tests/*.c tests/*.h \
+	  examples/*.c bench/*.c bench/*.h
 
 clean:
 	rm -rf $(BUILD) $(ASANDIR)

@@ -22,7 +22,8 @@
  * Channels connect the stages; closing them in order shuts the pipeline
  * down once the foreign threads stop.  The whole run is profiled
  * (grt_prof_start/grt_prof_stop); afterwards the demo prints what the
- * pipeline did and the profile's top 15 functions (grt_prof_top).
+ * pipeline did.  `make run` then prints the profile's top 15 functions
+ * with the grt-pprof tool (`grt-pprof top -n 15 demo.pb.gz`).
  *
  *   ./demo [seconds [profile.pb.gz]]     defaults: 5 and demo.pb.gz
  */
@@ -516,16 +517,11 @@ static int demo(int argc, char **argv) {
          atomic_load(&n_verified), batches);
   if (atomic_load(&failed)) return 1;
 
-  printf("\nWhere the CPU went (%s, top 15):\n\n", path);
-  fflush(stdout);
-  err = grt_prof_top(path, 15, 1);
-  if (err) {
-    fprintf(stderr, "demo: grt_prof_top(%s): %s\n", path, strerror(-err));
-    return 1;
-  }
-  printf("\nExplore the whole profile (flame graph, call graph, source) with:\n"
+  printf("\nThe profile is in %s.  Where the CPU went, its top 15 functions:\n"
+         "  grt-pprof top -n 15 %s\n"
+         "The whole profile (flame graph, call graph, source):\n"
          "  go tool pprof -http=:8080 %s\n",
-         path);
+         path, path, path);
   return 0;
 }
 

@@ -334,15 +334,6 @@ GRT_API grt_labels *grt_labels_make(const char *key, const char *value, ...);
 GRT_API void grt_labels_release(grt_labels *l);
 GRT_API void grt_prof_do(grt_labels *l, void (*fn)(void *), void *arg);
 
-/*
- * Prints the n functions with the most CPU in the pprof CPU profile at path
- * (gzipped or plain profile.proto, as grt_prof_stop writes it) to out_fd,
- * like `go tool pprof -top`: flat%, sum%, cum% and the function name, one
- * per line, after a header with the total.  0; -errno if path cannot be
- * read; -EINVAL if it is not a CPU profile in pprof's format.
- */
-GRT_API int grt_prof_top(const char *path, int n, int out_fd);
-
 /* ---- Introspection ------------------------------------------------------ */
 
 typedef struct grt_stats {

@@ -1,5 +1,6 @@
 /*
- * unit_pprof_top: grt_prof_top prints a profile's functions by flat CPU
+ * unit_pprof_top: grt-pprof's reader (pprof_top, tools/grt-pprof/pprof_top.c,
+ * the code of `grt-pprof top`) prints a profile's functions by flat CPU
  * with the exact flat%, sum% and cum% of a known set of weights (cum counts
  * a recursive function once per sample; ties in flat go by name, as in
  * pprof), in the same order as the real `go tool pprof -top`; reads plain
@@ -21,7 +22,8 @@
 
 #include "testutil.h"
 
-#include "prof/pprof.h"
+#include "pprof_top.h"  /* the reader under test */
+#include "prof/pprof.h" /* libgrt's writer makes the profiles */
 
 /* ---- code whose addresses make up the stacks ---- */
 
@@ -108,16 +110,16 @@ static const char *const known_rows[] = {
 };
 enum { NKNOWN = sizeof known_rows / sizeof *known_rows };
 
-/* ---- running grt_prof_top ---- */
+/* ---- running pprof_top ---- */
 
-/* Runs grt_prof_top(path, n) and returns its result; *out gets what it
+/* Runs pprof_top(path, n) and returns its result; *out gets what it
  * printed (malloc'd, NUL-terminated). */
 static int top(const char *path, int n, char **out) {
   static char *opath;
   if (!opath) opath = tmp_path("top.out");
   int fd = open(opath, O_RDWR | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
-  int rc = grt_prof_top(path, n, fd);
+  int rc = pprof_top(path, n, fd);
   off_t len = lseek(fd, 0, SEEK_END);
   CHECK(len >= 0);
   char *buf = malloc((size_t)len + 1);
@@ -149,7 +151,7 @@ static int rows_of(char *s, char **rows, int max) {
 static void check_known(const char *path) {
   char *out;
   CHECK(top(path, 100, &out) == 0);
-  printf("---- grt_prof_top(%s, 100) ----\n%s", path, out);
+  printf("---- pprof_top(%s, 100) ----\n%s", path, out);
   CHECK(starts_with(out, "Total: 1s CPU in 100 samples over 2s (50.00%)\n"));
   CHECK(strstr(out, "Showing top 7 of 7 functions, accounting for 1s (100%) of 1s\n"));
   char *rows[16];
@@ -520,13 +522,13 @@ static void check_bad_input(const char *good_gz) {
   free(missing);
   CHECK(top(tmpdir, 5, &out) == -EISDIR);
   free(out);
-  CHECK(grt_prof_top(good_gz, 0, 1) == -EINVAL);
-  CHECK(grt_prof_top(good_gz, -3, 1) == -EINVAL);
-  CHECK(grt_prof_top(NULL, 5, 1) == -EINVAL);
-  CHECK(grt_prof_top(good_gz, 5, -1) == -EINVAL);
+  CHECK(pprof_top(good_gz, 0, 1) == -EINVAL);
+  CHECK(pprof_top(good_gz, -3, 1) == -EINVAL);
+  CHECK(pprof_top(NULL, 5, 1) == -EINVAL);
+  CHECK(pprof_top(good_gz, 5, -1) == -EINVAL);
   int fd = open("/dev/null", O_RDONLY);
   CHECK(fd >= 0);
-  CHECK(grt_prof_top(good_gz, 5, fd) == -EBADF); /* the write fails */
+  CHECK(pprof_top(good_gz, 5, fd) == -EBADF); /* the write fails */
   close(fd);
 
   char *path = tmp_path("bad.pb");

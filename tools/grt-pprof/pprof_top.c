@@ -1,8 +1,9 @@
 /*
- * pprof_top.c - grt_prof_top: reads a pprof profile (gzipped or plain
- * profile.proto) and prints its functions with the most CPU, as
- * `go tool pprof -top` does: flat (CPU in the function itself), cum (CPU
- * in the function and what it called) and their percentages of the total.
+ * pprof_top.c - the reader behind `grt-pprof top` (pprof_top.h): reads a
+ * pprof profile (gzipped or plain profile.proto) and prints its functions
+ * with the most CPU, as `go tool pprof -top` does: flat (CPU in the
+ * function itself), cum (CPU in the function and what it called) and their
+ * percentages of the total.  It needs libc and zlib only, not libgrt.
  *
  * The file is untrusted input, decoded by hand.  Invariants:
  *  - Every byte is read through struct rd, which never reads past its end;
@@ -25,16 +26,16 @@
  * one inlined twice, is counted once per sample).
  */
 #define _GNU_SOURCE
-#include <grt.h>
+#include "pprof_top.h"
 
-#include "prof/profile_proto.h"
-#include "runtime/runtime.h"
+#include "profile_proto.h" /* shared with libgrt's writer */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,7 +272,7 @@ static int read_file(struct top *t, uint8_t **data) {
        * bytes from a larger one. */
       if (cap == MAX_DATA + 1) {
         err = -EFBIG;
-        t->why = "larger than the 64 MiB that grt_prof_top reads";
+        t->why = "larger than the 64 MiB that grt-pprof reads";
         break;
       }
       size_t ncap = cap ? 2 * cap : 64 * 1024;
@@ -352,7 +353,7 @@ static int count_fields(struct top *t) {
     }
     if (f.wire != WIRE_BYTES) return bad(t, "a message field is not length-delimited");
     if (count && ++*count > MAX_ENTRIES) {
-      t->why = "more entries than grt_prof_top handles";
+      t->why = "more entries than grt-pprof handles";
       return -EFBIG;
     }
   }
@@ -631,7 +632,7 @@ static int decode_locations(struct top *t) {
     l->first = (uint32_t)nlines;
     nlines += l->n;
     if (nlines > MAX_LINES) {
-      t->why = "more lines than grt_prof_top handles";
+      t->why = "more lines than grt-pprof handles";
       return -EFBIG;
     }
     t->loc_ids[i] = (struct idmap){id, i};
@@ -907,28 +908,44 @@ static int print_top(struct top *t, int n, int out_fd) {
 
 /* ---- the call ---- */
 
-struct top_call {
-  const char *path;
-  int n, out_fd;
-};
+/* One line on stderr, "grt-pprof: ...", written at once. */
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...) {
+  char buf[1024];
+  int n = snprintf(buf, sizeof buf, "grt-pprof: ");
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  if (m < 0) return;
+  n += m;
+  if (n > (int)sizeof buf - 2) n = sizeof buf - 2; /* cut off */
+  buf[n++] = '\n';
+  ssize_t w = write(2, buf, (size_t)n);
+  (void)w;
+}
 
-/* Runs as external code: reading and decompressing block the thread. */
-static void *top_external(void *arg) {
-  const struct top_call *c = arg;
-  struct top t = {.path = c->path};
+int pprof_top(const char *path, int n, int out_fd) {
+  if (!path || n <= 0 || out_fd < 0) {
+    warn("%s", !path ? "NULL path" : n <= 0 ? "n must be at least 1" : "negative out_fd");
+    return -EINVAL;
+  }
+  struct top t = {.path = path};
   uint8_t *data = NULL;
   int err = read_file(&t, &data);
   t.data = data;
   if (!err) err = decode(&t);
   if (!err) {
-    err = print_top(&t, c->n, c->out_fd);
-    if (err) warn_line("grt: grt_prof_top: writing to fd %d: %s", c->out_fd, strerror(-err));
+    err = print_top(&t, n, out_fd);
+    if (err)
+      warn("writing the table to fd %d%s: %s", out_fd, out_fd == 1 ? " (stdout)" : "",
+           strerror(-err));
   } else if (err == -EINVAL && t.why) {
-    warn_line("grt: grt_prof_top: %s: not a pprof profile (%s)", c->path, t.why);
+    warn("%s: not a pprof profile (%s)", path, t.why);
   } else if (t.why) {
-    warn_line("grt: grt_prof_top: %s: %s", c->path, t.why);
+    warn("%s: %s", path, t.why);
   } else {
-    warn_line("grt: grt_prof_top: %s: %s", c->path, strerror(-err));
+    warn("%s: %s", path, strerror(-err));
   }
   free(data);
   free(t.strs);
@@ -945,16 +962,5 @@ static void *top_external(void *arg) {
   free(t.map_file);
   free(t.names);
   free(t.nodes);
-  return (void *)(intptr_t)err;
-}
-
-int grt_prof_top(const char *path, int n, int out_fd) {
-  if (!path || n <= 0 || out_fd < 0) {
-    warn_line("grt: grt_prof_top: %s", !path    ? "NULL path"
-                                        : n <= 0 ? "n must be at least 1"
-                                                 : "negative out_fd");
-    return -EINVAL;
-  }
-  struct top_call c = {path, n, out_fd};
-  return (int)(intptr_t)grt_extcall(top_external, &c);
+  return err;
 }
