@@ -1,5 +1,5 @@
 /*
- * unit_dump_profile: dump_goroutine_profile, the /debug/pprof/goroutine
+ * unit_dump_profile: goroutines_write, the /debug/pprof/goroutine
  * endpoint's body (white-box: it is internal, so this links grt_internal).
  * debug=0 is a gzipped pprof goroutine profile that `go tool pprof -raw`
  * reads, with sample and period type goroutine/count and the stack of the
@@ -14,7 +14,7 @@
 
 #include "testutil.h"
 #include "pprof_raw.h"
-#include "runtime/dump.h"
+#include "pprof/goroutines.h"
 
 #define NWAIT 5
 #define NO_TAIL_CALL() __asm__ volatile("" ::: "memory")
@@ -54,7 +54,7 @@ static int real_main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s", pprof_path("goroutine.pb.gz"));
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   CHECK(fd >= 0);
-  CHECK(dump_goroutine_profile(fd, 0) == 0);
+  CHECK(goroutines_write(fd, 0) == 0);
   close(fd);
   /* pprof_raw.h's parser wants CPU profiles' two values: read -raw here. */
   char *raw = pprof_run("-raw", path);
@@ -103,7 +103,7 @@ static int real_main(int argc, char **argv) {
   /* debug=1 */
   fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   CHECK(fd >= 0);
-  CHECK(dump_goroutine_profile(fd, 1) == 0);
+  CHECK(goroutines_write(fd, 1) == 0);
   close(fd);
   char *t = read_file(path);
   long n = 0;
@@ -117,15 +117,15 @@ static int real_main(int argc, char **argv) {
   /* debug=2, and errors */
   fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   CHECK(fd >= 0);
-  CHECK(dump_goroutine_profile(fd, 2) == 0);
+  CHECK(goroutines_write(fd, 2) == 0);
   close(fd);
   t = read_file(path);
   CHECK(strncmp(t, "goroutine 1 [running]:\n", 23) == 0);
   CHECK(strstr(t, "[chan receive]:\n"));
   CHECK(strstr(t, "\nwaits_on_chan(...)\n\t"));
-  CHECK(dump_goroutine_profile(-1, 0) == -EBADF);
-  CHECK(dump_goroutine_profile(1000, 1) == -EBADF);
-  CHECK(dump_goroutine_profile(1, -1) == -EINVAL);
+  CHECK(goroutines_write(-1, 0) == -EBADF);
+  CHECK(goroutines_write(1000, 1) == -EBADF);
+  CHECK(goroutines_write(1, -1) == -EINVAL);
   printf("ok\n");
   return 0;
 }

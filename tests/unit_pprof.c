@@ -17,7 +17,7 @@
 #include "testutil.h"
 #include "pprof_raw.h"
 
-#include "prof/pprof.h"
+#include "pprof/pprof.h"
 
 /* ---- code whose addresses make up the stacks ---- */
 

@@ -17,7 +17,7 @@
 #include "testutil.h"
 #include "pprof_raw.h"
 
-#include "prof/cpuprof.h"
+#include "pprof/cpuprof.h"
 
 #define HZ 1000
 #define DEPTH 60

@@ -18,7 +18,7 @@
 
 #include "testutil.h"
 
-#include "prof/symbolize.h"
+#include "pprof/symbolize.h"
 
 static int ends_with(const char *s, const char *suffix) {
   size_t n = strlen(s), k = strlen(suffix);

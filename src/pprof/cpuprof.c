@@ -234,7 +234,7 @@ static void stop_at_exit(void *unused) {
   if (pthread_mutex_trylock(&prof.ctl) != 0) return;
   if (prof.running) {
     int err = stop_locked();
-    if (err) sched_warn("grt: writing the CPU profile at exit failed: %s", strerror(-err));
+    if (err) warn_line("grt: writing the CPU profile at exit failed: %s", strerror(-err));
   }
   pthread_mutex_unlock(&prof.ctl);
 }

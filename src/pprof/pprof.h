@@ -6,7 +6,8 @@
  * A sample is a stack of code addresses, leaf first, each a call-site
  * address: the profiler passes the interrupted pc as is and every caller's
  * return address minus 1, so one address always means one source position.
- * Pseudo-frames (grt._System, ...) are the small PROF_PC_* values below.
+ * Pseudo-frames (grt._System, ...) are the small PROF_PC_* values of
+ * sampler/ring.h.
  *
  * Not async-signal-safe: the collector and the final write use it.
  */
@@ -14,16 +15,10 @@
 #define GRT_PROF_PPROF_H
 
 #include "pprof/symbolize.h"
+#include "sampler/ring.h"
 
 #include <stdint.h>
 
-enum {
-  PROF_PC_SYSTEM = 1,       /* grt._System */
-  PROF_PC_EXTERNAL = 2,     /* grt._ExternalCode */
-  PROF_PC_LOST = 3,         /* grt._LostSamples */
-  PROF_PC_TRUNCATED = 4,    /* grt._Truncated */
-  PROF_PC_PSEUDO_LIMIT = 16 /* addresses below this are pseudo-frames */
-};
 
 typedef struct prof_writer prof_writer;
 

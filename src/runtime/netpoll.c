@@ -48,7 +48,7 @@ struct pwait {
 };
 
 struct pollfd_desc {
-  rt_lock_t lock;
+  rt_lock lock;
   int fd;
   bool registered; /* in the epoll set */
   bool closing;

@@ -81,7 +81,7 @@ struct g {
   struct g *schedlink; /* run queue / free list link */
   struct g *waitlink;  /* mutex / wait group wait list link */
   struct g *alllink;   /* list of every G ever allocated (dumps) */
-  struct m *lockedm;   /* wired to this M by grt_lock_thread */
+  struct m *lockedm;   /* wired to this M by grt_lockhread */
   uint32_t lockcount;
   void *param;                 /* from the waker: the sudog that completed */
   _Atomic uint32_t selectdone; /* a select's sudogs: first waker wins */
@@ -167,7 +167,7 @@ struct p {
   uint64_t goidcache, goidcacheend; /* ids handed out in batches */
   _Atomic uint64_t created, exited; /* goroutine counts, summed for stats */
   _Atomic uint64_t ran;             /* goroutines executed */
-  rt_lock_t timerlock;
+  rt_lock timerlock;
   struct timer **timers; /* min-heap on when */
   int ntimers, timercap;
   _Atomic int64_t timer0when; /* heap[0]->when, 0 if empty; read lock-free */

@@ -1233,6 +1233,10 @@ static void goexit_m(struct g *gp) {
   schedule();
 }
 
+static void run_fiber_call(void *call) {
+  fiber_call_run(call);
+}
+
 /* Runs fn(arg) on g0 (sched_systemstack), with the ASan annotations for
  * both directions. */
 static void run_on_g0(void *(*fn)(void *), void *arg) {
@@ -1243,7 +1247,7 @@ static void run_on_g0(void *(*fn)(void *), void *arg) {
   }
   struct fiber_call c = {fn, arg, gp->stack_lo, gp->stack_hi};
   asan_switch_begin(&gp->asan_fake, gp->m->g0);
-  sched_systemstack((void (*)(void *))fiber_call_run, &c);
+  sched_systemstack(run_fiber_call, &c);
   fiber_end(gp->asan_fake);
 }
 

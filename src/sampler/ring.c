@@ -20,7 +20,7 @@ static struct shared_slot {
 
 enum { SLOT_FREE, SLOT_BUSY, SLOT_FULL };
 
-void ring_put(struct prof_ring *r, uint32_t gen, const struct sample *s, uint64_t weight,
+void ring_put(struct prof_ring *r, uint32_t gen, const struct ring_sample *s, uint64_t weight,
               grt_labels *labels) {
   uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
@@ -43,7 +43,7 @@ void ring_put(struct prof_ring *r, uint32_t gen, const struct sample *s, uint64_
 
 /* The first free slot from start on (the caller picks start by thread id,
  * so concurrent writers rarely collide). */
-bool shared_put(uint32_t gen, const struct sample *s, uint64_t weight, unsigned start) {
+bool shared_put(uint32_t gen, const struct ring_sample *s, uint64_t weight, unsigned start) {
   for (unsigned i = 0; i < SHARED_SLOTS; i++) {
     struct shared_slot *slot = &shared_slots[(start + i) % SHARED_SLOTS];
     uint32_t expect = SLOT_FREE;

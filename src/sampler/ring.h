@@ -55,7 +55,7 @@ enum {
 /* A sample under construction, on the signal stack.  peek holds the words
  * at the interrupted SP, for the collector to find the caller of a leaf
  * that has no frame of its own. */
-struct sample {
+struct ring_sample {
   int n, npeek;
   uintptr_t pcs[PROF_MAX_FRAMES + 2];
   uintptr_t peek[PROF_PEEK_WORDS];
@@ -71,10 +71,10 @@ struct prof_ring {
 };
 
 /* Handler side.  ring_put retains labels for the record it writes. */
-void ring_put(struct prof_ring *r, uint32_t gen, const struct sample *s, uint64_t weight,
+void ring_put(struct prof_ring *r, uint32_t gen, const struct ring_sample *s, uint64_t weight,
               grt_labels *labels);
 /* false: every slot busy (nothing written). */
-bool shared_put(uint32_t gen, const struct sample *s, uint64_t weight, unsigned start);
+bool shared_put(uint32_t gen, const struct ring_sample *s, uint64_t weight, unsigned start);
 
 /* Collector side: each record, oldest first.  pcs has room for one more
  * entry than n (the collector may insert a frame); labels carries the

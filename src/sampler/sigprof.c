@@ -36,7 +36,7 @@
 struct sigprof_state sigprof;
 
 /* Appends pc; false when the stack is full (then marks it truncated). */
-static bool push(struct sample *s, uintptr_t pc) {
+static bool push(struct ring_sample *s, uintptr_t pc) {
   if (s->n >= PROF_MAX_FRAMES) {
     s->pcs[PROF_MAX_FRAMES] = PROF_PC_TRUNCATED;
     s->n = PROF_MAX_FRAMES + 1;
@@ -60,7 +60,7 @@ static bool in_switch_code(uintptr_t pc) {
 /* One segment: pc (exact when leaf, else a return address), then the
  * frame-pointer chain from fp within [lo, hi), above sp. */
 __attribute__((no_sanitize_address)) static enum fpwalk_end
-walk_segment(struct sample *s, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lo,
+walk_segment(struct ring_sample *s, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lo,
              uintptr_t hi) {
   if (!push(s, leaf ? pc : pc - 1)) return FPWALK_FULL;
   return fpwalk(fp, sp, lo, hi, fpwalk_read_direct, NULL, push_ret, s);
@@ -72,7 +72,7 @@ static bool inside(uintptr_t p, size_t size, uintptr_t lo, uintptr_t hi) {
 }
 
 /* Keeps the words at the interrupted SP (within the stack's bounds). */
-__attribute__((no_sanitize_address)) static void peek_stack(struct sample *s, uintptr_t sp,
+__attribute__((no_sanitize_address)) static void peek_stack(struct ring_sample *s, uintptr_t sp,
                                                             uintptr_t lo, uintptr_t hi) {
   if ((sp & 7) || !inside(sp, 0, lo, hi)) return;
   size_t avail = (hi - sp) / sizeof(uintptr_t);
@@ -101,7 +101,7 @@ static bool record_ok(const struct transition *rec, const struct g *g0, const st
  * goroutine segment always ends at FP 0 (the goroutine entry, or a
  * callback trampoline), so one whose walk broke off lost frames: *broken.
  * Returns false when the sample is full. */
-__attribute__((no_sanitize_address)) static bool walk_records(struct sample *s,
+__attribute__((no_sanitize_address)) static bool walk_records(struct ring_sample *s,
                                                               const struct transition *rec,
                                                               struct m *mp, uintptr_t sp,
                                                               uintptr_t lo, bool *broken) {
@@ -121,7 +121,7 @@ __attribute__((no_sanitize_address)) static bool walk_records(struct sample *s,
 
 /* The decision table (docs/design.md).  Rows are tried in order. */
 __attribute__((no_sanitize_address)) static void
-take_sample(struct sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t sp, uintptr_t fp) {
+take_sample(struct ring_sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t sp, uintptr_t fp) {
   /* Row 1: no goroutine frames on this thread.  An extra M knows its
    * thread's stack (g0), so the native frames are walked there. */
   if (!mp) {
@@ -204,7 +204,7 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc) {
      * one counts (Go's validSIGPROF, by timer id). */
     int own = mp ? atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed) : -1;
     if (si->si_code == SI_TIMER && own >= 0 && si->si_timerid != own) goto out;
-    struct sample s;
+    struct ring_sample s;
     s.n = 0;
     s.npeek = 0;
     take_sample(&s, g, mp, pc, sp, fp);

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,7 +37,6 @@ static int online_cpus(void) {
 
 /* GRT_MAXPROCS, or the number of online CPUs; quiet unless warn. */
 static int maxprocs_from_env(bool warn) {
-  const char *s = getenv("GRT_MAXPROCS");
   char if_bad[64];
   snprintf(if_bad, sizeof if_bad, "using %d (online CPUs)", online_cpus());
   long v = online_cpus();

@@ -54,15 +54,23 @@ static inline void arch_ctx_init(struct grt_ctx *c, uintptr_t stack_hi, uintptr_
   c->r12 = (uintptr_t)arg;
 }
 
-/* The interrupted state in a signal handler's ucontext. */
+/* The interrupted state in a signal handler's ucontext.  glibc names the
+ * gregs indices (REG_RIP...) only under _GNU_SOURCE, so they are spelled
+ * out here, and checked where the names exist. */
+enum { ARCH_GREG_FP = 10, ARCH_GREG_SP = 15, ARCH_GREG_PC = 16 };
+#ifdef __USE_GNU
+_Static_assert((int)ARCH_GREG_FP == (int)REG_RBP && (int)ARCH_GREG_SP == (int)REG_RSP &&
+                   (int)ARCH_GREG_PC == (int)REG_RIP,
+               "gregs indices");
+#endif
 static inline uintptr_t arch_uc_pc(const void *uc) {
-  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[ARCH_GREG_PC];
 }
 static inline uintptr_t arch_uc_sp(const void *uc) {
-  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RSP];
+  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[ARCH_GREG_SP];
 }
 static inline uintptr_t arch_uc_fp(const void *uc) {
-  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[REG_RBP];
+  return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[ARCH_GREG_FP];
 }
 
 /* Where the return address sits relative to the CFA (the caller's SP
