@@ -52,7 +52,7 @@ static struct {
 } prof = {.ctl = PTHREAD_MUTEX_INITIALIZER};
 
 /* A leaf whose function has no frame of its own (yet, or any more) leaves
- * RBP framing its caller, so the walk went from the leaf straight to the
+ * the frame register framing its caller, so the walk went from the leaf straight to the
  * caller's caller.  The CFI says where the return address is: put the
  * caller back from the stack words the handler kept.  pcs has room for one
  * more. */
@@ -238,4 +238,3 @@ static void stop_at_exit(void *unused) {
   }
   pthread_mutex_unlock(&prof.ctl);
 }
-

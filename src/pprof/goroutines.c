@@ -256,4 +256,3 @@ int goroutines_write(int fd, int debug) {
   if (debug < 0) return -EINVAL;
   return run(fd, debug > 2 ? 2 : debug);
 }
-

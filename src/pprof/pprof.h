@@ -19,7 +19,6 @@
 
 #include <stdint.h>
 
-
 typedef struct prof_writer prof_writer;
 
 /* period_ns: nanoseconds of CPU per sample at weight 1 (1e9 / hz).

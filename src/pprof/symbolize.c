@@ -245,8 +245,8 @@ int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, in
 /* ---- frame state at an interrupted instruction ---- */
 
 /* From the CFI (.eh_frame, else .debug_frame) at pc: if the CFA is still
- * SP-based there, the function has not made RBP its frame pointer (it is
- * frameless, or in its prologue or epilogue), so RBP still frames its
+ * SP-based there, the function has not set up its frame pointer (it is
+ * frameless, or in its prologue or epilogue), so the frame-pointer register still frames its
  * caller and a frame-pointer walk would skip the caller.  Then the return
  * address is at CFA - ARCH_RA_CFA_OFFSET (the CFA is SP before the call).  */
 static int frameless_ra_offset(Dwfl *dwfl, uintptr_t pc) {

@@ -41,9 +41,9 @@ int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, in
 
 /* For an interrupted instruction at pc: where its function's return
  * address sits, as an offset from SP, when the function has not (yet, or
- * any more) made RBP its frame pointer -- a frameless leaf, or a prologue
- * or epilogue -- so that a frame-pointer walk from RBP would skip its
- * caller.  -1 when RBP frames the function, or the CFI is unknown. */
+ * any more) set up its frame pointer -- a frameless leaf, or a prologue
+ * or epilogue -- so that a frame-pointer walk would skip its
+ * caller.  -1 when the frame pointer frames the function, or the CFI is unknown. */
 int prof_frameless_ra_offset(prof_symbolizer *s, uintptr_t pc);
 
 /* The executable mappings, in address order.  Returns their count. */

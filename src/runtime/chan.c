@@ -276,7 +276,7 @@ void grt_chan_free(grt_chan *c) {
   rt_lock_release(&c->lock);
   if (busy) {
     warn_line("grt: grt_chan_free: goroutines are still blocked on channel %p; not freed",
-               (void *)c);
+              (void *)c);
     return;
   }
   free(c->buf);

@@ -216,8 +216,7 @@ struct sched_config {
   long stack_guard_budget; /* guarded stacks allowed; -1: from vm.max_map_count */
 };
 int sched_init(const struct sched_config *cfg);
-void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv)
-    __attribute__((noreturn));
+void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) __attribute__((noreturn));
 int sched_nprocs(void); /* 0 before sched_init */
 /* Calls into the layers above: the runtime never names them.  Registered
  * once by grt_main before sched_init; every pointer may be NULL. */
@@ -228,7 +227,7 @@ struct sched_hooks {
   void (*labels_release)(grt_labels *l);
 };
 void sched_set_hooks(const struct sched_hooks *h);
-void sched_m_started(struct m *mp); /* through the hooks */
+void sched_m_started(struct m *mp);      /* through the hooks */
 void sched_labels_retain(grt_labels *l); /* through the hooks; NULL is a no-op */
 void sched_labels_release(grt_labels *l);
 /* Parks the current G.  commit(gp, arg) runs on g0 after the G's context is

@@ -931,9 +931,8 @@ void sched_gostart(struct g *gp) {
 static inline void check_stack(struct g *gp) {
   if (__builtin_expect(gp->stack_kind == STACK_CANARY, 0) && !stack_canary_ok(gp)) {
     warn_line("goroutine %llu stack overflow (canary at the stack's low end overwritten; "
-               "stack [%#lx, %#lx))",
-               (unsigned long long)gp->id, (unsigned long)gp->stack_lo,
-               (unsigned long)gp->stack_hi);
+              "stack [%#lx, %#lx))",
+              (unsigned long long)gp->id, (unsigned long)gp->stack_lo, (unsigned long)gp->stack_hi);
     sched_print_frames(2, gp->ctx.pc, gp->ctx.fp, gp->ctx.sp, gp->stack_lo, gp->stack_hi);
     abort();
   }
@@ -1367,7 +1366,7 @@ void grt_exit(void) {
   if (gp->is_main) run_on_g0(exit_process, (void *)0);
   if (atomic_load_explicit(&gp->m->cb_depth, memory_order_relaxed) > 0)
     warn_fatal("grt_exit called inside grt_callback: the external code that called back "
-              "would never get control again");
+               "would never get control again");
   asan_switch_begin(NULL, gp->m->g0);
   sched_mcall(goexit_m);
   abort();

@@ -124,8 +124,8 @@ int stack_alloc(size_t size, uintptr_t *lo, uintptr_t *hi, uint8_t *kind) {
   int expected = 0;
   if (atomic_compare_exchange_strong(&stk.warned, &expected, 1))
     warn_line("grt: %llu guarded goroutine stacks reached the VMA budget (vm.max_map_count); "
-               "further stacks have no guard page and are checked by canary",
-               (unsigned long long)stk.budget);
+              "further stacks have no guard page and are checked by canary",
+              (unsigned long long)stk.budget);
   int err = alloc_canary(size, lo, hi);
   if (err) return err;
   *kind = STACK_CANARY;

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* A new set (one reference) of npairs pairs from kv, sorted with unique
  * keys: for equal keys, the later pair wins. */
 static grt_labels *labels_build(const char *const *kv, int npairs) {

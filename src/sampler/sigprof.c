@@ -60,8 +60,8 @@ static bool in_switch_code(uintptr_t pc) {
 /* One segment: pc (exact when leaf, else a return address), then the
  * frame-pointer chain from fp within [lo, hi), above sp. */
 __attribute__((no_sanitize_address)) static enum fpwalk_end
-walk_segment(struct ring_sample *s, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lo,
-             uintptr_t hi) {
+walk_segment(struct ring_sample *s, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp,
+             uintptr_t lo, uintptr_t hi) {
   if (!push(s, leaf ? pc : pc - 1)) return FPWALK_FULL;
   return fpwalk(fp, sp, lo, hi, fpwalk_read_direct, NULL, push_ret, s);
 }
@@ -120,8 +120,9 @@ __attribute__((no_sanitize_address)) static bool walk_records(struct ring_sample
 }
 
 /* The decision table (docs/design.md).  Rows are tried in order. */
-__attribute__((no_sanitize_address)) static void
-take_sample(struct ring_sample *s, struct g *g, struct m *mp, uintptr_t pc, uintptr_t sp, uintptr_t fp) {
+__attribute__((no_sanitize_address)) static void take_sample(struct ring_sample *s, struct g *g,
+                                                             struct m *mp, uintptr_t pc,
+                                                             uintptr_t sp, uintptr_t fp) {
   /* Row 1: no goroutine frames on this thread.  An extra M knows its
    * thread's stack (g0), so the native frames are walked there. */
   if (!mp) {

@@ -56,13 +56,12 @@ static void cpuprofile_from_env(void) {
   if (!path || !*path) return;
   long hz = PROF_DEFAULT_HZ;
   const char *hzs = getenv("GRT_CPUPROFILE_HZ");
-  if (hzs && *hzs &&
-      !env_int("GRT_CPUPROFILE_HZ", 1, SAMPLER_MAX_HZ, &hz, "CPU profiling off"))
+  if (hzs && *hzs && !env_int("GRT_CPUPROFILE_HZ", 1, SAMPLER_MAX_HZ, &hz, "CPU profiling off"))
     return;
   int err = grt_prof_start(&(grt_prof_config){.path = path, .hz = (int)hz});
   if (err)
-    warn_line("grt: GRT_CPUPROFILE=\"%s\": cannot start CPU profiling: %s; CPU profiling off",
-              path, strerror(-err));
+    warn_line("grt: GRT_CPUPROFILE=\"%s\": cannot start CPU profiling: %s; CPU profiling off", path,
+              strerror(-err));
 }
 
 int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
