@@ -40,13 +40,13 @@ step "build and install (libdir $multiarch, GRT_HTTP=$http)"
   -DCMAKE_INSTALL_PREFIX=/nonexistent -DCMAKE_INSTALL_LIBDIR=$multiarch \
   -DGRT_HTTP=$http -DGRT_SANITIZE="$sanitize" >"$tmp/configure.log" 2>&1 ||
   { cat "$tmp/configure.log"; fail "configure"; }
-"$cmake" --build "$tmp/build" --target grt grt_static -j 2 >"$tmp/build.log" 2>&1 ||
+"$cmake" --build "$tmp/build" --target grt grt_static grt-pprof -j 2 >"$tmp/build.log" 2>&1 ||
   { cat "$tmp/build.log"; fail "build"; }
 "$cmake" --install "$tmp/build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
   { cat "$tmp/install.log"; fail "install"; }
 for f in include/grt.h $multiarch/libgrt.so $multiarch/libgrt.so.0 $multiarch/libgrt.a \
   $multiarch/pkgconfig/grt.pc $multiarch/cmake/grt/grtConfig.cmake \
-  $multiarch/cmake/grt/grtConfigVersion.cmake; do
+  $multiarch/cmake/grt/grtConfigVersion.cmake bin/grt-pprof; do
   test -e "$prefix/$f" || fail "not installed: $f"
 done
 
