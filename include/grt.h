@@ -253,7 +253,8 @@ GRT_API int grt_dump(int fd);
  * works: /debug/pprof/ (an index), /debug/pprof/profile?seconds=N&hz=H (a
  * gzipped CPU profile), /debug/pprof/goroutine?debug=0|1|2.  The variable
  * GRT_PPROF_ADDR=host:port starts it from grt_main.  0, or -errno (-EBUSY if
- * already serving, -EINVAL for a bad addr).
+ * already serving, -EINVAL for a bad addr, -ENOTSUP in a grt built with
+ * -DGRT_HTTP=OFF, which leaves the server and libmicrohttpd out).
  */
 GRT_API int grt_pprof_serve(const char *addr);
 
@@ -298,14 +299,15 @@ typedef struct grt_prof_config {
 } grt_prof_config;
 
 /* Starts profiling.  0; -EBUSY if a profile is already running; -EINVAL for
- * a NULL cfg, no path and a negative fd, or hz outside 0..10000; -errno of
- * open(2) for the path; -ENOMEM. */
+ * a NULL cfg, no path and a negative fd, or hz outside 0..10000 (each of
+ * these misuses prints one line); -errno of open(2) for the path (no line:
+ * the caller reports it); -ENOMEM. */
 GRT_API int grt_prof_start(const grt_prof_config *cfg);
 
 /* Stops profiling, writes the profile and closes the file it opened.  Blocks
  * while it symbolizes and writes (on a goroutine, through grt_extcall, so
- * other goroutines keep running).  0; -EINVAL if no profile is running;
- * -errno of the write. */
+ * other goroutines keep running).  0; -EINVAL if no profile is running
+ * (with one line on stderr); -errno of the write. */
 GRT_API int grt_prof_stop(void);
 
 /*
@@ -368,7 +370,8 @@ typedef struct grt_thread_state {
 } grt_thread_state;
 GRT_API int grt_thread_state_get(grt_thread_state *st); /* 0, or -EINVAL for NULL */
 
-/* The calling goroutine's stack bounds [lo, hi); 0 outside a goroutine. */
+/* The calling goroutine's stack bounds [lo, hi).  0, or -EPERM outside a
+ * goroutine (lo and hi untouched). */
 GRT_API int grt_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 
 #ifdef __cplusplus

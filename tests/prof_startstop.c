@@ -8,7 +8,8 @@
  *   - after the last stop, SIGPROF sent to the process and to a thread is
  *     ignored, as in Go: the process lives on;
  *   - the API's errors: start twice gives -EBUSY, stop without start
- *     -EINVAL, a NULL config or a bad rate -EINVAL.
+ *     -EINVAL, a NULL config, a bad rate or nowhere to write -EINVAL, and
+ *     each of these misuses prints one stderr line naming the call.
  */
 #define _GNU_SOURCE
 #include <grt.h>
@@ -26,16 +27,39 @@
 
 static struct pprof_burners burners; /* background load */
 
+/* Runs the misuse calls with stderr in a temporary file; returns how many
+ * lines they printed that name the call (each misuse must print one). */
+static int misuse_lines(const char *path) {
+  char tmpl[] = "/tmp/prof_startstop.XXXXXX";
+  int fd = mkstemp(tmpl);
+  CHECK(fd >= 0);
+  unlink(tmpl);
+  int saved = dup(2);
+  CHECK(saved >= 0 && dup2(fd, 2) == 2);
+  CHECK(grt_prof_stop() == -EINVAL);
+  CHECK(grt_prof_start(NULL) == -EINVAL);
+  CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = -1}) == -EINVAL);
+  CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = 10001}) == -EINVAL);
+  CHECK(grt_prof_start(&(grt_prof_config){.path = NULL, .fd = -1}) == -EINVAL);
+  CHECK(dup2(saved, 2) == 2);
+  close(saved);
+  char buf[2048] = {0};
+  CHECK(pread(fd, buf, sizeof buf - 1, 0) >= 0);
+  close(fd);
+  fputs(buf, stderr);
+  int n = 0;
+  for (const char *p = buf; (p = strstr(p, "grt: grt_prof_st")) != NULL; p++)
+    n++;
+  return n;
+}
+
 static int run(int argc, char **argv) {
   (void)argc;
   (void)argv;
   char path[256];
   snprintf(path, sizeof path, "%s", pprof_path("cycle.pb.gz"));
 
-  CHECK(grt_prof_stop() == -EINVAL);
-  CHECK(grt_prof_start(NULL) == -EINVAL);
-  CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = -1}) == -EINVAL);
-  CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = 10001}) == -EINVAL);
+  CHECK(misuse_lines(path) == 5); /* one line per misuse, naming the call */
 
   pprof_burners_start(&burners, 4);
   for (int round = 0; round < ROUNDS; round++) {

@@ -79,12 +79,12 @@ static int64_t total_weight(const struct stack *s) {
 
 static const char *const worker_a[] = {"worker", "a", NULL};
 
-static prof_writer *build_writer(void) {
-  prof_writer *w = prof_writer_new(PERIOD, 1700000000000000000LL);
+static pprof_writer *build_writer(void) {
+  pprof_writer *w = pprof_writer_new(PERIOD, 1700000000000000000LL);
   CHECK(w);
   for (int i = 0; i < nstacks; i++)
     for (int j = 0; j < 3 && stacks[i].weights[j]; j++)
-      CHECK(prof_writer_add(w, stacks[i].pcs, stacks[i].npcs, stacks[i].labelled ? worker_a : NULL,
+      CHECK(pprof_writer_add(w, stacks[i].pcs, stacks[i].npcs, stacks[i].labelled ? worker_a : NULL,
                             stacks[i].weights[j]) == 0);
   return w;
 }
@@ -188,13 +188,13 @@ static void check_raw(char *out, int symbolized) {
 
 /* Writes w with s to a file in the temporary directory and checks it with
  * go tool pprof. */
-static void write_and_check(prof_writer *w, prof_symbolizer *s, const char *name) {
+static void write_and_check(pprof_writer *w, symbolizer *s, const char *name) {
   char path[256], file[64];
   snprintf(file, sizeof file, "%s.pb.gz", name);
   snprintf(path, sizeof path, "%s", pprof_path(file));
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
-  CHECK(prof_writer_write(w, s, 3000000000LL, fd) == 0);
+  CHECK(pprof_writer_write(w, s, 3000000000LL, fd) == 0);
   CHECK(close(fd) == 0);
 
   char *raw = pprof_run("-raw", path);
@@ -217,22 +217,22 @@ static void write_and_check(prof_writer *w, prof_symbolizer *s, const char *name
  * flushes to zlib many times; the counts still add up. */
 static void check_big(void) {
   enum { N = ASAN_SCALED(20000, 5000), DEPTH = 8 };
-  prof_writer *w = prof_writer_new(PERIOD, 0);
+  pprof_writer *w = pprof_writer_new(PERIOD, 0);
   CHECK(w);
   for (int round = 0; round < 2; round++)
     for (int i = 0; i < N; i++) {
       uintptr_t pcs[DEPTH];
       for (int d = 0; d < DEPTH; d++)
         pcs[d] = 0x100000 + (uintptr_t)(i * DEPTH + d) * 16;
-      CHECK(prof_writer_add(w, pcs, DEPTH, NULL, 1 + round) == 0);
+      CHECK(pprof_writer_add(w, pcs, DEPTH, NULL, 1 + round) == 0);
     }
   char path[256];
   snprintf(path, sizeof path, "%s", pprof_path("big.pb.gz"));
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
-  CHECK(prof_writer_write(w, NULL, 1, fd) == 0);
+  CHECK(pprof_writer_write(w, NULL, 1, fd) == 0);
   CHECK(close(fd) == 0);
-  prof_writer_free(w);
+  pprof_writer_free(w);
 
   struct pprof_raw r;
   pprof_load(path, &r);
@@ -252,31 +252,31 @@ int main(void) {
   define_stacks();
 
   /* Bad arguments. */
-  prof_writer *w = build_writer();
+  pprof_writer *w = build_writer();
   const char *const odd[] = {"worker", NULL};
-  CHECK(prof_writer_add(w, stacks[0].pcs, 1, odd, 1) == -EINVAL);
-  CHECK(prof_writer_add(w, stacks[0].pcs, -1, NULL, 1) == -EINVAL);
-  CHECK(prof_writer_add(w, stacks[0].pcs, 1, NULL, -1) == -EINVAL);
-  CHECK(prof_writer_new(0, 0) == NULL && errno == EINVAL);
+  CHECK(pprof_writer_add(w, stacks[0].pcs, 1, odd, 1) == -EINVAL);
+  CHECK(pprof_writer_add(w, stacks[0].pcs, -1, NULL, 1) == -EINVAL);
+  CHECK(pprof_writer_add(w, stacks[0].pcs, 1, NULL, -1) == -EINVAL);
+  CHECK(pprof_writer_new(0, 0) == NULL && errno == EINVAL);
 
   /* Addresses only, then symbolized: the same writer, written twice. */
   write_and_check(w, NULL, "addresses");
-  prof_symbolizer *s = prof_symbolizer_new();
+  symbolizer *s = symbolize_open();
   CHECK(s);
   write_and_check(w, s, "symbolized");
 
   /* Write errors come back as -errno. */
   int fd = open("/dev/null", O_RDONLY);
   CHECK(fd >= 0);
-  CHECK(prof_writer_write(w, s, 1, fd) == -EBADF);
+  CHECK(pprof_writer_write(w, s, 1, fd) == -EBADF);
   close(fd);
   fd = open("/dev/full", O_WRONLY);
   if (fd >= 0) {
-    CHECK(prof_writer_write(w, s, 1, fd) == -ENOSPC);
+    CHECK(pprof_writer_write(w, s, 1, fd) == -ENOSPC);
     close(fd);
   }
-  prof_symbolizer_free(s);
-  prof_writer_free(w);
+  symbolize_close(s);
+  pprof_writer_free(w);
 
   check_big();
 

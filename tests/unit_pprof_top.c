@@ -80,21 +80,21 @@ static void write_known(const char *path) {
       {{PC(rec_fn), PC(rec_fn) + 8, PC(root_fn)}, 3, 20},
       {{PC(alpha_fn), PC(other_fn), PC(root_fn)}, 3, 10},
   };
-  prof_writer *w = prof_writer_new(PERIOD, 1700000000000000000LL);
+  pprof_writer *w = pprof_writer_new(PERIOD, 1700000000000000000LL);
   CHECK(w);
   for (size_t i = 0; i < sizeof stacks / sizeof *stacks; i++) {
-    CHECK(prof_writer_add(w, stacks[i].pcs, stacks[i].npcs, NULL, stacks[i].weight) == 0);
+    CHECK(pprof_writer_add(w, stacks[i].pcs, stacks[i].npcs, NULL, stacks[i].weight) == 0);
     if (stacks[i].pcs[0] == PC(rec_fn)) /* again: the writer aggregates */
-      CHECK(prof_writer_add(w, stacks[i].pcs, stacks[i].npcs, NULL, 5) == 0);
+      CHECK(pprof_writer_add(w, stacks[i].pcs, stacks[i].npcs, NULL, 5) == 0);
   }
-  prof_symbolizer *s = prof_symbolizer_new();
+  symbolizer *s = symbolize_open();
   CHECK(s);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
-  CHECK(prof_writer_write(w, s, 2000000000LL, fd) == 0);
+  CHECK(pprof_writer_write(w, s, 2000000000LL, fd) == 0);
   CHECK(close(fd) == 0);
-  prof_symbolizer_free(s);
-  prof_writer_free(w);
+  symbolize_close(s);
+  pprof_writer_free(w);
 }
 
 /* Expected rows: flat 30/25/20/10/10/5/0 (alpha_fn before mid_fn on the
@@ -463,20 +463,20 @@ static void check_hand_made(void) {
  * with the addresses' names in order among equals. */
 static void check_many_rows(void) {
   enum { N = 20000 };
-  prof_writer *w = prof_writer_new(PERIOD, 0);
+  pprof_writer *w = pprof_writer_new(PERIOD, 0);
   CHECK(w);
   int64_t total = 0;
   for (int i = 0; i < N; i++) {
     uintptr_t pc = 0x100000 + (uintptr_t)i * 16;
-    CHECK(prof_writer_add(w, &pc, 1, NULL, 1 + i % 7) == 0);
+    CHECK(pprof_writer_add(w, &pc, 1, NULL, 1 + i % 7) == 0);
     total += 1 + i % 7;
   }
   char *path = tmp_path("many.pb.gz");
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
-  CHECK(prof_writer_write(w, NULL, 1, fd) == 0);
+  CHECK(pprof_writer_write(w, NULL, 1, fd) == 0);
   CHECK(close(fd) == 0);
-  prof_writer_free(w);
+  pprof_writer_free(w);
 
   char *out, **rows = malloc((N + 1) * sizeof *rows);
   CHECK(rows);

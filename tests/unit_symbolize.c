@@ -91,12 +91,12 @@ static int find_exe_build_id(struct dl_phdr_info *info, size_t size, void *data)
   return 1;
 }
 
-static void print_chain(const char *what, const struct prof_line *l, int n) {
+static void print_chain(const char *what, const struct symbolize_line *l, int n) {
   for (int i = 0; i < n; i++)
     printf("%s[%d]: %s %s:%d\n", what, i, l[i].function, l[i].file, l[i].line);
 }
 
-static const struct prof_mapping *mapping_of(const struct prof_mapping *m, int n, uintptr_t pc) {
+static const struct symbolize_mapping *mapping_of(const struct symbolize_mapping *m, int n, uintptr_t pc) {
   for (int i = 0; i < n; i++)
     if (m[i].start <= pc && pc < m[i].limit) return &m[i];
   return NULL;
@@ -119,13 +119,13 @@ static uintptr_t loaded_symbol(const char *lib, const char *sym) {
 
 int main(void) {
   CHECK(known_function(1) == 4);
-  prof_symbolizer *s = prof_symbolizer_new();
+  symbolizer *s = symbolize_open();
   CHECK(s);
-  struct prof_line l[16];
+  struct symbolize_line l[16];
 
   /* A plain function in this file. */
   uintptr_t known_pc = (uintptr_t)known_function + 4;
-  int n = prof_symbolize(s, known_pc, l, 16);
+  int n = symbolize_pc(s, known_pc, l, 16);
   print_chain("known", l, n);
   CHECK(n == 1);
   CHECK(strcmp(l[0].function, "known_function") == 0);
@@ -133,18 +133,18 @@ int main(void) {
   CHECK(l[0].line >= KNOWN_FIRST && l[0].line <= KNOWN_LAST);
 
   /* Cached and interned: the same answer, the same strings. */
-  struct prof_line again[16];
-  CHECK(prof_symbolize(s, known_pc, again, 16) == 1);
+  struct symbolize_line again[16];
+  CHECK(symbolize_pc(s, known_pc, again, 16) == 1);
   CHECK(again[0].function == l[0].function && again[0].file == l[0].file);
   CHECK(again[0].line == l[0].line);
-  CHECK(prof_symbolize(s, known_pc + 1, again, 16) == 1);
+  CHECK(symbolize_pc(s, known_pc + 1, again, 16) == 1);
   CHECK(again[0].function == l[0].function);
 
   /* An inline chain: helper (at its call) first, then its caller. */
   sink = 0;
   uintptr_t inline_pc = inline_caller();
   CHECK(sink == 2);
-  n = prof_symbolize(s, inline_pc, l, 16);
+  n = symbolize_pc(s, inline_pc, l, 16);
   print_chain("inline", l, n);
   CHECK(n >= 2);
   CHECK(strcmp(l[0].function, "inlined_helper") == 0);
@@ -154,15 +154,15 @@ int main(void) {
   CHECK(ends_with(l[n - 1].file, "unit_symbolize.c"));
   CHECK(l[n - 1].line == caller_call_line);
   /* max cuts the chain at the outer end. */
-  CHECK(prof_symbolize(s, inline_pc, again, 1) == 1);
+  CHECK(symbolize_pc(s, inline_pc, again, 1) == 1);
   CHECK(again[0].function == l[0].function && again[0].line == l[0].line);
 
   /* The call_site frame itself is a real function of its own. */
-  n = prof_symbolize(s, (uintptr_t)call_site + 1, l, 16);
+  n = symbolize_pc(s, (uintptr_t)call_site + 1, l, 16);
   CHECK(n == 1 && strcmp(l[0].function, "call_site") == 0);
 
   /* libgrt code (from the static archive, so inside this executable). */
-  n = prof_symbolize(s, (uintptr_t)grt_nanotime + 1, l, 16);
+  n = symbolize_pc(s, (uintptr_t)grt_nanotime + 1, l, 16);
   print_chain("grt", l, n);
   CHECK(n >= 1 && strcmp(l[n - 1].function, "grt_nanotime") == 0);
   CHECK(ends_with(l[n - 1].file, "sched.c") && l[n - 1].line > 0);
@@ -170,26 +170,26 @@ int main(void) {
   /* libc: DWARF if installed, else the ELF symbol (write or an alias).
    * Asked of libc itself: under ASan, &write is libasan's interceptor. */
   uintptr_t libc_write = loaded_symbol("libc.so.6", "write");
-  n = prof_symbolize(s, libc_write + 1, l, 16);
+  n = symbolize_pc(s, libc_write + 1, l, 16);
   print_chain("libc", l, n);
   CHECK(n >= 1 && strstr(l[n - 1].function, "write"));
 
   /* zlib (linked in for the profiler; no debuginfo installed on Debian by
    * default): at least its ELF symbol. */
-  n = prof_symbolize(s, loaded_symbol("libz.so.1", "crc32") + 1, l, 16);
+  n = symbolize_pc(s, loaded_symbol("libz.so.1", "crc32") + 1, l, 16);
   print_chain("zlib", l, n);
   CHECK(n >= 1 && strstr(l[n - 1].function, "crc32"));
 
   /* Nothing mapped there. */
-  n = prof_symbolize(s, 0x10, l, 16);
+  n = symbolize_pc(s, 0x10, l, 16);
   CHECK(n == 1 && strcmp(l[0].function, "?") == 0 && strcmp(l[0].file, "") == 0);
   CHECK(l[0].line == 0);
-  CHECK(prof_symbolize(s, 0x10, l, 0) == 0);
+  CHECK(symbolize_pc(s, 0x10, l, 0) == 0);
 
   /* Mappings: sorted, executable code of this program and libc, with build
    * IDs; this program's equals the one in its notes. */
-  const struct prof_mapping *m;
-  int nm = prof_mappings(s, &m);
+  const struct symbolize_mapping *m;
+  int nm = symbolize_mappings(s, &m);
   CHECK(nm >= 2);
   for (int i = 0; i < nm; i++) {
     printf("map %#lx-%#lx %#llx %s %s\n", (unsigned long)m[i].start, (unsigned long)m[i].limit,
@@ -205,14 +205,14 @@ int main(void) {
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   CHECK(len > 0);
   exe[len] = 0;
-  const struct prof_mapping *me = mapping_of(m, nm, known_pc);
+  const struct symbolize_mapping *me = mapping_of(m, nm, known_pc);
   CHECK(me && strcmp(me->file, exe) == 0);
   CHECK(strcmp(me->build_id, exe_build_id) == 0);
-  const struct prof_mapping *libc = mapping_of(m, nm, libc_write);
+  const struct symbolize_mapping *libc = mapping_of(m, nm, libc_write);
   CHECK(libc && strstr(libc->file, "/libc.so"));
   CHECK(is_hex40(libc->build_id));
 
-  prof_symbolizer_free(s);
+  symbolize_close(s);
   printf("ok\n");
   return 0;
 }

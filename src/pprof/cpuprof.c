@@ -43,8 +43,8 @@ static struct {
   /* Collector (its thread owns w and lost while running). */
   pthread_t collector;
   struct note collector_stop;
-  prof_writer *w;
-  prof_symbolizer *live_sym; /* for frame state while profiling (NULL: none) */
+  pprof_writer *w;
+  symbolizer *live_sym; /* for frame state while profiling (NULL: none) */
   uint64_t lost;
   int64_t start_ns; /* CLOCK_MONOTONIC */
   int fd;
@@ -58,7 +58,7 @@ static struct {
  * more. */
 static void fix_frameless_leaf(uintptr_t *pcs, int *n, const uintptr_t *peek, int npeek) {
   if (!prof.live_sym || *n < 1 || pcs[0] < PROF_PC_PSEUDO_LIMIT || npeek == 0) return;
-  int off = prof_frameless_ra_offset(prof.live_sym, pcs[0]);
+  int off = symbolize_frameless_ra_offset(prof.live_sym, pcs[0]);
   if (off < 0 || off % 8 != 0 || off / 8 >= npeek) return;
   uintptr_t ret = peek[off / 8];
   if (ret < PROF_PC_PSEUDO_LIMIT || (*n > 1 && pcs[1] == ret - 1)) return;
@@ -74,7 +74,7 @@ static void add_sample(void *ctx, uint32_t gen, uintptr_t *pcs, int n, const uin
   fix_frameless_leaf(pcs, &n, peek, npeek);
   /* gen differs for a late signal of an earlier session: dropped. */
   if (gen == prof.session &&
-      prof_writer_add(prof.w, pcs, n, labels_kv(labels), (int64_t)weight) != 0)
+      pprof_writer_add(prof.w, pcs, n, labels_kv(labels), (int64_t)weight) != 0)
     prof.lost += weight;
   grt_labels_release(labels); /* the handler's reference */
 }
@@ -137,14 +137,14 @@ static int start_locked(const grt_prof_config *cfg) {
     fd = open(cfg->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
   }
-  prof.w = prof_writer_new(1000000000 / hz, realtime_ns());
+  prof.w = pprof_writer_new(1000000000 / hz, realtime_ns());
   if (!prof.w) {
     if (cfg->path) close(fd);
     return -ENOMEM;
   }
   /* Snapshot of the loaded modules for fix_frameless_leaf; without it
    * (out of memory) leaves without frames just lose their caller. */
-  prof.live_sym = prof_symbolizer_new();
+  prof.live_sym = symbolize_open();
   prof.fd = fd;
   prof.close_fd = cfg->path != NULL;
   prof.lost = 0;
@@ -165,9 +165,9 @@ static int start_locked(const grt_prof_config *cfg) {
   if (err) {
     sampler_stop();
     prof.running = false;
-    prof_writer_free(prof.w);
+    pprof_writer_free(prof.w);
     prof.w = NULL;
-    prof_symbolizer_free(prof.live_sym);
+    symbolize_close(prof.live_sym);
     prof.live_sym = NULL;
     if (cfg->path) close(fd);
     return -err;
@@ -175,11 +175,25 @@ static int start_locked(const grt_prof_config *cfg) {
   return 0;
 }
 
-int grt_prof_start(const grt_prof_config *cfg) {
+int cpuprof_start(const grt_prof_config *cfg) {
   if (!cfg) return -EINVAL;
   pthread_mutex_lock(&prof.ctl);
   int r = start_locked(cfg);
   pthread_mutex_unlock(&prof.ctl);
+  return r;
+}
+
+int grt_prof_start(const grt_prof_config *cfg) {
+  int r = cpuprof_start(cfg);
+  /* Misuse gets its line; an open(2) error is the caller's to report. */
+  if (r == -EBUSY)
+    warn_line("grt: grt_prof_start: a CPU profile is already running");
+  else if (r == -EINVAL)
+    warn_line("grt: grt_prof_start: %s",
+              !cfg ? "cfg is NULL"
+                   : cfg->hz < 0 || cfg->hz > SAMPLER_MAX_HZ
+                         ? "hz is outside 0..10000"
+                         : "neither a path nor a file descriptor (fd >= 0) to write to");
   return r;
 }
 
@@ -197,15 +211,15 @@ static int stop_locked(void) {
   sampler_ignore_signal();
   if (prof.lost) {
     uintptr_t lost_pc = PROF_PC_LOST;
-    prof_writer_add(prof.w, &lost_pc, 1, NULL, (int64_t)prof.lost);
+    pprof_writer_add(prof.w, &lost_pc, 1, NULL, (int64_t)prof.lost);
   }
   int64_t duration = nanotime() - prof.start_ns;
-  prof_symbolizer *sym = prof_symbolizer_new(); /* NULL: addresses only */
-  int err = prof_writer_write(prof.w, sym, duration, prof.fd);
-  if (sym) prof_symbolizer_free(sym);
-  prof_writer_free(prof.w);
+  symbolizer *sym = symbolize_open(); /* NULL: addresses only */
+  int err = pprof_writer_write(prof.w, sym, duration, prof.fd);
+  if (sym) symbolize_close(sym);
+  pprof_writer_free(prof.w);
   prof.w = NULL;
-  prof_symbolizer_free(prof.live_sym);
+  symbolize_close(prof.live_sym);
   prof.live_sym = NULL;
   if (prof.close_fd && close(prof.fd) != 0 && err == 0) err = -errno;
   return err;
@@ -218,13 +232,19 @@ static void *stop_call(void *result) {
   return NULL;
 }
 
-int grt_prof_stop(void) {
+int cpuprof_stop(void) {
   int r = 0;
   /* On a goroutine, symbolizing and writing must not hold the P. */
   if (getcurg())
     grt_extcall(stop_call, &r);
   else
     stop_call(&r);
+  return r;
+}
+
+int grt_prof_stop(void) {
+  int r = cpuprof_stop();
+  if (r == -EINVAL) warn_line("grt: grt_prof_stop: no CPU profile is running");
   return r;
 }
 

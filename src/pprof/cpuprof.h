@@ -1,12 +1,20 @@
 /*
  * cpuprof.h - the CPU profile's collector (cpuprof.c): grt_prof_start and
- * grt_prof_stop are in grt.h; these are for grt_main and the tests.
+ * grt_prof_stop are in grt.h; these are for the HTTP server and the tests.
  */
 #ifndef GRT_PPROF_CPUPROF_H
 #define GRT_PPROF_CPUPROF_H
 
+#include "grt.h"
+
 #include <stdbool.h>
 #include <stdint.h>
+
+/* grt_prof_start and grt_prof_stop without their misuse lines, for the
+ * /debug/pprof server, where a busy profiler is a client's 500, not the
+ * program's mistake. */
+int cpuprof_start(const grt_prof_config *cfg);
+int cpuprof_stop(void);
 
 /* Test hooks: stop the collector from draining (so rings fill and lose
  * samples), and the total weight the handler has taken in any session. */

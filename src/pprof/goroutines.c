@@ -39,9 +39,9 @@ static long fn_offset(uintptr_t pc, const char *fn) {
   return pc == entry ? 0 : (long)(pc + 1 - entry);
 }
 
-static int symbolize(prof_symbolizer *sym, uintptr_t pc, struct prof_line *lines) {
-  if (sym) return prof_symbolize(sym, pc, lines, MAX_LINES);
-  lines[0] = (struct prof_line){"?", "", 0};
+static int symbolize(symbolizer *sym, uintptr_t pc, struct symbolize_line *lines) {
+  if (sym) return symbolize_pc(sym, pc, lines, MAX_LINES);
+  lines[0] = (struct symbolize_line){"?", "", 0};
   return 1;
 }
 
@@ -55,8 +55,8 @@ static void name_suffix(struct buf_str *b, const struct gsnap *g) {
 }
 
 /* Go's traceback text (debug=2, grt_dump, SIGQUIT). */
-static void format_traceback(struct buf_str *b, const struct snap *s, prof_symbolizer *sym) {
-  struct prof_line lines[MAX_LINES];
+static void format_traceback(struct buf_str *b, const struct snap *s, symbolizer *sym) {
+  struct symbolize_line lines[MAX_LINES];
   for (size_t i = 0; i < s->ng; i++) {
     const struct gsnap *g = &s->gs[i];
     buf_printf(b, "%sgoroutine %llu [%s", i ? "\n" : "", (unsigned long long)g->id, g->state);
@@ -70,7 +70,7 @@ static void format_traceback(struct buf_str *b, const struct snap *s, prof_symbo
       uintptr_t pc = s->pcs[g->first + k];
       int n = symbolize(sym, pc, lines);
       for (int j = 0; j < n; j++) {
-        const struct prof_line *l = &lines[j];
+        const struct symbolize_line *l = &lines[j];
         if (strcmp(l->function, "?") == 0) {
           buf_printf(b, "?()\n\t?:0 pc=%#lx\n", (unsigned long)pc);
           continue;
@@ -146,11 +146,11 @@ static struct group *group_stacks(const struct snap *s, size_t *ngroups) {
 }
 
 /* Go's debug=1 goroutine profile text. */
-static int format_profile_text(struct buf_str *b, const struct snap *s, prof_symbolizer *sym) {
+static int format_profile_text(struct buf_str *b, const struct snap *s, symbolizer *sym) {
   size_t ng;
   struct group *groups = group_stacks(s, &ng);
   if (!groups) return -ENOMEM;
-  struct prof_line lines[MAX_LINES];
+  struct symbolize_line lines[MAX_LINES];
   buf_printf(b, "goroutine profile: total %zu\n", s->ng);
   for (size_t i = 0; i < ng; i++) {
     const struct gsnap *g = groups[i].g;
@@ -164,7 +164,7 @@ static int format_profile_text(struct buf_str *b, const struct snap *s, prof_sym
       uintptr_t pc = s->pcs[g->first + k];
       int n = symbolize(sym, pc, lines);
       for (int j = 0; j < n; j++) {
-        const struct prof_line *l = &lines[j];
+        const struct symbolize_line *l = &lines[j];
         long off = fn_offset(pc, l->function);
         buf_printf(b, "#\t%#lx\t%s", (unsigned long)pc, l->function);
         if (off >= 0) buf_printf(b, "+%#lx", (unsigned long)off);
@@ -180,11 +180,11 @@ static int format_profile_text(struct buf_str *b, const struct snap *s, prof_sym
 /* Go's debug=0 goroutine profile: gzipped pprof, goroutine/count.  A
  * goroutine whose stack is unavailable counts under grt._System; a stack
  * cut at MAX_FRAMES ends in grt._Truncated, as CPU profiles do. */
-static int write_profile_proto(int fd, const struct snap *s, prof_symbolizer *sym) {
+static int write_profile_proto(int fd, const struct snap *s, symbolizer *sym) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  prof_writer *w =
-      prof_writer_new_count("goroutine", "count", 1, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+  pprof_writer *w =
+      pprof_writer_new_count("goroutine", "count", 1, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
   if (!w) return -errno;
   int err = 0;
   uintptr_t stack[SNAP_MAX_FRAMES + 1];
@@ -198,10 +198,10 @@ static int write_profile_proto(int fd, const struct snap *s, prof_symbolizer *sy
         stack[n++] = s->pcs[g->first + k];
       if (g->elided) stack[n++] = PROF_PC_TRUNCATED;
     }
-    err = prof_writer_add(w, stack, n, NULL, 1);
+    err = pprof_writer_add(w, stack, n, NULL, 1);
   }
-  if (!err) err = prof_writer_write(w, sym, 0, fd);
-  prof_writer_free(w);
+  if (!err) err = pprof_writer_write(w, sym, 0, fd);
+  pprof_writer_free(w);
   return err;
 }
 
@@ -217,9 +217,9 @@ static void *run_job(void *arg) {
   struct job *j = arg;
   struct snap s = {0};
   struct buf_str b = {0};
-  prof_symbolizer *sym = NULL;
+  symbolizer *sym = NULL;
   int err = snap_collect(&s, j->self);
-  if (!err) sym = prof_symbolizer_new(); /* NULL: addresses only */
+  if (!err) sym = symbolize_open(); /* NULL: addresses only */
   if (!err && j->debug == 0) {
     err = write_profile_proto(j->fd, &s, sym);
   } else if (!err) {
@@ -230,7 +230,7 @@ static void *run_job(void *arg) {
     if (!err) err = b.err;
     if (!err) err = buf_write_all(j->fd, b.p ? b.p : "", b.len);
   }
-  if (sym) prof_symbolizer_free(sym);
+  if (sym) symbolize_close(sym);
   free(b.p);
   snap_free(&s);
   j->err = err;

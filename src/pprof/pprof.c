@@ -7,7 +7,7 @@
  *    label pointers and label strings together); w->index maps a sample's
  *    content hash to its position in w->samples, so equal (stack, labels)
  *    pairs always land in the same sample.
- *  - prof_writer_write does not modify the samples: every table it needs
+ *  - pprof_writer_write does not modify the samples: every table it needs
  *    (strings, locations, functions) lives in a struct enc freed before it
  *    returns, so a write can fail (ENOMEM, EBADF, ENOSPC) and be retried.
  *  - Strings in the string table are borrowed, never copied: they belong
@@ -46,7 +46,7 @@ struct sample {
   /* pcs, label pointers and label strings follow in the same block */
 };
 
-struct prof_writer {
+struct pprof_writer {
   int64_t period_ns, time_nanos;
   const char *type, *unit; /* one value of this type per sample; NULL: CPU's two */
   struct sample **samples;
@@ -54,7 +54,7 @@ struct prof_writer {
   struct hash_index index;
 };
 
-/* What prof_writer_add looks up: not yet copied. */
+/* What pprof_writer_add looks up: not yet copied. */
 struct sample_key {
   const uintptr_t *pcs;
   const char *const *labels;
@@ -62,7 +62,7 @@ struct sample_key {
 };
 
 static int sample_eq(const void *ctx, uint32_t id, const void *key) {
-  const struct sample *s = ((const prof_writer *)ctx)->samples[id];
+  const struct sample *s = ((const pprof_writer *)ctx)->samples[id];
   const struct sample_key *k = key;
   if (s->npcs != k->npcs || s->nlabels != k->nlabels) return 0;
   if (k->npcs && memcmp(s->pcs, k->pcs, (size_t)k->npcs * sizeof *k->pcs)) return 0;
@@ -71,12 +71,12 @@ static int sample_eq(const void *ctx, uint32_t id, const void *key) {
   return 1;
 }
 
-prof_writer *prof_writer_new(int64_t period_ns, int64_t time_nanos) {
+pprof_writer *pprof_writer_new(int64_t period_ns, int64_t time_nanos) {
   if (period_ns <= 0) {
     errno = EINVAL;
     return NULL;
   }
-  prof_writer *w = calloc(1, sizeof *w);
+  pprof_writer *w = calloc(1, sizeof *w);
   if (!w) {
     errno = ENOMEM;
     return NULL;
@@ -86,13 +86,13 @@ prof_writer *prof_writer_new(int64_t period_ns, int64_t time_nanos) {
   return w;
 }
 
-prof_writer *prof_writer_new_count(const char *type, const char *unit, int64_t period,
+pprof_writer *pprof_writer_new_count(const char *type, const char *unit, int64_t period,
                                    int64_t time_nanos) {
   if (!type || !unit) {
     errno = EINVAL;
     return NULL;
   }
-  prof_writer *w = prof_writer_new(period, time_nanos);
+  pprof_writer *w = pprof_writer_new(period, time_nanos);
   if (w) {
     w->type = type;
     w->unit = unit;
@@ -123,7 +123,7 @@ static struct sample *sample_copy(const struct sample_key *k) {
   return s;
 }
 
-int prof_writer_add(prof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
+int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
                     int64_t weight) {
   if (!w || npcs < 0 || (npcs > 0 && !pcs) || weight < 0) return -EINVAL;
   int nstr = 0;
@@ -156,7 +156,7 @@ int prof_writer_add(prof_writer *w, const uintptr_t *pcs, int npcs, const char *
   return 0;
 }
 
-void prof_writer_free(prof_writer *w) {
+void pprof_writer_free(pprof_writer *w) {
   if (!w) return;
   for (size_t i = 0; i < w->nsamples; i++)
     free(w->samples[i]);
@@ -259,8 +259,8 @@ struct function {
 };
 
 struct enc {
-  prof_writer *w;
-  prof_symbolizer *s;
+  pprof_writer *w;
+  symbolizer *s;
   int fd;
   struct pbuf pb;
   z_stream z;
@@ -279,7 +279,7 @@ struct enc {
   size_t nfns, fns_cap;
   struct hash_index fn_ix;
 
-  const struct prof_mapping *maps;
+  const struct symbolize_mapping *maps;
   int nmaps;
 };
 
@@ -378,7 +378,7 @@ static void value_type(struct enc *e, int field, const char *type, const char *u
 }
 
 static int write_samples(struct enc *e) {
-  prof_writer *w = e->w;
+  pprof_writer *w = e->w;
   uint64_t *ids = NULL;
   size_t ids_cap = 0;
   int err = 0;
@@ -409,7 +409,7 @@ static int write_samples(struct enc *e) {
 
 static int write_mappings(struct enc *e) {
   for (int i = 0; i < e->nmaps; i++) {
-    const struct prof_mapping *m = &e->maps[i];
+    const struct symbolize_mapping *m = &e->maps[i];
     size_t start = pb_start(&e->pb);
     pb_uint64(&e->pb, MAPPING_ID, (uint64_t)i + 1);
     pb_uint64(&e->pb, MAPPING_MEMORY_START, m->start);
@@ -469,7 +469,7 @@ static void line(struct enc *e, uint64_t fn, int lineno) {
 
 /* Locations grow no more here: every sample has been written. */
 static int write_locations(struct enc *e) {
-  struct prof_line lines[MAX_LINES];
+  struct symbolize_line lines[MAX_LINES];
   for (size_t i = 0; i < e->nlocs; i++) {
     uintptr_t pc = e->locs[i];
     size_t start = pb_start(&e->pb);
@@ -480,7 +480,7 @@ static int write_locations(struct enc *e) {
     } else {
       pb_uint64(&e->pb, LOCATION_MAPPING_ID, mapping_of(e, pc));
       pb_uint64(&e->pb, LOCATION_ADDRESS, pc);
-      int n = e->s ? prof_symbolize(e->s, pc, lines, MAX_LINES) : 0;
+      int n = e->s ? symbolize_pc(e->s, pc, lines, MAX_LINES) : 0;
       for (int j = 0; j < n; j++) {
         /* An unknown address gets no Line at all: pprof then shows its
          * address instead of lumping every unknown pc into one "?". */
@@ -511,7 +511,7 @@ static int write_functions(struct enc *e) {
 }
 
 static int encode(struct enc *e, int64_t duration_nanos) {
-  prof_writer *w = e->w;
+  pprof_writer *w = e->w;
   intern(e, ""); /* index 0, as profile.proto requires */
   if (w->type) {
     value_type(e, PROFILE_SAMPLE_TYPE, w->type, w->unit);
@@ -540,10 +540,10 @@ static int encode(struct enc *e, int64_t duration_nanos) {
   return flush(e, 1);
 }
 
-int prof_writer_write(prof_writer *w, prof_symbolizer *s, int64_t duration_nanos, int fd) {
+int pprof_writer_write(pprof_writer *w, symbolizer *s, int64_t duration_nanos, int fd) {
   if (!w || fd < 0) return -EINVAL;
   struct enc e = {.w = w, .s = s, .fd = fd};
-  if (s) e.nmaps = prof_mappings(s, &e.maps);
+  if (s) e.nmaps = symbolize_mappings(s, &e.maps);
   int err = -ENOMEM;
   e.zout = malloc(ZOUT_SIZE);
   if (!e.zout) goto out;

@@ -11,39 +11,39 @@
  *
  * Not async-signal-safe: the collector and the final write use it.
  */
-#ifndef GRT_PROF_PPROF_H
-#define GRT_PROF_PPROF_H
+#ifndef GRT_PPROF_PPROF_H
+#define GRT_PPROF_PPROF_H
 
 #include "pprof/symbolize.h"
 #include "sampler/ring.h"
 
 #include <stdint.h>
 
-typedef struct prof_writer prof_writer;
+typedef struct pprof_writer pprof_writer;
 
 /* period_ns: nanoseconds of CPU per sample at weight 1 (1e9 / hz).
  * time_nanos: wall-clock start (Unix ns).  NULL with errno on failure. */
-prof_writer *prof_writer_new(int64_t period_ns, int64_t time_nanos);
+pprof_writer *pprof_writer_new(int64_t period_ns, int64_t time_nanos);
 
 /* A profile of one value per sample, type/unit (Go's goroutine profile:
  * "goroutine", "count"), which is also its period type, with the given
- * period.  prof_writer_add then adds weight to that value alone.  type and
+ * period.  pprof_writer_add then adds weight to that value alone.  type and
  * unit are borrowed: they must outlive the writer.  NULL with errno. */
-prof_writer *prof_writer_new_count(const char *type, const char *unit, int64_t period,
+pprof_writer *pprof_writer_new_count(const char *type, const char *unit, int64_t period,
                                    int64_t time_nanos);
 
 /* Adds weight to the sample (stack, labels): samples/count += weight and
  * cpu/nanoseconds += weight * period_ns.  Equal stacks with equal labels
  * aggregate into one sample.  labels: NULL, or "key", "value", ...,
  * NULL (copied).  0, or -ENOMEM / -EINVAL. */
-int prof_writer_add(prof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
+int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
                     int64_t weight);
 
 /* Symbolizes every address with s (NULL: addresses only, no functions),
  * adds s's mappings, and writes the gzipped profile to fd with the given
  * duration.  0, or -errno. */
-int prof_writer_write(prof_writer *w, prof_symbolizer *s, int64_t duration_nanos, int fd);
+int pprof_writer_write(pprof_writer *w, symbolizer *s, int64_t duration_nanos, int fd);
 
-void prof_writer_free(prof_writer *w);
+void pprof_writer_free(pprof_writer *w);
 
 #endif

@@ -4,11 +4,11 @@
  * their GNU build IDs, for the pprof writer.
  *
  * Invariants:
- *  - The Dwfl session is a snapshot taken in prof_symbolizer_new; modules
+ *  - The Dwfl session is a snapshot taken in symbolize_open; modules
  *    loaded later are unknown ("?"), which the writer tolerates.
  *  - Every string handed out (function, file, mapping path) is a copy
  *    interned in s->strs: equal strings are the same pointer, and all stay
- *    valid until prof_symbolizer_free, whatever libdw does with its own.
+ *    valid until symbolize_close, whatever libdw does with its own.
  *  - Each pc is resolved once; its whole inline chain (innermost first) is
  *    kept in s->lines and later calls copy it out of the cache.
  *
@@ -42,7 +42,7 @@ struct pc_entry {
   uint32_t first, n;
 };
 
-/* A frame-state answer (prof_frameless_ra_offset). */
+/* A frame-state answer (symbolize_frameless_ra_offset). */
 struct ra_entry {
   uintptr_t pc;
   int32_t offset;
@@ -50,7 +50,7 @@ struct ra_entry {
 
 /* Three tables, each an array with a base/hash.h index over it: interned
  * strings (owned copies), resolved pcs, and frame-state answers. */
-struct prof_symbolizer {
+struct symbolizer {
   Dwfl *dwfl;
   char **strs;
   size_t nstrs, strs_cap;
@@ -61,9 +61,9 @@ struct prof_symbolizer {
   struct ra_entry *ra;
   size_t ra_n, ra_cap;
   struct hash_index ra_ix;
-  struct prof_line *lines;
+  struct symbolize_line *lines;
   size_t nlines, lines_cap;
-  struct prof_mapping *maps;
+  struct symbolize_mapping *maps;
   int nmaps;
 };
 
@@ -74,12 +74,12 @@ static uint32_t hash_pc(uintptr_t pc) {
 /* ---- interned strings ---- */
 
 static int str_eq(const void *ctx, uint32_t id, const void *key) {
-  const struct prof_symbolizer *s = ctx;
+  const struct symbolizer *s = ctx;
   return strcmp(s->strs[id], key) == 0;
 }
 
 /* Returns the interned copy of str, or NULL when out of memory. */
-static const char *intern(struct prof_symbolizer *s, const char *str) {
+static const char *intern(struct symbolizer *s, const char *str) {
   uint32_t h = hash_fold(hash_fnv(HASH_FNV_INIT, str, strlen(str)));
   int64_t id = hash_find(&s->str_ix, h, str_eq, s, str);
   if (id >= 0) return s->strs[id];
@@ -120,7 +120,7 @@ static int is_function_scope(Dwarf_Die *die) {
  * function-like scope there is one entry; the innermost one's position is
  * pc's line-table row, and each outer one's position is the call site
  * recorded on the inlined_subroutine just inside it (DW_AT_call_file/line). */
-static int dwarf_chain(Dwfl_Module *mod, uintptr_t pc, struct prof_line *out) {
+static int dwarf_chain(Dwfl_Module *mod, uintptr_t pc, struct symbolize_line *out) {
   Dwarf_Addr bias = 0;
   Dwarf_Die *cudie = dwfl_module_addrdie(mod, pc, &bias);
   if (!cudie) return 0;
@@ -147,7 +147,7 @@ static int dwarf_chain(Dwfl_Module *mod, uintptr_t pc, struct prof_line *out) {
   for (int i = 0; i < nscopes && n < MAX_CHAIN; i++) {
     Dwarf_Die *die = &scopes[i];
     if (!is_function_scope(die)) continue;
-    struct prof_line *l = &out[n];
+    struct symbolize_line *l = &out[n];
     l->function = die_name(die);
     l->file = "";
     l->line = 0;
@@ -180,8 +180,8 @@ static int dwarf_chain(Dwfl_Module *mod, uintptr_t pc, struct prof_line *out) {
 }
 
 /* Resolves pc into out[0..n), strings not yet interned.  Always n >= 1. */
-static int resolve(Dwfl *dwfl, uintptr_t pc, struct prof_line *out) {
-  out[0] = (struct prof_line){.function = "?", .file = "", .line = 0};
+static int resolve(Dwfl *dwfl, uintptr_t pc, struct symbolize_line *out) {
+  out[0] = (struct symbolize_line){.function = "?", .file = "", .line = 0};
   Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
   if (!mod) return 1;
   int n = dwarf_chain(mod, pc, out);
@@ -203,16 +203,16 @@ static int resolve(Dwfl *dwfl, uintptr_t pc, struct prof_line *out) {
 /* ---- the pc cache ---- */
 
 static int pc_eq(const void *ctx, uint32_t id, const void *key) {
-  const struct prof_symbolizer *s = ctx;
+  const struct symbolizer *s = ctx;
   return s->cache[id].pc == *(const uintptr_t *)key;
 }
 
 /* Resolves pc, interns its chain and records it.  NULL when out of memory. */
-static struct pc_entry *cache_fill(struct prof_symbolizer *s, uintptr_t pc) {
+static struct pc_entry *cache_fill(struct symbolizer *s, uintptr_t pc) {
   if (hash_reserve(&s->cache_ix) ||
       buf_grow(&s->cache, &s->cache_cap, s->cache_n + 1, sizeof *s->cache))
     return NULL;
-  struct prof_line chain[MAX_CHAIN];
+  struct symbolize_line chain[MAX_CHAIN];
   int n = resolve(s->dwfl, pc, chain);
   if (buf_grow(&s->lines, &s->lines_cap, s->nlines + (size_t)n, sizeof *s->lines)) return NULL;
   for (int i = 0; i < n; i++) {
@@ -228,13 +228,13 @@ static struct pc_entry *cache_fill(struct prof_symbolizer *s, uintptr_t pc) {
   return e;
 }
 
-int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, int max) {
+int symbolize_pc(symbolizer *s, uintptr_t pc, struct symbolize_line *lines, int max) {
   if (max < 1) return 0;
   int64_t id = hash_find(&s->cache_ix, hash_pc(pc), pc_eq, s, &pc);
   struct pc_entry *e = id >= 0 ? &s->cache[id] : cache_fill(s, pc);
   if (!e) {
     /* Out of memory: still an answer, as the interface promises. */
-    lines[0] = (struct prof_line){.function = "?", .file = "", .line = 0};
+    lines[0] = (struct symbolize_line){.function = "?", .file = "", .line = 0};
     return 1;
   }
   int n = (int)e->n < max ? (int)e->n : max;
@@ -276,11 +276,11 @@ static int frameless_ra_offset(Dwfl *dwfl, uintptr_t pc) {
 }
 
 static int ra_eq(const void *ctx, uint32_t id, const void *key) {
-  const struct prof_symbolizer *s = ctx;
+  const struct symbolizer *s = ctx;
   return s->ra[id].pc == *(const uintptr_t *)key;
 }
 
-int prof_frameless_ra_offset(prof_symbolizer *s, uintptr_t pc) {
+int symbolize_frameless_ra_offset(symbolizer *s, uintptr_t pc) {
   uint32_t h = hash_pc(pc);
   int64_t id = hash_find(&s->ra_ix, h, ra_eq, s, &pc);
   if (id >= 0) return s->ra[id].offset;
@@ -325,7 +325,7 @@ static Dwfl_Module *mapping_module(Dwfl *dwfl, uintptr_t start, const char *path
 
 /* Reads the executable mappings from /proc/self/maps (sorted by address
  * there).  Returns 0, or -1 with errno. */
-static int read_mappings(struct prof_symbolizer *s) {
+static int read_mappings(struct symbolizer *s) {
   FILE *f = fopen("/proc/self/maps", "re");
   if (!f) return -1;
   char *buf = NULL;
@@ -345,14 +345,14 @@ static int read_mappings(struct prof_symbolizer *s) {
     path[strcspn(path, "\n")] = 0;
     if (s->nmaps == cap) {
       cap = cap ? 2 * cap : 32;
-      struct prof_mapping *maps = realloc(s->maps, (size_t)cap * sizeof *maps);
+      struct symbolize_mapping *maps = realloc(s->maps, (size_t)cap * sizeof *maps);
       if (!maps) {
         err = ENOMEM;
         break;
       }
       s->maps = maps;
     }
-    struct prof_mapping *m = &s->maps[s->nmaps];
+    struct symbolize_mapping *m = &s->maps[s->nmaps];
     m->start = start;
     m->limit = limit;
     m->offset = offset;
@@ -370,7 +370,7 @@ static int read_mappings(struct prof_symbolizer *s) {
   return err ? -1 : 0;
 }
 
-int prof_mappings(prof_symbolizer *s, const struct prof_mapping **out) {
+int symbolize_mappings(symbolizer *s, const struct symbolize_mapping **out) {
   *out = s->maps;
   return s->nmaps;
 }
@@ -387,8 +387,8 @@ static const Dwfl_Callbacks proc_callbacks = {
     .debuginfo_path = &debuginfo_path,
 };
 
-prof_symbolizer *prof_symbolizer_new(void) {
-  prof_symbolizer *s = calloc(1, sizeof *s);
+symbolizer *symbolize_open(void) {
+  symbolizer *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->dwfl = dwfl_begin(&proc_callbacks);
   if (!s->dwfl) {
@@ -399,20 +399,20 @@ prof_symbolizer *prof_symbolizer_new(void) {
   /* Returns an errno value, or -1 for a libdwfl error (no errno of its own). */
   int r = dwfl_linux_proc_report(s->dwfl, getpid());
   if (r != 0 || dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
-    prof_symbolizer_free(s);
+    symbolize_close(s);
     errno = r > 0 ? r : EIO;
     return NULL;
   }
   if (read_mappings(s) != 0) {
     int err = errno;
-    prof_symbolizer_free(s);
+    symbolize_close(s);
     errno = err;
     return NULL;
   }
   return s;
 }
 
-void prof_symbolizer_free(prof_symbolizer *s) {
+void symbolize_close(symbolizer *s) {
   if (!s) return;
   if (s->dwfl) dwfl_end(s->dwfl);
   for (size_t i = 0; i < s->nstrs; i++)

@@ -6,49 +6,49 @@
  * Not async-signal-safe and not thread-safe: the collector uses one
  * instance while profiling and the final write another; never a handler.
  */
-#ifndef GRT_PROF_SYMBOLIZE_H
-#define GRT_PROF_SYMBOLIZE_H
+#ifndef GRT_PPROF_SYMBOLIZE_H
+#define GRT_PPROF_SYMBOLIZE_H
 
 #include <stdint.h>
 
 /* One source position.  Strings are owned by the symbolizer and live until
- * prof_symbolizer_free. */
-struct prof_line {
+ * symbolize_close. */
+struct symbolize_line {
   const char *function; /* "?" when unknown */
   const char *file;     /* "" when unknown */
   int line;             /* 0 when unknown */
 };
 
 /* An executable mapping of this process (from /proc/self/maps). */
-struct prof_mapping {
+struct symbolize_mapping {
   uintptr_t start, limit; /* [start, limit) */
   uint64_t offset;        /* file offset of start */
   const char *file;       /* path, or "[vdso]" etc. */
   char build_id[65];      /* lowercase hex of the GNU build ID; "" if none */
 };
 
-typedef struct prof_symbolizer prof_symbolizer;
+typedef struct symbolizer symbolizer;
 
 /* Takes a snapshot of the process's modules.  NULL with errno on failure. */
-prof_symbolizer *prof_symbolizer_new(void);
+symbolizer *symbolize_open(void);
 
 /* Symbolizes a call-site address.  Fills lines[0..n) innermost first: with
  * inlining, lines[0] is the inlined function and the last entry the real
  * function it was inlined into (pprof's Location.line order).  Returns n
  * (at least 1: an unknown address gives one line with function "?"), at
  * most max. */
-int prof_symbolize(prof_symbolizer *s, uintptr_t pc, struct prof_line *lines, int max);
+int symbolize_pc(symbolizer *s, uintptr_t pc, struct symbolize_line *lines, int max);
 
 /* For an interrupted instruction at pc: where its function's return
  * address sits, as an offset from SP, when the function has not (yet, or
  * any more) set up its frame pointer -- a frameless leaf, or a prologue
  * or epilogue -- so that a frame-pointer walk would skip its
  * caller.  -1 when the frame pointer frames the function, or the CFI is unknown. */
-int prof_frameless_ra_offset(prof_symbolizer *s, uintptr_t pc);
+int symbolize_frameless_ra_offset(symbolizer *s, uintptr_t pc);
 
 /* The executable mappings, in address order.  Returns their count. */
-int prof_mappings(prof_symbolizer *s, const struct prof_mapping **out);
+int symbolize_mappings(symbolizer *s, const struct symbolize_mapping **out);
 
-void prof_symbolizer_free(prof_symbolizer *s);
+void symbolize_close(symbolizer *s);
 
 #endif

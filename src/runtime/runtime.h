@@ -268,8 +268,8 @@ void stack_release_batch(uintptr_t (*ranges)[2], int n); /* many at once; sorts 
 bool stack_canary_ok(const struct g *gp);
 void stack_init(long guard_budget); /* -1: derived from vm.max_map_count */
 void stack_counts(uint64_t *guarded, uint64_t *canary, uint64_t *budget);
-int signal_setup_thread(struct m *mp); /* sigaltstack for this M */
-void signal_install(void);             /* process-wide SIGSEGV handler */
+int stack_signal_thread(struct m *mp); /* sigaltstack for this M */
+void stack_signal_install(void);             /* process-wide SIGSEGV handler */
 
 /* ---- netpoll.c ------------------------------------------------------------ */
 bool netpoll_waiting(void); /* goroutines wait for I/O */

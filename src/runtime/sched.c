@@ -450,7 +450,7 @@ static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
   mp->tid = (pid_t)syscall(SYS_gettid);
   mp->rand = rt_fastrand() | 1;
   grt_tls_g = mp->g0;
-  signal_setup_thread(mp);
+  stack_signal_thread(mp);
   sched_m_started(mp); /* its CPU timer, if a profile runs, before any goroutine */
 }
 
@@ -1295,7 +1295,7 @@ int sched_init(const struct sched_config *cfg) {
   /* g0 restarts below this frame: only grt_main's frame, above it, stays
    * live (sched_run_main never returns). */
   m_bind_thread(m0, (uintptr_t)__builtin_frame_address(0));
-  signal_install();
+  stack_signal_install();
   sched_sysmon_start();
   return 0;
 }

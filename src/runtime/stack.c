@@ -199,7 +199,7 @@ bool stack_canary_ok(const struct g *gp) {
 /* Gives the calling thread a signal stack.  A thread that already has one
  * (a foreign thread borrowing an extra M) keeps it; an extra M rebound to a
  * new thread reuses the one it allocated before. */
-int signal_setup_thread(struct m *mp) {
+int stack_signal_thread(struct m *mp) {
   stack_t cur;
   if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_sp != mp->gsignal) {
     mp->gsignal = cur.ss_sp;
@@ -260,7 +260,7 @@ static void on_sigsegv(int sig, siginfo_t *si, void *uc) {
 
 /* Installed under ASan too: ours replaces ASan's SIGSEGV report, so a
  * guard-page hit reads the same in both builds. */
-void signal_install(void) {
+void stack_signal_install(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_sigsegv;

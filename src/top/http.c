@@ -13,7 +13,8 @@
  *    must not hold up the others), all started with every signal blocked,
  *    so they never take the program's signals (SIGQUIT, SIGPIPE on a
  *    client that went away) and never run the profiler's handler.
- *  - They only call what works from any thread: grt_prof_start/stop and
+ *  - They only call what works from any thread: cpuprof_start/stop (grt_prof_start/stop
+ *    without the misuse line) and
  *    dump_goroutine_profile.  Profiles go through a memfd, then a buffer,
  *    so nothing touches the client's socket before the profile is whole.
  *  - Bad input never reaches the runtime: query values are checked in full
@@ -29,6 +30,7 @@
 #include "grt.h"
 #include "runtime/runtime.h"
 
+#include "pprof/cpuprof.h"
 #include "pprof/goroutines.h"
 
 #include <errno.h>
@@ -223,7 +225,7 @@ static enum MHD_Result http_profile(struct MHD_Connection *c) {
   if (fd < 0)
     return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable CPU profiling: %s",
                       strerror(errno));
-  int err = grt_prof_start(&(grt_prof_config){.fd = fd, .hz = (int)hz});
+  int err = cpuprof_start(&(grt_prof_config){.fd = fd, .hz = (int)hz});
   if (err) {
     close(fd);
     /* Go's words, which clients and people search for. */
@@ -234,7 +236,7 @@ static enum MHD_Result http_profile(struct MHD_Connection *c) {
    * one again afterwards restarts its clock (it was 0). */
   MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
   bool waiting = http_client_waits(c, seconds);
-  err = grt_prof_stop();
+  err = cpuprof_stop();
   MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S);
   if (!waiting) {
     close(fd);
