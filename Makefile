@@ -1,12 +1,11 @@
 # Thin wrapper over CMake.  Every target first makes sure the Debian packages
-# it needs are present: it installs them when run as root, and otherwise
-# names exactly the ones missing.
+# of deps/debian.txt are present (deps/install.sh): it installs them when run
+# as root, and otherwise names exactly the ones missing.
 #   make run     build libgrt, the demo and grt-pprof only, and run the demo
 #                under the profiler (examples/demo.c): it writes demo.pb.gz,
 #                and `grt-pprof top -n 15 demo.pb.gz` prints its top functions
 #   make test    the whole suite, normal build then ASan+UBSan build
 #   make bench   benchmarks next to their Go twins (bench/run.sh)
-DEPS     := gcc make cmake binutils pkg-config golang-go libsqlite3-dev zlib1g-dev libdw-dev libmicrohttpd-dev
 BUILD    := build
 ASANDIR  := build-asan
 JOBS     := $(shell nproc 2>/dev/null || echo 2)
@@ -16,18 +15,7 @@ JOBS     := $(shell nproc 2>/dev/null || echo 2)
 all: build
 
 deps:
-	@missing=""; for p in $(DEPS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) || exit 1; \
-	  else \
-	    echo "missing Debian packages:$$missing"; \
-	    echo "install them with: sudo apt-get install$$missing"; exit 1; \
-	  fi; \
-	fi
+	@sh deps/install.sh
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -58,7 +46,7 @@ bench: build
 	./bench/run.sh $(BUILD)
 
 format:
-	clang-format -i include/*.h src/*/*.c src/*/*.h tools/*/*.c tools/*/*.h tests/*.c tests/*.h \
+	clang-format -i include/*.h src/*/*.c src/*/*.h src/arch/*/*.h tools/*/*.c tools/*/*.h tests/*.c tests/*.h \
 	  examples/*.c bench/*.c bench/*.h
 
 clean:

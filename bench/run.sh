@@ -48,16 +48,8 @@ trap 'rm -rf "$work"' EXIT
 # ---- Go ------------------------------------------------------------------
 have_go=1
 if ! command -v go >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    echo "go is missing: installing golang-go"
-    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go); then
-      echo "run.sh: could not install golang-go" >&2
-      have_go=0
-    fi
-  else
-    echo "run.sh: go is missing; install it with: sudo apt-get install golang-go" >&2
-    have_go=0
-  fi
+  # golang-go is in deps/debian.txt: install what is missing (as root).
+  sh "$(dirname "$0")/../deps/install.sh" || have_go=0
   command -v go >/dev/null 2>&1 || have_go=0
 fi
 
