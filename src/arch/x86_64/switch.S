@@ -3,7 +3,8 @@
  *
  * These are the only places where SP moves between stacks.  The profiler
  * treats a PC inside any of them as "mid-switch" and records grt._System
- * instead of unwinding (DESIGN §3 row 2); grt_switch_ranges() in sched.c
+ * instead of unwinding (docs/design.md, the decision table, row 2);
+ * grt_switch_ranges() in sched.c
  * exports their [start, end) ranges from the *_end labels below, and a test
  * compares them with `nm -S`.
  *
@@ -16,7 +17,7 @@
  * as %fs:(grt_tls_g@gottpoff), which works in a shared library and never
  * allocates.
  */
-#include "runtime/runtime.h"
+#include "runtime/runtime.h" /* G_M, M_G0, M_TRANS, TRANS_*; GCTX_* come from arch.h */
 
         .text
 
