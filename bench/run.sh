@@ -9,7 +9,12 @@
 # Numbers are reported, never asserted: the exit status is 0 unless a
 # program failed to build or run, or Go is missing and cannot be installed.
 #
-# Environment: BENCH_RUNS (default 5), BENCH_TIMEOUT seconds per run (300).
+# Environment: BENCH_RUNS (default 5), BENCH_TIMEOUT seconds per run (300),
+# BENCH_ONLY (an awk regex: only the metrics it matches; then the profiler
+# and echo scripts are skipped), BENCH_BASE (another build directory, e.g.
+# of an older commit: its grt binaries run in the same rounds, and the
+# table adds its medians and its ratio to the same Go runs, so a change is
+# judged by same-run ratios).
 set -u
 
 if [ $# -ne 1 ]; then
@@ -22,6 +27,14 @@ build=$(cd "$1" 2>/dev/null && pwd) || {
   exit 2
 }
 runs=${BENCH_RUNS:-5}
+only=${BENCH_ONLY:-}
+base=""
+if [ -n "${BENCH_BASE:-}" ]; then
+  base=$(cd "$BENCH_BASE" 2>/dev/null && pwd) || {
+    echo "run.sh: no build directory $BENCH_BASE (BENCH_BASE)" >&2
+    exit 2
+  }
+fi
 limit=${BENCH_TIMEOUT:-300}
 case $runs in '' | *[!0-9]* | 0)
   echo "run.sh: BENCH_RUNS must be a positive whole number" >&2
@@ -99,10 +112,16 @@ echo "Running $runs rounds (grt and Go interleaved) ..."
 for ((r = 1; r <= runs; r++)); do
   for b in "${benches[@]}"; do
     IFS='|' read -r gcmd gocmd metric target <<<"$b"
+    [ -n "$only" ] && ! awk -v m="$metric" -v re="$only" 'BEGIN { exit !(m ~ re) }' && continue
     read -r -a gargs <<<"$gcmd"
     read -r -a goargs <<<"$gocmd"
-    gargs[0]=$build/${gargs[0]}
     goargs[0]=$gobin/${goargs[0]}
+    if [ -n "$base" ]; then
+      bargs=("${gargs[@]}")
+      bargs[0]=$base/${gargs[0]}
+      run_one base "$metric" "${bargs[@]}"
+    fi
+    gargs[0]=$build/${gargs[0]}
     run_one grt "$metric" "${gargs[@]}"
     [ $have_go = 1 ] && run_one go "$metric" "${goargs[@]}"
   done
@@ -112,11 +131,12 @@ done
 # ---- table ---------------------------------------------------------------
 for b in "${benches[@]}"; do
   IFS='|' read -r _ _ metric target <<<"$b"
+  [ -n "$only" ] && ! awk -v m="$metric" -v re="$only" 'BEGIN { exit !(m ~ re) }' && continue
   echo "$metric|$target"
 done >"$work/order"
 
 echo
-awk -F'|' -v results="$work/results" '
+awk -F'|' -v results="$work/results" -v withbase="${base:+1}" '
   function median(list,    a, n, i, j, t) {
     n = split(list, a, " ")
     if (n == 0) return ""
@@ -138,8 +158,10 @@ awk -F'|' -v results="$work/results" '
     target[$1] = $2
   }
   END {
-    fmt = "%-36s %12s %12s %8s %11s\n"
+    fmt = "%-36s %12s %12s %8s %11s"
     printf fmt, "metric", "grt median", "Go median", "grt/Go", "target"
+    if (withbase) printf " %12s %9s", "base median", "base/Go"
+    printf "\n"
     for (i = 1; i <= n; i++) {
       m = order[i]
       g = median(vals["grt", m]); o = median(vals["go", m])
@@ -147,15 +169,24 @@ awk -F'|' -v results="$work/results" '
       os = o == "" ? "n/a" : sprintf("%.2f", o)
       rs = (g == "" || o == "" || o == 0) ? "n/a" : sprintf("%.2f", g / o)
       printf fmt, m, gs, os, rs, target[m]
+      if (withbase) {
+        b = median(vals["base", m])
+        bs = b == "" ? "FAILED" : sprintf("%.2f", b)
+        brs = (b == "" || o == "" || o == 0) ? "n/a" : sprintf("%.2f", b / o)
+        printf " %12s %9s", bs, brs
+      }
+      printf "\n"
     }
     printf "\nruns per side: raw values\n"
     for (i = 1; i <= n; i++) {
       m = order[i]
       printf "  %-36s grt:%s\n  %-36s  Go:%s\n", m, vals["grt", m], "", vals["go", m]
+      if (withbase) printf "  %-36s base:%s\n", "", vals["base", m]
     }
   }
 ' "$work/order"
 
+[ -n "$only" ] && exit $status
 [ $have_go = 1 ] && { echo; "$here/prof_fidelity.sh" "$build" || status=1; } # the CPU profiler
 [ $have_go = 1 ] && { echo; "$here/echo.sh" "$build" || status=1; } # TCP echo server vs Go
 exit $status

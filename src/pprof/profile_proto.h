@@ -1,10 +1,10 @@
 /*
  * profile_proto.h - the field numbers of pprof's profile.proto and the
  * protobuf wire types, shared by the writer (pprof.c) and the reader
- * (pprof_top.c).
+ * (tools/grt-pprof/pprof_top.c, outside libgrt).
  */
-#ifndef GRT_PROF_PROFILE_PROTO_H
-#define GRT_PROF_PROFILE_PROTO_H
+#ifndef GRT_PPROF_PROFILE_PROTO_H
+#define GRT_PPROF_PROFILE_PROTO_H
 
 enum { WIRE_VARINT = 0, WIRE_FIXED64 = 1, WIRE_BYTES = 2, WIRE_FIXED32 = 5 };
 

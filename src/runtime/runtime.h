@@ -73,7 +73,7 @@ struct g {
   uintptr_t stack_hi;
   uint64_t id; /* 1 is the main goroutine; 0 for g0 */
   _Atomic uint32_t status;
-  _Atomic uint32_t switches; /* +1 as it starts and stops running: dump.c's seqlock */
+  _Atomic uint32_t switches; /* +1 as it starts and stops running: snapshot.c's seqlock */
   uint8_t stack_kind;        /* enum stack_kind */
   bool is_main;
   void (*fn)(void *);

@@ -825,7 +825,7 @@ top:;
 
 /* ---- running Gs ----------------------------------------------------------- */
 
-/* dump.c's seqlock: a dump that reads a G's stack while the count stays
+/* snapshot.c's seqlock: a dump that reads a G's stack while the count stays
  * put saw no switch in or out.  Only the M that owns gp writes it; the
  * fence keeps the G's stack writes after it (and, in drop_g, the saved
  * context before it: the store is a release). */
