@@ -17,4 +17,8 @@
  */
 bool env_int(const char *name, long lo, long hi, long *v, const char *if_bad);
 
+/* The rule itself, with no line: s is an optional sign and decimal digits,
+ * nothing else (no blanks), and its value is in lo..hi.  true: *v set. */
+bool env_parse_int(const char *s, long lo, long hi, long *v);
+
 #endif

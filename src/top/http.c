@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include "top/top.h"
 
+#include "base/env.h"
 #include "grt.h"
 #include "runtime/runtime.h"
 
@@ -159,14 +160,7 @@ static bool http_int_arg(struct MHD_Connection *c, const char *key, long lo, lon
   const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
   *v = dflt;
   if (!s || !*s) return true;
-  char *end;
-  errno = 0;
-  long n = strtol(s, &end, 10);
-  bool digits = (s[0] >= '0' && s[0] <= '9') || s[0] == '-' || s[0] == '+';
-  if (digits && !errno && *end == 0 && end != s && n >= lo && n <= hi) {
-    *v = n;
-    return true;
-  }
+  if (env_parse_int(s, lo, hi, v)) return true;
   *res = http_error(c, MHD_HTTP_BAD_REQUEST, "Bad %s=\"%.64s%s\": want a whole number in %ld..%ld",
                     key, s, strlen(s) > 64 ? "..." : "", lo, hi);
   return false;
@@ -329,10 +323,8 @@ static int http_listen(const char *addr, int *family, char *why, size_t whylen) 
   host[hlen] = 0;
   if (!host[0]) strcpy(host, "127.0.0.1");
   const char *port = colon + 1;
-  char *end;
-  errno = 0;
-  long p = strtol(port, &end, 10);
-  if (port[0] < '0' || port[0] > '9' || *end || errno || p < 1 || p > 65535) goto bad;
+  long p;
+  if (port[0] < '0' || port[0] > '9' || !env_parse_int(port, 1, 65535, &p)) goto bad;
 
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
   struct addrinfo *ai;
