@@ -13,10 +13,10 @@
  *    must not hold up the others), all started with every signal blocked,
  *    so they never take the program's signals (SIGQUIT, SIGPIPE on a
  *    client that went away) and never run the profiler's handler.
- *  - They only call what works from any thread: cpuprof_start/stop (grt_prof_start/stop
- *    without the misuse line) and
- *    dump_goroutine_profile.  Profiles go through a memfd, then a buffer,
- *    so nothing touches the client's socket before the profile is whole.
+ *  - They only call what works from any thread: cpuprof_start/stop
+ *    (grt_prof_start/stop without the misuse line) and goroutines_write.
+ *    Profiles go through a memfd, then a buffer, so nothing touches the
+ *    client's socket before the profile is whole.
  *  - Bad input never reaches the runtime: query values are checked in full
  *    (400), unknown paths get 404, other methods 405, and libmicrohttpd's
  *    limits (memory per connection, connections, idle timeout) answer or
