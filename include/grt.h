@@ -346,6 +346,9 @@ typedef struct grt_stats {
   uint64_t vma_budget;     /* guarded stacks allowed (from vm.max_map_count) */
   uint64_t extra_ms;       /* extra Ms ever created, for threads grt did not create */
   uint64_t procs_ran[64];  /* goroutines run per P (first 64 Ps) */
+  uint64_t handoffs;       /* Ps handed off from goroutines that held them too long */
+  uint64_t running_without_p; /* such goroutines still running their own code, no P */
+  uint64_t procs_idle;        /* Ps idle now */
 } grt_stats;
 
 /* Fills *st.  0, or -EINVAL for NULL. */

@@ -171,6 +171,7 @@ static struct g *chan_caller(const char *op) {
 }
 
 int grt_chan_send(grt_chan *c, const void *ep) {
+  RT_ENTER();
   if (!c && misuse("grt_chan_send: NULL channel")) return -EINVAL;
   if (!ep && c->elem_size && misuse("grt_chan_send: NULL element")) return -EINVAL;
   struct g *gp = chan_caller("grt_chan_send");
@@ -198,6 +199,7 @@ int grt_chan_send(grt_chan *c, const void *ep) {
 }
 
 int grt_chan_recv(grt_chan *c, void *ep) {
+  RT_ENTER();
   if (!c && misuse("grt_chan_recv: NULL channel")) return -EINVAL;
   struct g *gp = chan_caller("grt_chan_recv");
   if (!gp) return -EPERM;
@@ -225,6 +227,7 @@ int grt_chan_recv(grt_chan *c, void *ep) {
 }
 
 int grt_chan_close(grt_chan *c) {
+  RT_ENTER();
   if (!c && misuse("grt_chan_close: NULL channel")) return -EINVAL;
   rt_lock_acquire(&c->lock);
   if (c->closed) {
@@ -373,6 +376,7 @@ static bool never_commit(struct g *gp, void *arg) {
 }
 
 int grt_select(grt_select_case *cases, int n, int block) {
+  RT_ENTER();
   if (n < 0 || n > MAX_SELECT_CASES || (n > 0 && !cases)) {
     misuse("grt_select: bad case array");
     return -EINVAL;

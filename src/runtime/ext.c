@@ -42,6 +42,7 @@ static bool fn_is_null(const void *fn, const char *who) {
 }
 
 void *grt_extcall(void *(*fn)(void *), void *arg) {
+  RT_ENTER();
   if (fn_is_null((const void *)fn, "grt_extcall")) return NULL;
   struct g *gp = getcurg();
   if (!gp) return fn(arg); /* not a goroutine: nothing to switch from */

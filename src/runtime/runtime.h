@@ -87,6 +87,8 @@ struct g {
   _Atomic uint32_t selectdone; /* a select's sudogs: first waker wins */
   const char *waitreason;
   struct timer sleeptimer;
+  uint32_t resume_mark; /* m->in_runtime to set when it next runs (execute): 1, but 0 when
+                           it resumes straight into its own code (grt_yield's tail call) */
   char name[32];
   void *asan_fake;    /* ASan fiber bookkeeping for this G's stack */
   grt_labels *labels; /* profiler labels; holds a reference (sampler/labels.c) */
@@ -122,6 +124,15 @@ struct m {
   bool is_extra;             /* borrowed by a thread grt did not create */
   struct m *extralink;       /* extra M pool */
   struct g *cbg;             /* extra M: the G its outermost callbacks run on */
+  /* Liveness (sched.c, "handing off a stuck P").  in_runtime is 0 exactly
+   * while the thread runs a goroutine's own code outside any callback:
+   * written only by this thread (relaxed stores, compiler-ordered), read by
+   * sysmon after membarrier().  handoff: 0 none, 1 sysmon is deciding,
+   * 2 sysmon took this M's P; the thread clears it on its next entry. */
+  _Atomic uint32_t in_runtime;
+  _Atomic uint32_t handoff;
+  uintptr_t hog_pcs[32]; /* GRT_DEBUG=hogs: the stack the SIGURG handler took */
+  _Atomic int32_t hog_n; /* frames in hog_pcs; -1 while sysmon waits for them */
   /* Profiler state, owned by the sampler layer (src/sampler/): the
    * runtime only allocates it with the M and never reads it. */
   struct prof_ring *_Atomic prof_ring; /* samples; written only by this thread's handler */
@@ -214,6 +225,9 @@ bool sched_started(void);
 struct sched_config {
   int nprocs;
   long stack_guard_budget; /* guarded stacks allowed; -1: from vm.max_map_count */
+  long max_threads;        /* Ms at most, for handing off stuck Ps (GRT_MAXTHREADS) */
+  long handoff_ns;         /* a P that has not scheduled for this long is handed off */
+  bool debug_hogs;         /* GRT_DEBUG=hogs: report each handoff with the stack */
 };
 int sched_init(const struct sched_config *cfg);
 void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) __attribute__((noreturn));
@@ -227,6 +241,35 @@ struct sched_hooks {
   void (*labels_release)(grt_labels *l);
 };
 void sched_set_hooks(const struct sched_hooks *h);
+
+/* ---- entering the runtime from a goroutine's own code ----
+ * Every grt call that may touch scheduler state (its M's P above all)
+ * starts with RT_ENTER(): it marks the thread as in the runtime, then
+ * checks, with one plain load, whether sysmon took its P while the
+ * goroutine ran its own code for too long; if so it gets a P back first
+ * (sched_handoff_return: an idle P, or it queues the goroutine).  The mark
+ * is restored when the call returns, on whatever M it returns on.  Write
+ * order: the mark, a compiler barrier, then the load (sysmon's side is a
+ * membarrier(): see sched.c). */
+void sched_handoff_return(struct m *mp);
+static inline uint32_t rt_enter(void) {
+  struct g *g = grt_tls_g;
+  if (!g) return 1; /* a thread grt did not create: no P to lose */
+  struct m *mp = g->m;
+  uint32_t saved = atomic_load_explicit(&mp->in_runtime, memory_order_relaxed);
+  atomic_store_explicit(&mp->in_runtime, 1, memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+  if (__builtin_expect(atomic_load_explicit(&mp->handoff, memory_order_relaxed) != 0, 0))
+    sched_handoff_return(mp);
+  return saved;
+}
+static inline void rt_leave(const uint32_t *saved) {
+  struct g *g = grt_tls_g;
+  if (!g) return;
+  atomic_signal_fence(memory_order_seq_cst); /* every use of the P comes before */
+  atomic_store_explicit(&g->m->in_runtime, *saved, memory_order_relaxed);
+}
+#define RT_ENTER() __attribute__((cleanup(rt_leave))) const uint32_t rt_saved_mark_ = rt_enter()
 void sched_m_started(struct m *mp);      /* through the hooks */
 void sched_labels_retain(grt_labels *l); /* through the hooks; NULL is a no-op */
 void sched_labels_release(grt_labels *l);

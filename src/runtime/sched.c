@@ -42,6 +42,7 @@
 #include "base/fpwalk.h"
 
 #include <dlfcn.h>
+#include <linux/membarrier.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -99,12 +100,20 @@ static struct {
   _Atomic uint64_t extra_count;       /* extra Ms ever created */
   _Atomic int started;
   struct sched_hooks hooks;
+  /* Handing off stuck Ps (sysmon). */
+  long max_threads;
+  int64_t handoff_ns;
+  bool debug_hogs;
+  bool can_handoff;                /* membarrier(PRIVATE_EXPEDITED) is available */
+  _Atomic uint64_t handoffs;       /* Ps taken from goroutines that held them too long */
+  _Atomic int64_t running_without_p; /* handed-off goroutines not yet back to a P */
   int (*main_fn)(int, char **);
   int main_argc;
   char **main_argv;
 } sched;
 
 static void schedule(void) __attribute__((noreturn));
+static void hog_signal_install(void);
 static _Atomic int sysmon_sleeping;
 static struct note sysmon_note;
 static void wait_for_handed_p(struct m *mp);
@@ -162,6 +171,11 @@ static bool print_ret(void *out, uintptr_t ret) {
   if (++fp->depth >= 64) return false;
   print_pc(fp, ret);
   return true;
+}
+
+static void print_frame_line(int fd, uintptr_t pc) {
+  struct frame_printer pr = {fd, 0};
+  print_pc(&pr, pc);
 }
 
 void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t lo,
@@ -381,10 +395,13 @@ static void midle_remove(struct m *mp) {
     }
 }
 
+static void sysmon_wake(void);
+
 static void acquirep(struct m *mp, struct p *pp) {
   mp->p = pp;
   pp->m = mp;
   atomic_store_explicit(&pp->status, P_RUNNING, memory_order_relaxed);
+  sysmon_wake(); /* it watches running Ps for ones that get stuck */
 }
 
 static struct p *releasep(struct m *mp) {
@@ -423,6 +440,7 @@ static struct m *m_alloc(void) {
   g0->m = mp;
   g0->stack_kind = STACK_NONE;
   atomic_init(&mp->prof_ktimer, -1);
+  atomic_init(&mp->in_runtime, 1); /* an M starts in the scheduler */
   mp->g0 = g0;
   rt_lock_acquire(&sched.lock);
   mp->id = sched.mcount++;
@@ -844,10 +862,16 @@ static void execute(struct m *mp, struct g *gp) {
   gp->m = mp;
   mp->curg = gp;
   atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
-  pp->schedtick++;
+  __atomic_store_n(&pp->schedtick, pp->schedtick + 1, __ATOMIC_RELAXED); /* sysmon reads it */
   p_count(&pp->ran);
   g_count_switch(gp);
   asan_switch_begin(&mp->asan_fake_g0, gp);
+  /* Last, after every use of the P: from here sysmon may take the P if
+   * gp resumes straight into its own code (resume_mark 0). */
+  uint32_t mark = gp->resume_mark;
+  gp->resume_mark = 1;
+  atomic_signal_fence(memory_order_seq_cst);
+  atomic_store_explicit(&mp->in_runtime, mark, memory_order_relaxed);
   sched_gogo(gp);
   __builtin_unreachable();
 }
@@ -919,6 +943,8 @@ static void schedule(void) {
 /* The first C frame of every goroutine (called from sched_goentry). */
 void sched_gostart(struct g *gp) {
   fiber_end(NULL);
+  atomic_signal_fence(memory_order_seq_cst);
+  atomic_store_explicit(&gp->m->in_runtime, 0, memory_order_relaxed); /* its own code */
   gp->fn(gp->arg);
   grt_exit();
 }
@@ -1192,6 +1218,7 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
   gp->is_main = false;
   gp->waitreason = NULL;
   gp->name[0] = 0;
+  gp->resume_mark = 1;
   /* A child inherits its creator's profiler labels, as in Go. */
   struct g *creator = getcurg();
   gp->labels = creator ? creator->labels : NULL;
@@ -1277,6 +1304,17 @@ int sched_init(const struct sched_config *cfg) {
   int expected = 0;
   if (!atomic_compare_exchange_strong(&sched.started, &expected, 1)) return -EBUSY;
   sched.nprocs = cfg->nprocs;
+  sched.max_threads = cfg->max_threads;
+  sched.handoff_ns = cfg->handoff_ns;
+  sched.debug_hogs = cfg->debug_hogs;
+  /* sysmon's half of the handoff handshake (see sysmon_handoff). */
+  sched.can_handoff =
+      syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  if (!sched.can_handoff)
+    warn_line("grt: membarrier(2) is not available (%s): a goroutine that blocks or computes "
+              "without calling grt holds its P",
+              strerror(errno));
+  if (sched.debug_hogs) hog_signal_install();
   stack_init(cfg->stack_guard_budget);
   warn_set_traceback(print_traceback);
   sched.allp = calloc(sched.nprocs, sizeof *sched.allp);
@@ -1317,6 +1355,7 @@ void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) {
 }
 
 int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
+  RT_ENTER();
   if (!fn) {
     warn_line("grt: grt_go: fn is NULL");
     return -EINVAL;
@@ -1344,11 +1383,15 @@ int grt_go(void (*fn)(void *), void *arg) {
 }
 
 void grt_yield(void) {
+  uint32_t mark = rt_enter();
   struct g *gp = getcurg();
   if (!gp) {
     sched_yield();
     return;
   }
+  /* It resumes in its caller (no leave of its own, below): execute()
+   * restores the caller's mark. */
+  gp->resume_mark = mark;
   asan_switch_begin(&gp->asan_fake, gp->m->g0);
   /* No KEEP_FRAME here, unlike sched_park: a tail call resumes straight
    * into our caller, and the extra return costs a yield a third of its
@@ -1358,6 +1401,7 @@ void grt_yield(void) {
 }
 
 void grt_exit(void) {
+  rt_enter(); /* never left: the goroutine ends in the runtime */
   struct g *gp = getcurg();
   if (!gp) {
     warn_line("grt: grt_exit called outside a goroutine; ending the thread");
@@ -1415,6 +1459,10 @@ int grt_read_stats(grt_stats *st) {
   rt_lock_release(&sched.lock);
   stack_counts(&st->stacks_guarded, &st->stacks_canary, &st->vma_budget);
   st->extra_ms = atomic_load(&sched.extra_count);
+  st->handoffs = atomic_load(&sched.handoffs);
+  int64_t without = atomic_load(&sched.running_without_p);
+  st->running_without_p = without > 0 ? (uint64_t)without : 0;
+  st->procs_idle = (uint64_t)atomic_load(&sched.npidle);
   return 0;
 }
 
@@ -1653,25 +1701,216 @@ struct m *sched_new_extra_m(void) {
 }
 
 /* ---- sysmon --------------------------------------------------------------
- * A thread (not an M) that retakes Ps from Ms stuck in external code.  It
- * polls every 20 us while extcalls are in flight, backs off to 10 ms when
- * nothing happens, and sleeps on a note when no P is in P_SYSCALL at all;
- * sched_entersyscall wakes it (one atomic load per extcall otherwise). */
+ * A thread (not an M) that takes Ps away from Ms that cannot use them:
+ *   - Ms in external code (grt_extcall, P_SYSCALL): retaken after 20 us
+ *     when work waits, after 10 ms in any case, as Go's retake;
+ *   - Ms whose goroutine runs its own code without calling grt for
+ *     handoff_ns (10 ms): a blocking read, sleep(3), a lock, a long loop.
+ *     Go preempts such a goroutine; grt cannot switch C code away at an
+ *     arbitrary instruction (it may hold libc locks, or be halfway through
+ *     malloc's thread state), so it moves the P instead: the goroutine keeps
+ *     its thread, its stack and every lock it holds, and gets a P back at
+ *     its next grt call (sched_handoff_return).
+ * It polls every 20 us while extcalls are in flight, backs off to 10 ms
+ * (at most handoff_ns / 2 while a P runs), and sleeps on a note when every
+ * P is idle and none is in P_SYSCALL; sched_entersyscall and acquirep wake
+ * it (one atomic load each otherwise). */
 
 #define SYSMON_RETAKE_NS 20000
 #define SYSMON_MAX_DELAY_NS 10000000
 
 static struct {
-  uint32_t tick;
+  uint32_t tick; /* syscalltick last seen */
   int64_t since;
+  uint32_t runtick; /* schedtick last seen while P_RUNNING */
+  int64_t runsince;
+  int64_t tried; /* last handoff attempt on this runtick, 0: none */
 } * sysmon_seen;
 
-static int sched_retake_now(int64_t now, bool *any_syscall) {
+static void sysmon_wake(void) {
+  if (atomic_load_explicit(&sysmon_sleeping, memory_order_relaxed) &&
+      atomic_exchange(&sysmon_sleeping, 0))
+    note_wakeup(&sysmon_note);
+}
+
+/* ---- handing off a stuck P -------------------------------------------------
+ * The handshake between sysmon and the M, which must agree on who owns the
+ * P without a fence on the M's fast path:
+ *   M (rt_enter):  in_runtime = 1; compiler barrier; load handoff
+ *   sysmon:        CAS handoff 0 -> 1; membarrier(); load in_runtime
+ * membarrier(PRIVATE_EXPEDITED) runs a full barrier on every running thread
+ * of the process, so the two cannot both miss each other's store: either
+ * the M sees handoff != 0 (and waits for sysmon's verdict), or sysmon sees
+ * in_runtime == 1 (and backs off).  When sysmon sees 0, the M is in its
+ * goroutine's own code and will not touch its P before its next rt_enter,
+ * which finds handoff == 2: the P is sysmon's to hand on.  A thread blocked
+ * in the kernel is not interrupted: no signal is sent (a signal would make
+ * sleep(3) or nanosleep return early). */
+
+static _Atomic int maxthreads_warned;
+
+/* Takes pp from mp, whose goroutine has not let pp schedule since tick.
+ * true when pp was handed off. */
+static bool sysmon_handoff(struct p *pp, struct m *mp, uint32_t tick) {
+  if (!mp || mp->is_extra) return false; /* callbacks keep their P */
+  rt_lock_acquire(&sched.lock);
+  bool at_cap = sched.mcount >= sched.max_threads;
+  rt_lock_release(&sched.lock);
+  if (at_cap) {
+    if (!atomic_exchange(&maxthreads_warned, 1))
+      warn_line("grt: %ld threads (GRT_MAXTHREADS) reached: goroutines that block or compute "
+                "without calling grt now keep their P",
+                sched.max_threads);
+    return false;
+  }
+  uint32_t zero = 0;
+  if (!atomic_compare_exchange_strong(&mp->handoff, &zero, 1)) return false;
+  syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+  bool own_code = atomic_load_explicit(&mp->in_runtime, memory_order_relaxed) == 0 &&
+                  atomic_load_explicit(&mp->ext_depth, memory_order_relaxed) == 0 &&
+                  atomic_load_explicit(&mp->cb_depth, memory_order_relaxed) == 0 &&
+                  __atomic_load_n(&mp->p, __ATOMIC_RELAXED) == pp &&
+                  __atomic_load_n(&pp->m, __ATOMIC_RELAXED) == mp &&
+                  atomic_load(&pp->status) == P_RUNNING &&
+                  __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED) == tick;
+  if (!own_code) {
+    atomic_store(&mp->handoff, 0);
+    return false;
+  }
+  atomic_fetch_add(&sched.running_without_p, 1);
+  atomic_fetch_add(&sched.handoffs, 1);
+  atomic_store_explicit(&mp->handoff, 2, memory_order_release);
+  __atomic_store_n(&pp->m, NULL, __ATOMIC_RELAXED);
+  handoffp(pp);
+  return true;
+}
+
+/* On the M, at its first grt call after sysmon took its P (or while sysmon
+ * decides): get a P again, as an extcall's return does. */
+void sched_handoff_return(struct m *mp) {
+  uint32_t h;
+  while ((h = atomic_load_explicit(&mp->handoff, memory_order_acquire)) == 1)
+    arch_pause(); /* sysmon's verdict is a membarrier away */
+  if (h == 0) return;
+  atomic_store_explicit(&mp->handoff, 0, memory_order_relaxed);
+  atomic_fetch_sub(&sched.running_without_p, 1);
+  mp->p = NULL;
+  rt_lock_acquire(&sched.lock);
+  struct p *pp = pidle_get();
+  rt_lock_release(&sched.lock);
+  if (pp) {
+    acquirep(mp, pp);
+    return;
+  }
+  struct g *gp = mp->curg;
+  asan_switch_begin(&gp->asan_fake, mp->g0);
+  sched_mcall(exitsyscall_m); /* queues gp; it resumes here on some M with a P */
+  fiber_end(gp->asan_fake);
+}
+
+/* ---- GRT_DEBUG=hogs: which code held the P ----------------------------------
+ * After a handoff, sysmon sends SIGURG to the M's thread; the handler (async-
+ * signal-safe: a frame-pointer walk of the interrupted goroutine's own stack)
+ * leaves the pcs in the M, and sysmon prints them.  The signal may cut a
+ * blocking call short (EINTR), which is why this is a debugging mode. */
+
+static struct sigaction hog_prev; /* the program's SIGURG handler, chained to */
+
+static bool hog_push(void *out, uintptr_t ret) {
+  struct m *mp = out;
+  int32_t n = atomic_load_explicit(&mp->hog_n, memory_order_relaxed);
+  if (n >= 32) return false;
+  mp->hog_pcs[n] = ret - 1;
+  atomic_store_explicit(&mp->hog_n, n + 1, memory_order_relaxed);
+  return true;
+}
+
+__attribute__((no_sanitize_address)) static void hog_handler(int sig, siginfo_t *si, void *uc) {
+  int saved_errno = errno;
+  struct g *g = grt_tls_g;
+  struct m *mp = g ? g->m : NULL;
+  if (mp && atomic_load_explicit(&mp->hog_n, memory_order_acquire) == -1) {
+    uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc);
+    atomic_store_explicit(&mp->hog_n, 0, memory_order_relaxed);
+    if (g == mp->curg && sp >= g->stack_lo && sp < g->stack_hi) {
+      mp->hog_pcs[0] = pc;
+      atomic_store_explicit(&mp->hog_n, 1, memory_order_relaxed);
+      fpwalk(fp, sp, g->stack_lo, g->stack_hi, fpwalk_read_direct, NULL, hog_push, mp);
+    }
+    int32_t n = atomic_load_explicit(&mp->hog_n, memory_order_relaxed);
+    atomic_store_explicit(&mp->hog_n, n + 1000, memory_order_release); /* done */
+  }
+  errno = saved_errno;
+  if (hog_prev.sa_flags & SA_SIGINFO)
+    hog_prev.sa_sigaction(sig, si, uc);
+  else if (hog_prev.sa_handler != SIG_DFL && hog_prev.sa_handler != SIG_IGN)
+    hog_prev.sa_handler(sig);
+}
+
+static void hog_signal_install(void) {
+  struct sigaction sa = {.sa_sigaction = hog_handler,
+                         .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGURG, &sa, &hog_prev);
+}
+
+static void hog_report(struct m *mp, int64_t held_ns) {
+  struct g *gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
+  uint64_t id = gp ? __atomic_load_n(&gp->id, __ATOMIC_RELAXED) : 0;
+  atomic_store_explicit(&mp->hog_n, -1, memory_order_release);
+  syscall(SYS_tgkill, getpid(), mp->tid, SIGURG);
+  int64_t until = nanotime() + 20000000;
+  int32_t n;
+  while ((n = atomic_load_explicit(&mp->hog_n, memory_order_acquire)) < 1000 &&
+         nanotime() < until) {
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+  }
+  warn_line("grt: goroutine %llu held its P for %lld ms without calling grt; the P was handed "
+            "off (GRT_DEBUG=hogs)%s",
+            (unsigned long long)id, (long long)(held_ns / 1000000),
+            n < 1000 ? "; its stack could not be taken" : ":");
+  if (n >= 1000 && n - 1000 > 0)
+    for (int i = 0; i < n - 1000; i++)
+      print_frame_line(2, mp->hog_pcs[i]);
+  atomic_store_explicit(&mp->hog_n, 0, memory_order_relaxed);
+}
+
+/* Watches one running P: returns true when it was handed off. */
+static bool sysmon_watch(int i, struct p *pp, int64_t now) {
+  uint32_t t = __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED);
+  if (sysmon_seen[i].runtick != t) {
+    sysmon_seen[i].runtick = t;
+    sysmon_seen[i].runsince = now;
+    sysmon_seen[i].tried = 0;
+    return false;
+  }
+  int64_t held = now - sysmon_seen[i].runsince;
+  if (held < sched.handoff_ns || !sched.can_handoff) return false;
+  /* At most one attempt per handoff_ns per P: an M busy in the runtime
+   * (a long lock hold, a stack release) is left alone meanwhile. */
+  if (sysmon_seen[i].tried && now - sysmon_seen[i].tried < sched.handoff_ns) return false;
+  sysmon_seen[i].tried = now;
+  struct m *mp = __atomic_load_n(&pp->m, __ATOMIC_RELAXED);
+  if (!sysmon_handoff(pp, mp, t)) return false;
+  if (sched.debug_hogs) hog_report(mp, held);
+  return true;
+}
+
+static int sched_retake_now(int64_t now, bool *any_syscall, bool *any_running) {
   int n = 0;
   *any_syscall = false;
+  *any_running = false;
   for (int i = 0; i < sched.nprocs; i++) {
     struct p *pp = sched.allp[i];
-    if (atomic_load(&pp->status) != P_SYSCALL) continue;
+    uint32_t status = atomic_load(&pp->status);
+    if (status == P_RUNNING) {
+      *any_running = true;
+      if (sysmon_watch(i, pp, now)) n++;
+      continue;
+    }
+    sysmon_seen[i].runtick = __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED) - 1;
+    if (status != P_SYSCALL) continue;
     *any_syscall = true;
     uint32_t t = atomic_load(&pp->syscalltick);
     if (sysmon_seen[i].tick != t) { /* a new call since we last looked */
@@ -1708,20 +1947,22 @@ static void *sysmon_main(void *arg) {
   atomic_store(&sysmon_tid, (pid_t)syscall(SYS_gettid));
   int64_t delay = SYSMON_RETAKE_NS;
   int idle = 0;
+  bool any_syscall = false, any_running = false;
   for (;;) {
     if (idle == 0)
       delay = SYSMON_RETAKE_NS;
     else if (idle > 50 && delay < SYSMON_MAX_DELAY_NS)
       delay *= 2;
     if (delay > SYSMON_MAX_DELAY_NS) delay = SYSMON_MAX_DELAY_NS;
-    struct timespec ts = {0, delay};
+    /* A running P is looked at least twice per handoff_ns. */
+    if (any_running && delay > sched.handoff_ns / 2) delay = sched.handoff_ns / 2;
+    struct timespec ts = {delay / 1000000000, delay % 1000000000};
     nanosleep(&ts, NULL);
-    bool any;
-    idle = sched_retake_now(nanotime(), &any) ? 0 : idle + 1;
-    if (!any && idle > 50) {
+    idle = sched_retake_now(nanotime(), &any_syscall, &any_running) ? 0 : idle + 1;
+    if (!any_syscall && !any_running && idle > 50) {
       atomic_store(&sysmon_sleeping, 1);
-      sched_retake_now(nanotime(), &any); /* recheck after announcing */
-      if (!any) note_sleep(&sysmon_note, 0);
+      sched_retake_now(nanotime(), &any_syscall, &any_running); /* recheck after announcing */
+      if (!any_syscall && !any_running) note_sleep(&sysmon_note, 0);
       atomic_store(&sysmon_sleeping, 0);
       note_clear(&sysmon_note);
       idle = 0;

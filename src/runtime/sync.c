@@ -48,6 +48,7 @@ int grt_mutex_trylock(grt_mutex *m) {
 }
 
 void grt_mutex_lock(grt_mutex *m) {
+  RT_ENTER();
   if (grt_mutex_trylock(m)) return;
   struct g *gp = getcurg();
   if (!gp) {
@@ -79,6 +80,7 @@ void grt_mutex_lock(grt_mutex *m) {
 }
 
 void grt_mutex_unlock(grt_mutex *m) {
+  RT_ENTER();
   _Atomic uint32_t *state = atomic_u32(&m->state);
   uint32_t s = MUTEX_LOCKED;
   if (atomic_compare_exchange_strong_explicit(state, &s, 0, memory_order_release,
@@ -108,6 +110,7 @@ static _Atomic int64_t *wg_count(grt_wg *wg) {
 }
 
 void grt_wg_add(grt_wg *wg, int n) {
+  RT_ENTER();
   int64_t v = atomic_fetch_add(wg_count(wg), n) + n;
   if (v < 0) {
     atomic_fetch_sub(wg_count(wg), n);
@@ -127,10 +130,12 @@ void grt_wg_add(grt_wg *wg, int n) {
 }
 
 void grt_wg_done(grt_wg *wg) {
+  RT_ENTER();
   grt_wg_add(wg, -1);
 }
 
 void grt_wg_wait(grt_wg *wg) {
+  RT_ENTER();
   if (atomic_load(wg_count(wg)) == 0) return;
   struct g *gp = getcurg();
   if (!gp) {

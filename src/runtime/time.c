@@ -138,6 +138,7 @@ static bool sleep_commit(struct g *gp, void *unused) {
 }
 
 void grt_sleep(int64_t ns) {
+  RT_ENTER();
   struct g *gp = getcurg();
   if (!gp) {
     if (ns <= 0) return;

@@ -11,6 +11,10 @@
  *                            vm.max_map_count); tests force the canary path
  *   GRT_CPUPROFILE[_HZ]      profile the whole run to a file (hz 1..10000)
  *   GRT_PPROF_ADDR           serve /debug/pprof (http.c)
+ *   GRT_MAXTHREADS           threads at most (default 10000, as Go); past it,
+ *                            stuck Ps are no longer handed off
+ *   GRT_DEBUG                comma-separated: "hogs" reports every P handed
+ *                            off from a goroutine that held it, with its stack
  */
 #define _GNU_SOURCE
 #include "top/top.h"
@@ -29,6 +33,17 @@
 
 #define MAXPROCS_LIMIT 1024
 #define PROF_DEFAULT_HZ 100
+#define MAXTHREADS_DEFAULT 10000 /* as Go's debug.SetMaxThreads */
+#define HANDOFF_NS 10000000      /* as Go's forcePreemptNS */
+
+/* Is word one of GRT_DEBUG's comma-separated words? */
+static bool debug_has(const char *word) {
+  const char *s = getenv("GRT_DEBUG");
+  size_t n = strlen(word);
+  for (; s && *s; s = strchr(s, ',') ? strchr(s, ',') + 1 : NULL)
+    if (strncmp(s, word, n) == 0 && (s[n] == ',' || s[n] == 0)) return true;
+  return false;
+}
 
 static int online_cpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -73,9 +88,14 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
     warn_line("grt: grt_main called twice");
     return -EBUSY;
   }
-  struct sched_config cfg = {.nprocs = maxprocs_from_env(true), .stack_guard_budget = -1};
+  struct sched_config cfg = {.nprocs = maxprocs_from_env(true),
+                             .stack_guard_budget = -1,
+                             .max_threads = MAXTHREADS_DEFAULT,
+                             .handoff_ns = HANDOFF_NS,
+                             .debug_hogs = debug_has("hogs")};
   env_int("GRT_STACK_GUARD_BUDGET", 0, 1L << 30, &cfg.stack_guard_budget,
           "using the budget from vm.max_map_count");
+  env_int("GRT_MAXTHREADS", 2, 1L << 20, &cfg.max_threads, "using 10000");
   sched_set_hooks(sampler_hooks());
   int err = sched_init(&cfg);
   if (err == -EBUSY) {
