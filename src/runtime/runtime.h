@@ -168,7 +168,7 @@ struct p {
   struct m *m;                  /* M holding it, NULL if idle */
   struct p *link;               /* idle P list */
   uint32_t schedtick;           /* incremented on every schedule */
-  uint32_t callback_handoffs;   /* passed straight to a callback's M with work queued */
+  uint32_t cbtick;              /* schedtick when a callback last got this P (sched.c) */
   _Atomic uint32_t runqhead;    /* consumers: owner and stealers (CAS) */
   _Atomic uint32_t runqtail;    /* producer: owner only */
   struct g *_Atomic runq[RUNQ_SIZE];

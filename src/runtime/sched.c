@@ -66,7 +66,6 @@ _Static_assert(offsetof(struct transition, fp) == TRANS_FP, "transition layout")
 __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
 #define GFREE_LOCAL_MAX 64
-#define CALLBACK_HANDOFF_MAX 16
 #define SCAVENGE_TIMER_SLACK_NS 5000000 /* no stack release this close to a timer */
 #define GFREE_KEEP_RESIDENT 1024        /* free stacks kept resident; idle Ms release the rest */
 #define SCAVENGE_DELAY_NS (100 * 1000 * 1000)
@@ -75,6 +74,11 @@ static struct {
   rt_lock lock;
   struct g *runqhead, *runqtail; /* global run queue */
   _Atomic int32_t runqsize;
+  /* Callbacks from foreign threads waiting for a P, apart from the run
+   * queue, so that neither kind of work waits behind a crowd of the other:
+   * Ps serve them in turn (findrunnable, sched_drop_p). */
+  struct g *cbqhead, *cbqtail;
+  _Atomic int32_t cbqsize;
   struct m *midle; /* idle Ms */
   struct p *pidle; /* idle Ps */
   _Atomic int32_t npidle;
@@ -238,6 +242,40 @@ static void globrunq_put_batch(struct g *head, struct g *tail, int n) {
     sched.runqhead = head;
   sched.runqtail = tail;
   atomic_fetch_add(&sched.runqsize, n);
+}
+
+/* The callback queue (sched.lock held). */
+static void cbq_put(struct g *gp) {
+  gp->schedlink = NULL;
+  if (sched.cbqtail)
+    sched.cbqtail->schedlink = gp;
+  else
+    sched.cbqhead = gp;
+  sched.cbqtail = gp;
+  atomic_fetch_add(&sched.cbqsize, 1);
+}
+
+static struct g *cbq_get(void) {
+  struct g *gp = sched.cbqhead;
+  if (!gp) return NULL;
+  sched.cbqhead = gp->schedlink;
+  if (!sched.cbqhead) sched.cbqtail = NULL;
+  atomic_fetch_sub(&sched.cbqsize, 1);
+  return gp;
+}
+
+/* The next callback waiting for a P, to run on pp (its turn taken), or NULL. */
+static struct g *cbq_take(struct p *pp) {
+  rt_lock_acquire(&sched.lock);
+  struct g *gp = cbq_get();
+  rt_lock_release(&sched.lock);
+  if (gp) pp->cbtick = pp->schedtick;
+  return gp;
+}
+
+/* Is anything waiting for a P in the global queues? */
+static inline bool global_work(void) {
+  return atomic_load(&sched.runqsize) > 0 || atomic_load(&sched.cbqsize) > 0;
 }
 
 /* Moves half the local queue and gp to the global queue (local queue full). */
@@ -547,7 +585,7 @@ static void wakep(void) {
 
 /* Hands off pp from an M that is about to block (a wired G parked). */
 static void handoffp(struct p *pp) {
-  if (!runq_empty(pp) || atomic_load(&sched.runqsize) > 0) {
+  if (!runq_empty(pp) || global_work()) {
     startm(pp, false);
     return;
   }
@@ -560,7 +598,7 @@ static void handoffp(struct p *pp) {
   rt_lock_acquire(&sched.lock);
   /* Again under the lock: a callback that found no idle P queues its G
    * under this lock, so either it sees this P idle or we see its G. */
-  if (atomic_load(&sched.runqsize) > 0) {
+  if (global_work()) {
     rt_lock_release(&sched.lock);
     startm(pp, false);
     return;
@@ -705,6 +743,13 @@ top:;
   struct p *pp = mp->p;
   int64_t now = 0;
   int64_t next_timer = check_all_timers(&now);
+  /* Callbacks waiting for a P take turns with the goroutines on this P:
+   * one goroutine runs between two callbacks (cbtick is the schedtick of
+   * the last callback served here; callbacks do not tick), so a callback
+   * storm cannot starve the goroutines, nor the goroutines the callbacks. */
+  if (atomic_load_explicit(&sched.cbqsize, memory_order_relaxed) > 0 &&
+      pp->cbtick != pp->schedtick && (gp = cbq_take(pp)))
+    return gp;
   if (pp->schedtick % 61 == 0 && atomic_load(&sched.runqsize) > 0) {
     rt_lock_acquire(&sched.lock);
     gp = globrunq_get(pp, 1);
@@ -716,11 +761,12 @@ top:;
    * nothing preempts them: now and then the queue's head goes first. */
   if (pp->schedtick % 61 == 31 && (gp = runq_get_head(pp))) return gp;
   if ((gp = runq_get(pp))) return gp;
-  if (atomic_load(&sched.runqsize) > 0) {
+  if (global_work()) {
     rt_lock_acquire(&sched.lock);
     gp = globrunq_get(pp, 0);
     rt_lock_release(&sched.lock);
     if (gp) return gp;
+    if ((gp = cbq_take(pp))) return gp;
   }
   /* Goroutines waiting for I/O that became ready (unless an idle M is
    * blocked polling already: it will hand them out). */
@@ -739,8 +785,12 @@ top:;
 
   /* Nothing: give up the P. */
   rt_lock_acquire(&sched.lock);
-  if (atomic_load(&sched.runqsize) > 0) {
+  if (global_work()) {
     gp = globrunq_get(pp, 0);
+    if (!gp) {
+      gp = cbq_get();
+      pp->cbtick = pp->schedtick;
+    }
     rt_lock_release(&sched.lock);
     return gp;
   }
@@ -754,7 +804,7 @@ top:;
     mp->spinning = false;
     atomic_fetch_sub(&sched.nmspinning, 1);
     for (int i = 0; i < sched.nprocs; i++) {
-      if (!runq_empty(sched.allp[i]) || atomic_load(&sched.runqsize) > 0) {
+      if (!runq_empty(sched.allp[i]) || global_work()) {
         rt_lock_acquire(&sched.lock);
         struct p *p2 = pidle_get();
         rt_lock_release(&sched.lock);
@@ -1566,7 +1616,7 @@ void sched_acquire_p_for_locked(struct m *mp, struct g *gp) {
       atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
       gp->m = NULL;
       mp->curg = NULL;
-      globrunq_put_batch(gp, gp, 1);
+      cbq_put(gp);
     }
     rt_lock_release(&sched.lock);
     if (pp)
@@ -1586,30 +1636,29 @@ void sched_acquire_p_for_locked(struct m *mp, struct g *gp) {
 void sched_drop_p(struct m *mp) {
   if (!mp->p) return;
   struct p *pp = releasep(mp);
-  /* Passed from callback to callback, a P never runs its own goroutines
-   * or timers (a storm of callbacks starved a sleeper for minutes).  Due
-   * timers always go through the scheduler; queued goroutines wait for at
-   * most CALLBACK_HANDOFF_MAX handoffs in a row (each extra trip through
-   * the scheduler costs a wakeup, and callbacks often ready a goroutine). */
+  /* Straight to the next callback waiting for a P (one wakeup instead of
+   * two) when nothing else wants this P.  When goroutines or due timers
+   * do, only every other time: passed from callback to callback, a P never
+   * ran its own goroutines or timers (a storm of 64 threads calling back
+   * starved a yielding goroutine for seconds, and a sleeper for minutes).
+   * With findrunnable alternating the same way (cbtick), each kind of work
+   * waits for at most one turn of the other. */
   int64_t when = atomic_load(&pp->timer0when);
-  bool timers_due = when != 0 && when <= nanotime();
-  bool queued = !runq_empty(pp);
-  bool may_pass = !timers_due && (!queued || pp->callback_handoffs < CALLBACK_HANDOFF_MAX);
-  rt_lock_acquire(&sched.lock);
-  struct g *gp = sched.runqhead;
-  if (may_pass && gp && gp->lockedm && gp->lockedm != mp) {
-    pp->callback_handoffs = queued ? pp->callback_handoffs + 1 : 0;
-    sched.runqhead = gp->schedlink;
-    if (!sched.runqhead) sched.runqtail = NULL;
-    atomic_fetch_sub(&sched.runqsize, 1);
-    struct m *locked = gp->lockedm;
-    locked->nextp = pp; /* it waits in wait_for_handed_p, then runs gp */
+  bool other = (when != 0 && when <= nanotime()) || !runq_empty(pp) ||
+               atomic_load(&sched.runqsize) > 0;
+  if (atomic_load(&sched.cbqsize) > 0 && (!other || pp->cbtick != pp->schedtick)) {
+    rt_lock_acquire(&sched.lock);
+    struct g *gp = cbq_get();
+    if (gp) {
+      pp->cbtick = pp->schedtick;
+      struct m *locked = gp->lockedm;
+      locked->nextp = pp; /* it waits in wait_for_handed_p, then runs gp */
+      rt_lock_release(&sched.lock);
+      note_wakeup(&locked->park);
+      return;
+    }
     rt_lock_release(&sched.lock);
-    note_wakeup(&locked->park);
-    return;
   }
-  rt_lock_release(&sched.lock);
-  pp->callback_handoffs = 0;
   handoffp(pp);
 }
 
@@ -1922,7 +1971,7 @@ static int sched_retake_now(int64_t now, bool *any_syscall, bool *any_running) {
     if (in_call < SYSMON_RETAKE_NS) continue;
     /* Nothing waits for this P and someone could take new work: leave it,
      * unless the call has lasted 10 ms (as Go's retake). */
-    if (runq_empty(pp) && atomic_load(&sched.runqsize) == 0 &&
+    if (runq_empty(pp) && !global_work() &&
         atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) > 0 &&
         in_call < SYSMON_MAX_DELAY_NS)
       continue;
