@@ -15,6 +15,11 @@
  *     says what it does there.
  *   - Build with -fno-omit-frame-pointer (grt.pc and the grt::grt CMake
  *     target carry it): the profiler and stack dumps walk frame pointers.
+ *   - Build with -fstack-clash-protection (grt.pc and grt::grt carry it
+ *     too): a goroutine stack has a 4 KiB guard page, and only code that
+ *     probes each page of a larger frame is sure to hit it on overflow
+ *     ("goroutine N stack overflow", then abort) instead of writing over
+ *     the memory below, another goroutine's stack.
  */
 #ifndef GRT_H
 #define GRT_H

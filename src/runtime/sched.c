@@ -926,13 +926,19 @@ void sched_gostart(struct g *gp) {
 /* ---- park / ready ------------------------------------------------------- */
 
 /* On g0, as a G switches out: a canary stack whose low bytes are no longer
- * zero overflowed.  Report it with the goroutine's own frames, walked from
- * its just-saved context. */
+ * zero was overrun, by gp's own frames or by those of any goroutine whose
+ * frames reached into gp's stack from above (canary stacks lie side by
+ * side).  Which one it was is not known, so the report does not name a
+ * culprit: it names gp's stack, and prints gp's frames, walked from its
+ * just-saved context. */
 static inline void check_stack(struct g *gp) {
   if (__builtin_expect(gp->stack_kind == STACK_CANARY, 0) && !stack_canary_ok(gp)) {
-    warn_line("goroutine %llu stack overflow (canary at the stack's low end overwritten; "
-              "stack [%#lx, %#lx))",
-              (unsigned long long)gp->id, (unsigned long)gp->stack_lo, (unsigned long)gp->stack_hi);
+    warn_line("stack overflow detected on goroutine %llu's stack (canary overwritten; the "
+              "goroutine that overflowed is unknown: goroutine %llu, or another whose frames "
+              "reached into this stack from above; stack [%#lx, %#lx)); goroutine %llu's frames:",
+              (unsigned long long)gp->id, (unsigned long long)gp->id,
+              (unsigned long)gp->stack_lo, (unsigned long)gp->stack_hi,
+              (unsigned long long)gp->id);
     sched_print_frames(2, gp->ctx.pc, gp->ctx.fp, gp->ctx.sp, gp->stack_lo, gp->stack_hi);
     abort();
   }
