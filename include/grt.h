@@ -248,7 +248,11 @@ GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
  * [state]:" (running, runnable, chan receive, sleep, IO wait, extcall, ...)
  * then its frames, function and file:line.  Parked goroutines are unwound
  * from their saved context.  SIGQUIT prints the same on stderr and exits
- * with status 2, as in Go.  0 or -errno.
+ * with status 2, as in Go.  0 or -errno: -EBADF for a bad fd; -EDEADLK
+ * (and one stderr line), writing nothing, when called from a signal
+ * handler running on a sigaltstack (as every grt thread's handlers do with
+ * SA_ONSTACK), where taking the snapshot could deadlock or crash.  A
+ * handler installed without SA_ONSTACK is not detected: do not dump there.
  */
 GRT_API int grt_dump(int fd);
 
