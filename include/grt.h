@@ -15,6 +15,11 @@
  *     says what it does there.
  *   - Build with -fno-omit-frame-pointer (grt.pc and the grt::grt CMake
  *     target carry it): the profiler and stack dumps walk frame pointers.
+ *   - Build with -fstack-clash-protection (grt.pc and grt::grt carry it
+ *     too): a goroutine stack has a 4 KiB guard page, and only code that
+ *     probes each page of a larger frame is sure to hit it on overflow
+ *     ("goroutine N stack overflow", then abort) instead of writing over
+ *     the memory below, another goroutine's stack.
  */
 #ifndef GRT_H
 #define GRT_H
@@ -243,7 +248,11 @@ GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
  * [state]:" (running, runnable, chan receive, sleep, IO wait, extcall, ...)
  * then its frames, function and file:line.  Parked goroutines are unwound
  * from their saved context.  SIGQUIT prints the same on stderr and exits
- * with status 2, as in Go.  0 or -errno.
+ * with status 2, as in Go.  0 or -errno: -EBADF for a bad fd; -EDEADLK
+ * (and one stderr line), writing nothing, when called from a signal
+ * handler running on a sigaltstack (as every grt thread's handlers do with
+ * SA_ONSTACK), where taking the snapshot could deadlock or crash.  A
+ * handler installed without SA_ONSTACK is not detected: do not dump there.
  */
 GRT_API int grt_dump(int fd);
 

@@ -10,9 +10,10 @@
 # and runs each: grt_main, a goroutine sending on a channel, the profiler
 # writing a profile, and grt_pprof_serve answering as this build was
 # configured (-EINVAL for a bad address with the server, -ENOTSUP without).
-# Also: libgrt.a defines no global names but grt_*, find_package(grt 9)
-# fails, and without the server libgrt.so does not link libmicrohttpd and
-# GRT_PPROF_ADDR says so in one line.
+# Also: grt.pc's Cflags and grt::grt's interface carry the frame-pointer
+# flag and -fstack-clash-protection, libgrt.a defines no global names but
+# grt_*, find_package(grt 9) fails, and without the server libgrt.so does
+# not link libmicrohttpd and GRT_PPROF_ADDR says so in one line.
 # Usage: install_consumer.sh <source dir> <cmake> <cc> <GRT_HTTP> <GRT_SANITIZE>
 set -eu
 src=$1 cmake=$2 cc=$3 http=$4 sanitize=$5
@@ -121,6 +122,18 @@ test "$(pkg-config --modversion grt)" = 0.1.0 || fail "pkg-config --modversion g
 libdir=$(pkg-config --variable=libdir grt)
 test "$(cd "$libdir" && pwd -P)" = "$(cd "$prefix/$multiarch" && pwd -P)" ||
   fail "grt.pc: libdir is $libdir, installed in $prefix/$multiarch"
+# The flags users' code needs: frame pointers, and page probes for large
+# frames (a compiler without -fstack-clash-protection builds grt without it).
+cflags=$(pkg-config --cflags grt)
+want_cflags=-fno-omit-frame-pointer
+if echo 'int x;' | "$cc" -fstack-clash-protection -c -x c -o /dev/null - 2>/dev/null; then
+  want_cflags="$want_cflags -fstack-clash-protection"
+fi
+for f in $want_cflags; do
+  echo " $cflags " | grep -q -- " $f " || fail "pkg-config --cflags grt lacks $f"
+  grep -q -- "$f" "$prefix/$multiarch/cmake/grt/grtTargets.cmake" ||
+    fail "grt::grt's interface lacks $f"
+done
 static_libs=$(pkg-config --static --libs grt)
 echo "pkg-config --static --libs grt: $static_libs"
 for l in -lgrt -lz -ldw -lelf; do

@@ -1,13 +1,21 @@
 /*
- * overflow: a goroutine stack overflow is reported as "goroutine <id> stack
- * overflow" on stderr and kills the process.  The test re-runs itself as a
- * child twice.  "guard": a goroutine with a 64 KiB stack prints its id and
- * recurses without bound into its guard page.  "canary" (with
- * GRT_STACK_GUARD_BUDGET=0, so stacks have no guard page): the goroutine
- * recurses to about 2 KiB past the bottom of its stack (into the stack
- * carved just below it, which is mapped), returns, and yields, and the
- * canary check at the switch must catch it.  The parent checks the message
- * names the goroutine's id and that the child did not exit 0.  The same
+ * overflow: a goroutine stack overflow is reported on stderr and kills the
+ * process.  The test re-runs itself as a child twice.  "guard": a goroutine
+ * with a 64 KiB stack prints its id and recurses without bound into its
+ * guard page; the report is "goroutine <id> stack overflow".  "canary"
+ * (with GRT_STACK_GUARD_BUDGET=0, so stacks have no guard page): the
+ * goroutine recurses to about 2 KiB past the bottom of its stack (into the
+ * stack carved just below it, which is mapped), returns, and yields, and
+ * the canary check at the switch must catch it.  A dirty canary does not
+ * tell whose frames wrote it, so that report names the stack ("stack
+ * overflow detected on goroutine <id>'s stack") and says the goroutine
+ * that overflowed is unknown, rather than blaming one.  The parent checks
+ * the message names the goroutine's id and that the child did not exit 0.
+ * Both
+ * reports must be symbolizable after the process is gone: every frame line
+ * names its module and the address in it ("  fn+0x12 (/path/prog+0x1234)"
+ * or "  ?  (/path/prog+0x1234)"), and a line gives the executable's GNU
+ * build ID (the one readelf -n shows, when readelf is installed).  The same
  * message is required under ASan: grt installs its SIGSEGV handler over
  * ASan's, so ASan's own stack-overflow report never comes first.
  */
@@ -104,6 +112,63 @@ static int child(int argc, char **argv) {
 
 /* ---- parent ---- */
 
+/* The report's frame lines, from the first after the header line holding
+ * header on: each names a module and an offset in it, and the executable
+ * (this program, as the child is) is among them, as is a build ID line
+ * for it. */
+static void check_frames(const char *err, const char *header) {
+  static char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  CHECK(n > 0);
+  exe[n] = 0;
+  const char *p = strstr(err, header);
+  CHECK(p);
+  p = strchr(p, '\n');
+  CHECK(p);
+  p++;
+  char in_exe[4200], build_id[4200];
+  snprintf(in_exe, sizeof in_exe, " (%s+0x", exe);
+  snprintf(build_id, sizeof build_id, "  build ID of %s: ", exe);
+  /* The build ID as readelf -n reads it from the file, if readelf is here. */
+  char want_id[128] = "";
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "readelf -n '%s' 2>/dev/null", exe);
+  FILE *re = popen(cmd, "r");
+  if (re) {
+    char l[512];
+    while (fgets(l, sizeof l, re))
+      if (sscanf(l, " Build ID: %127s", want_id) == 1) break;
+    pclose(re);
+  }
+  int frames = 0, exe_frames = 0, ids = 0;
+  while (strncmp(p, "  ", 2) == 0) {
+    const char *end = strchr(p, '\n');
+    CHECK(end);
+    char line[4400];
+    CHECK((size_t)(end - p) < sizeof line);
+    memcpy(line, p, (size_t)(end - p));
+    line[end - p] = 0;
+    if (strncmp(line, build_id, strlen(build_id)) == 0) {
+      const char *hex = line + strlen(build_id);
+      CHECK(strlen(hex) >= 16 && strspn(hex, "0123456789abcdef") == strlen(hex));
+      if (want_id[0]) CHECK(strcmp(hex, want_id) == 0);
+      ids++;
+    } else if (strncmp(line, "  build ID of ", 14) != 0) {
+      /* "  sym (module+0xoff)": a module and an offset, never a bare pc */
+      const char *m = strstr(line, " (");
+      CHECK(m && strstr(m, "+0x") && line[strlen(line) - 1] == ')');
+      CHECK(strstr(line, "pc=") == NULL);
+      frames++;
+      if (strstr(line, in_exe)) exe_frames++;
+    }
+    p = end + 1;
+  }
+  printf("report: %d frame lines, %d in %s, %d build ID line(s) for it (readelf: %s)\n", frames,
+         exe_frames, exe, ids, want_id[0] ? want_id : "not run");
+  CHECK(frames > 0 && exe_frames > 0);
+  CHECK(ids == 1);
+}
+
 /* Runs this program as mode with GRT_STACK_GUARD_BUDGET set by guard_env
  * ("GRT_STACK_GUARD_BUDGET=n", or just the name to unset it). */
 static void check_case(const char *mode, const char *guard_env) {
@@ -119,9 +184,16 @@ static void check_case(const char *mode, const char *guard_env) {
   unsigned long long id = 0;
   CHECK(sscanf(out, "%llu", &id) == 1);
   CHECK(id > 1);
-  char want[64];
-  snprintf(want, sizeof want, "goroutine %llu stack overflow", id);
-  CHECK(strstr(err, want) != NULL);
+  char want[96];
+  if (strcmp(mode, "guard") == 0) {
+    snprintf(want, sizeof want, "goroutine %llu stack overflow", id);
+    CHECK(strstr(err, want) != NULL);
+  } else {
+    snprintf(want, sizeof want, "stack overflow detected on goroutine %llu's stack", id);
+    CHECK(strstr(err, want) != NULL);
+    CHECK(strstr(err, "the goroutine that overflowed is unknown") != NULL);
+  }
+  check_frames(err, want);
   CHECK(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0));
 }
 

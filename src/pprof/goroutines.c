@@ -249,6 +249,12 @@ static inline __attribute__((always_inline)) int run(int fd, int debug) {
 }
 
 int grt_dump(int fd) {
+  /* From a signal handler the snapshot and the extcall it runs in would
+   * switch stacks and take locks under the interrupted code. */
+  if (stack_on_signal_stack()) {
+    warn_line("grt: grt_dump called from a signal handler; refused");
+    return -EDEADLK;
+  }
   return run(fd, 2);
 }
 

@@ -69,16 +69,6 @@ void *grt_extcall(void *(*fn)(void *), void *arg) {
   return r;
 }
 
-/* True while running on this thread's signal stack: a callback from a
- * signal handler would park or take locks the interrupted code may hold. */
-static bool on_signal_stack(struct m *mp) {
-  uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-  if (mp && mp->gsignal)
-    return sp >= (uintptr_t)mp->gsignal && sp < (uintptr_t)mp->gsignal + mp->gsignal_size;
-  stack_t ss;
-  return sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK);
-}
-
 /* Not inlined: its CALLBACK record names grt_callback as the frame the
  * external code called, so profiles show grt_callback at the boundary just
  * as they show grt_extcall. */
@@ -144,7 +134,9 @@ void *grt_callback(void *(*fn)(void *), void *arg) {
   if (fn_is_null((const void *)fn, "grt_callback")) return NULL;
   struct g *g = getg();
   struct m *mp = g ? g->m : NULL;
-  if (on_signal_stack(mp)) {
+  /* A callback from a signal handler would park or take locks the
+   * interrupted code may hold. */
+  if (stack_on_signal_stack()) {
     warn_line("grt: grt_callback called from a signal handler; refused");
     errno = EDEADLK;
     return NULL;

@@ -312,6 +312,13 @@ bool stack_canary_ok(const struct g *gp);
 void stack_init(long guard_budget); /* -1: derived from vm.max_map_count */
 void stack_counts(uint64_t *guarded, uint64_t *canary, uint64_t *budget);
 int stack_signal_thread(struct m *mp); /* sigaltstack for this M */
+/* True while the caller runs on this thread's signal stack (its M's, or on
+ * a thread without an M, any sigaltstack): inside a signal handler
+ * installed with SA_ONSTACK, as every grt thread has one.  Calls that park
+ * or take locks the interrupted code may hold refuse there (grt_callback,
+ * grt_dump).  A handler without SA_ONSTACK runs on the interrupted stack
+ * and is not detected.  Async-signal-safe. */
+bool stack_on_signal_stack(void);
 void stack_signal_install(void);             /* process-wide SIGSEGV handler */
 
 /* ---- netpoll.c ------------------------------------------------------------ */

@@ -38,6 +38,7 @@
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
 
+#include "base/elfnote.h"
 #include "base/fiber.h"
 #include "base/fpwalk.h"
 
@@ -148,26 +149,71 @@ void sched_labels_release(grt_labels *l) {
   if (l && sched.hooks.labels_release) sched.hooks.labels_release(l);
 }
 
-/* ---- tracebacks for fatal errors ---------------------------------------- */
+/* ---- tracebacks for fatal errors ----------------------------------------
+ *
+ * Each frame is printed as "  fn+0x12 (/path/module+0x1234)": the symbol
+ * dladdr finds (exported ones only, so static functions show as "?"), and
+ * always the module and the pc's address in it (pc minus the load bias, as
+ * addr2line -e module takes it).  Then, once per module, its GNU build ID,
+ * so a report can be symbolized after the process is gone.  Runs in the
+ * SIGSEGV handler on the signal stack: no malloc (dladdr and
+ * dl_iterate_phdr take the loader's lock, as before). */
+
+#define PRINT_MODULES 8 /* a report of at most 64 frames rarely spans more */
 
 struct frame_printer {
   int fd, depth;
+  size_t nmods; /* modules seen, for the build-ID lines */
+  struct elfnote_module mods[PRINT_MODULES];
+  bool more_mods; /* some did not fit */
+  char exe[256];  /* the main program's path ("" until needed) */
 };
 
-static void print_pc(struct frame_printer *fp, uintptr_t pc) {
-  char line[256];
-  Dl_info info;
-  const char *name = "?";
-  uintptr_t off = 0;
-  if (dladdr((void *)pc, &info) && info.dli_sname) {
-    name = info.dli_sname;
-    off = pc - (uintptr_t)info.dli_saddr;
+static void print_str(struct frame_printer *fp, const char *s, int n) {
+  if (n > 0 && write(fp->fd, s, (size_t)n) < 0) fp->depth = 64;
+}
+
+/* The module's path as printed: the main program's is "" to the loader. */
+static const char *module_path(struct frame_printer *fp, const struct elfnote_module *m) {
+  if (m->path[0]) return m->path;
+  if (!fp->exe[0]) {
+    ssize_t n = readlink("/proc/self/exe", fp->exe, sizeof fp->exe - 1);
+    if (n <= 0) n = snprintf(fp->exe, sizeof fp->exe, "(main program)");
+    fp->exe[n < (ssize_t)sizeof fp->exe ? n : (ssize_t)sizeof fp->exe - 1] = 0;
   }
-  /* dladdr sees exported symbols only; static functions show as "?". */
-  int n = off ? snprintf(line, sizeof line, "  %s+0x%lx\t(pc=%#lx)\n", name, (unsigned long)off,
-                         (unsigned long)pc)
-              : snprintf(line, sizeof line, "  %s\t(pc=%#lx)\n", name, (unsigned long)pc);
-  if (n > 0 && write(fp->fd, line, n) < 0) fp->depth = 64;
+  return fp->exe;
+}
+
+static void print_pc(struct frame_printer *fp, uintptr_t pc) {
+  char line[512], sym[160];
+  Dl_info info;
+  if (dladdr((void *)pc, &info) && info.dli_sname) {
+    uintptr_t off = pc - (uintptr_t)info.dli_saddr;
+    if (off)
+      snprintf(sym, sizeof sym, "%s+0x%lx", info.dli_sname, (unsigned long)off);
+    else
+      snprintf(sym, sizeof sym, "%s", info.dli_sname);
+  } else {
+    snprintf(sym, sizeof sym, "? "); /* two blanks before the module: "?  (" */
+  }
+  struct elfnote_module m;
+  int n;
+  if (elfnote_module_of(pc, &m)) {
+    size_t i = 0;
+    while (i < fp->nmods && fp->mods[i].id != m.id)
+      i++;
+    if (i == fp->nmods) {
+      if (fp->nmods < PRINT_MODULES)
+        fp->mods[fp->nmods++] = m;
+      else
+        fp->more_mods = true;
+    }
+    n = snprintf(line, sizeof line, "  %s (%s+0x%lx)\n", sym, module_path(fp, &m),
+                 (unsigned long)(pc - m.bias));
+  } else {
+    n = snprintf(line, sizeof line, "  %s (pc=%#lx, in no module)\n", sym, (unsigned long)pc);
+  }
+  print_str(fp, line, n < (int)sizeof line ? n : (int)sizeof line - 1);
 }
 
 static bool print_ret(void *out, uintptr_t ret) {
@@ -177,17 +223,38 @@ static bool print_ret(void *out, uintptr_t ret) {
   return true;
 }
 
-static void print_frame_line(int fd, uintptr_t pc) {
-  struct frame_printer pr = {fd, 0};
-  print_pc(&pr, pc);
+/* "build ID of <path>: <hex>" for each module the frames named. */
+static void print_build_ids(struct frame_printer *fp) {
+  for (size_t i = 0; i < fp->nmods; i++) {
+    const struct elfnote_module *m = &fp->mods[i];
+    char line[512], hex[2 * ELFNOTE_BUILD_ID_MAX + 1];
+    for (size_t k = 0; k < m->build_id_len; k++) {
+      hex[2 * k] = "0123456789abcdef"[m->build_id[k] >> 4];
+      hex[2 * k + 1] = "0123456789abcdef"[m->build_id[k] & 15];
+    }
+    hex[2 * m->build_id_len] = 0;
+    int n = snprintf(line, sizeof line, "  build ID of %s: %s\n", module_path(fp, m),
+                     m->build_id_len ? hex : "none");
+    print_str(fp, line, n < (int)sizeof line ? n : (int)sizeof line - 1);
+  }
+  if (fp->more_mods) print_str(fp, "  (more modules, not listed)\n", 29);
+}
+
+/* pcs[0..n) as frames, then the build IDs (the GRT_DEBUG=hogs report). */
+static void print_pcs(int fd, const uintptr_t *pcs, int n) {
+  struct frame_printer pr = {.fd = fd};
+  for (int i = 0; i < n; i++)
+    print_pc(&pr, pcs[i]);
+  print_build_ids(&pr);
 }
 
 void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t lo,
                         uintptr_t hi) {
-  struct frame_printer pr = {fd, 0};
+  struct frame_printer pr = {.fd = fd};
   if (pc == 0) return;
   print_pc(&pr, pc);
   fpwalk(fp, sp, lo, hi, fpwalk_read_direct, NULL, print_ret, &pr);
+  print_build_ids(&pr);
 }
 
 /* warn_fatal's traceback: the current goroutine (or g0) and its frames. */
@@ -1002,13 +1069,19 @@ void sched_gostart(struct g *gp) {
 /* ---- park / ready ------------------------------------------------------- */
 
 /* On g0, as a G switches out: a canary stack whose low bytes are no longer
- * zero overflowed.  Report it with the goroutine's own frames, walked from
- * its just-saved context. */
+ * zero was overrun, by gp's own frames or by those of any goroutine whose
+ * frames reached into gp's stack from above (canary stacks lie side by
+ * side).  Which one it was is not known, so the report does not name a
+ * culprit: it names gp's stack, and prints gp's frames, walked from its
+ * just-saved context. */
 static inline void check_stack(struct g *gp) {
   if (__builtin_expect(gp->stack_kind == STACK_CANARY, 0) && !stack_canary_ok(gp)) {
-    warn_line("goroutine %llu stack overflow (canary at the stack's low end overwritten; "
-              "stack [%#lx, %#lx))",
-              (unsigned long long)gp->id, (unsigned long)gp->stack_lo, (unsigned long)gp->stack_hi);
+    warn_line("stack overflow detected on goroutine %llu's stack (canary overwritten; the "
+              "goroutine that overflowed is unknown: goroutine %llu, or another whose frames "
+              "reached into this stack from above; stack [%#lx, %#lx)); goroutine %llu's frames:",
+              (unsigned long long)gp->id, (unsigned long long)gp->id,
+              (unsigned long)gp->stack_lo, (unsigned long)gp->stack_hi,
+              (unsigned long long)gp->id);
     sched_print_frames(2, gp->ctx.pc, gp->ctx.fp, gp->ctx.sp, gp->stack_lo, gp->stack_hi);
     abort();
   }
@@ -1919,9 +1992,7 @@ static void hog_report(struct m *mp, int64_t held_ns) {
             "off (GRT_DEBUG=hogs)%s",
             (unsigned long long)id, (long long)(held_ns / 1000000),
             n < 1000 ? "; its stack could not be taken" : ":");
-  if (n >= 1000 && n - 1000 > 0)
-    for (int i = 0; i < n - 1000; i++)
-      print_frame_line(2, mp->hog_pcs[i]);
+  if (n > 1000) print_pcs(2, mp->hog_pcs, n - 1000);
   atomic_store_explicit(&mp->hog_n, 0, memory_order_relaxed);
 }
 

@@ -222,6 +222,16 @@ int stack_signal_thread(struct m *mp) {
   return 0;
 }
 
+bool stack_on_signal_stack(void) {
+  struct g *g = getg();
+  const struct m *mp = g ? g->m : NULL;
+  uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+  if (mp && mp->gsignal)
+    return sp >= (uintptr_t)mp->gsignal && sp < (uintptr_t)mp->gsignal + mp->gsignal_size;
+  stack_t ss;
+  return sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK);
+}
+
 static void say(const char *s) {
   ssize_t r = write(2, s, strlen(s));
   (void)r;
