@@ -11,6 +11,10 @@
  *                            vm.max_map_count); tests force the canary path
  *   GRT_CPUPROFILE[_HZ]      profile the whole run to a file (hz 1..10000)
  *   GRT_PPROF_ADDR           serve /debug/pprof (http.c)
+ *   GRT_PPROF_REQUEST_TIMEOUT  seconds a /debug/pprof connection has for its
+ *                            whole request (1..3600, default 5); read by
+ *                            http.c when the server starts, so it holds for
+ *                            grt_pprof_serve too
  */
 #define _GNU_SOURCE
 #include "top/top.h"
