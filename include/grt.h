@@ -264,6 +264,13 @@ GRT_API int grt_dump(int fd);
  * GRT_PPROF_ADDR=host:port starts it from grt_main.  0, or -errno (-EBUSY if
  * already serving, -EINVAL for a bad addr, -ENOTSUP in a grt built with
  * -DGRT_HTTP=OFF, which leaves the server and libmicrohttpd out).
+ * Limits, so that slow or hostile clients cannot lock it: up to half of
+ * RLIMIT_NOFILE connections (32..4096), one thread each; each must send its
+ * whole request within GRT_PPROF_REQUEST_TIMEOUT seconds (1..3600, default
+ * 5; read when the server starts) of connecting or of its previous reply,
+ * and one idle for 10 s is closed (both without a reply; a request being
+ * answered has no deadline); request line and headers at most 32 KiB (414
+ * or 431), at most 64 query arguments (414).
  */
 GRT_API int grt_pprof_serve(const char *addr);
 

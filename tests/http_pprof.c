@@ -362,8 +362,9 @@ static void check_malformed(void) {
   close(fd);
 }
 
-/* A request left stalled mid-header: the server drops it after its idle
- * timeout (10 s; checked by the end of the run). */
+/* A request left stalled mid-header: the server drops it after its request
+ * deadline (5 s; checked by the end of the run; http_slowloris checks the
+ * times). */
 static int stalled_fd;
 static int64_t stalled_at;
 

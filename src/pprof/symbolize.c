@@ -4,8 +4,24 @@
  * their GNU build IDs, for the pprof writer.
  *
  * Invariants:
- *  - The Dwfl session is a snapshot taken in symbolize_open; modules
- *    loaded later are unknown ("?"), which the writer tolerates.
+ *  - The Dwfl session is a snapshot of the modules (taken in
+ *    symbolize_open), valid while the dynamic loader's unload counter
+ *    (dl_iterate_phdr's dlpi_subs) has not moved: after loads only, each
+ *    of its objects is still there, at the same place.  libdw reads a
+ *    module's file only for an address inside an executable segment of an
+ *    object loaded now, whose segment the module covers, through a
+ *    snapshot taken since the last unload (taken again when needed, at
+ *    most every REFRESH_NS; meanwhile such an address gets no answer, and
+ *    none is cached).  So the collector never reads the file of a library
+ *    that was unloaded, whatever its file became and whatever code now
+ *    runs at its old address.
+ *  - A file can still change under a loaded module (truncated on disk
+ *    while mapped), and libdw reads it through a mapping: every call that
+ *    may read a module's file runs under a SIGBUS guard (guarded()).  A
+ *    fault abandons the Dwfl (libdw's state may be half updated; it is
+ *    leaked, never touched again), marks the module's range as bad (no
+ *    answer there from then on), prints one line per process, and the
+ *    address counts as unknown.
  *  - Every string handed out (function, file, mapping path) is a copy
  *    interned in s->strs: equal strings are the same pointer, and all stay
  *    valid until symbolize_close, whatever libdw does with its own.
@@ -20,20 +36,37 @@
 #include "arch.h"
 #include "base/buf.h"
 #include "base/hash.h"
+#include "base/lock.h"
+#include "base/warn.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
 #include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Deepest inline chain kept per pc; deeper nesting is cut at the outer end
  * (beyond any real program's inlining depth). */
 #define MAX_CHAIN 64
+
+/* A stale snapshot is taken again at most this often (a program that
+ * loads and unloads libraries all the time would otherwise have the
+ * collector re-read /proc/self/maps and reopen every file per sample). */
+#define REFRESH_NS 100000000
+
+/* Module ranges whose file faulted; beyond that many, libdw is not asked
+ * anything more. */
+#define MAX_BAD 16
 
 /* A resolved pc: its chain is lines[first .. first + n) (indices, because
  * the lines array moves as it grows). */
@@ -51,7 +84,13 @@ struct ra_entry {
 /* Three tables, each an array with a base/hash.h index over it: interned
  * strings (owned copies), resolved pcs, and frame-state answers. */
 struct symbolizer {
-  Dwfl *dwfl;
+  Dwfl *dwfl;                          /* NULL after a fault abandoned it */
+  unsigned long long dl_adds, dl_subs; /* the loader's counters at the snapshot */
+  int64_t reported_ns;                 /* when the snapshot was taken */
+  struct bad_range {
+    uintptr_t lo, hi;
+  } bad[MAX_BAD]; /* modules whose file faulted: [lo, hi) */
+  int nbad;
   char **strs;
   size_t nstrs, strs_cap;
   struct hash_index str_ix;
@@ -90,6 +129,217 @@ static const char *intern(struct symbolizer *s, const char *str) {
   s->strs[s->nstrs] = copy;
   hash_put(&s->str_ix, h, (uint32_t)s->nstrs++);
   return copy;
+}
+
+/* ---- surviving a fault in a mapped file ---- */
+
+/* The thread's guard while it runs guarded(); NULL otherwise.  Initial-exec:
+ * the handler must not call __tls_get_addr. */
+static __thread sigjmp_buf *guard_jmp __attribute__((tls_model("initial-exec")));
+static struct sigaction guard_prev; /* the SIGBUS disposition ours wraps (set once) */
+static atomic_bool guard_warned;
+static atomic_bool trust_snapshot; /* test hook */
+
+/* SIGBUS: a fault inside guarded() on this thread jumps back out of it;
+ * anything else goes where it would have gone without us. */
+static void guard_handler(int sig, siginfo_t *si, void *uc) {
+  sigjmp_buf *jmp = guard_jmp;
+  if (jmp && si->si_code > 0) { /* raised by the kernel for this thread's access */
+    guard_jmp = NULL;
+    siglongjmp(*jmp, 1);
+  }
+  struct sigaction prev = guard_prev;
+  if (prev.sa_flags & SA_SIGINFO) {
+    prev.sa_sigaction(sig, si, uc);
+  } else if (prev.sa_handler == SIG_IGN && si->si_code <= 0) {
+    /* a SIGBUS sent by someone, ignored as before */
+  } else if (prev.sa_handler == SIG_DFL || prev.sa_handler == SIG_IGN) {
+    /* A fault re-executes under the default action on return; a sent
+     * signal is sent again (it stays blocked until we return). */
+    signal(sig, SIG_DFL);
+    if (si->si_code <= 0) raise(sig);
+  } else {
+    prev.sa_handler(sig);
+  }
+}
+
+/* Puts guard_handler in place, once, wrapping whatever handled SIGBUS then
+ * (the runtime's fault report, a sanitizer's, the program's).  Not again
+ * later: a handler installed after ours may chain to ours, and wrapping it
+ * in turn would loop.  One that does not chain turns the guard off (a
+ * fault in libdw is then that handler's, as any other fault). */
+static void guard_install_once(void) {
+  struct sigaction sa = {.sa_sigaction = guard_handler, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGBUS, NULL, &guard_prev) == 0) sigaction(SIGBUS, &sa, NULL);
+}
+
+/*
+ * Runs fn(arg) with SIGBUS unblocked on this thread (the collector runs
+ * with every signal blocked, and a blocked fault kills the process
+ * silently) and caught.  true when fn returned; false when it faulted and
+ * was cut short.
+ */
+static bool guarded(void (*fn)(void *), void *arg) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, guard_install_once);
+  sigset_t bus, old;
+  sigemptyset(&bus);
+  sigaddset(&bus, SIGBUS);
+  pthread_sigmask(SIG_UNBLOCK, &bus, &old);
+  sigjmp_buf jmp;
+  volatile bool ok = true;
+  if (sigsetjmp(jmp, 0) == 0) {
+    guard_jmp = &jmp;
+    fn(arg);
+  } else {
+    ok = false;
+  }
+  guard_jmp = NULL;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return ok;
+}
+
+void symbolize_test_trust_snapshot(bool on) {
+  atomic_store(&trust_snapshot, on);
+}
+
+/* ---- the snapshot of the modules ---- */
+
+/* Static because libdwfl keeps a pointer to the callbacks for the session.
+ * dwfl_standard_find_debuginfo looks beside the file, in .debug and under
+ * /usr/lib/debug (by build ID), then debuginfod if DEBUGINFOD_URLS is set. */
+static char *debuginfo_path;
+static const Dwfl_Callbacks proc_callbacks = {
+    .find_elf = dwfl_linux_proc_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+/* What dl_iterate_phdr says about pc (0: nothing) and the loader. */
+struct dl_query {
+  uintptr_t pc;
+  unsigned long long adds, subs;
+  bool loaded;              /* pc is in an executable segment of a loaded object: */
+  uintptr_t seg_lo, seg_hi; /* that segment */
+};
+
+static int dl_query_object(struct dl_phdr_info *info, size_t size, void *arg) {
+  struct dl_query *q = arg;
+  if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+    q->adds = info->dlpi_adds;
+    q->subs = info->dlpi_subs;
+  }
+  if (!q->pc) return 1;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+    if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && q->pc >= lo && q->pc - lo < ph->p_memsz) {
+      q->loaded = true;
+      q->seg_lo = lo;
+      q->seg_hi = lo + ph->p_memsz;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void dwfl_end_call(void *dwfl) {
+  dwfl_end(dwfl);
+}
+
+/* Takes a new snapshot of the modules in place of the current one.  0, or
+ * an errno value. */
+static int report(struct symbolizer *s) {
+  struct dl_query q = {0};
+  dl_iterate_phdr(dl_query_object, &q); /* before the maps: a change after is seen next time */
+  Dwfl *d = dwfl_begin(&proc_callbacks);
+  if (!d) return ENOMEM;
+  /* Returns an errno value, or -1 for a libdwfl error (no errno of its own). */
+  int r = dwfl_linux_proc_report(d, getpid());
+  if (r != 0 || dwfl_report_end(d, NULL, NULL) != 0) {
+    dwfl_end(d);
+    return r > 0 ? r : EIO;
+  }
+  /* Freeing the old session reads no file data, but it holds the files
+   * that changed: a fault here leaks it, as a fault in a lookup does. */
+  if (s->dwfl) guarded(dwfl_end_call, s->dwfl);
+  s->dwfl = d;
+  s->dl_adds = q.adds;
+  s->dl_subs = q.subs;
+  s->reported_ns = nanotime();
+  /* Frame-state answers for unloaded code would be wrong for new code at
+   * the same address. */
+  hash_free(&s->ra_ix);
+  s->ra_n = 0;
+  return 0;
+}
+
+/* How module_at answers. */
+enum module_answer {
+  MODULE_OK,    /* *mod: libdw may read it */
+  MODULE_NONE,  /* no module (or a bad one) at pc: unknown, for good */
+  MODULE_LATER, /* the snapshot is stale and was just taken: unknown for now */
+};
+
+/* Is mod the module of the loaded object whose executable segment q found?
+ * Its range (the file's mappings) holds the whole segment. */
+static bool module_covers(Dwfl_Module *mod, const struct dl_query *q) {
+  Dwarf_Addr lo, hi;
+  return dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL) && lo <= q->seg_lo &&
+         q->seg_hi <= hi;
+}
+
+/*
+ * The module libdw may read for pc, after the checks the file's comment
+ * gives.  The snapshot must be taken again after an unload (an object of
+ * it may be gone, another in its place); after loads only, every object of
+ * the snapshot is still there, at the same place, and only a pc in a new
+ * one needs a new snapshot (libdw itself loads libdebuginfod while it
+ * symbolizes).
+ */
+static enum module_answer module_at(struct symbolizer *s, uintptr_t pc, Dwfl_Module **mod) {
+  if (s->nbad > MAX_BAD) return MODULE_NONE;
+  if (atomic_load_explicit(&trust_snapshot, memory_order_relaxed)) {
+    if (!s->dwfl && report(s) != 0) return MODULE_LATER;
+    *mod = dwfl_addrmodule(s->dwfl, pc);
+  } else {
+    struct dl_query q = {.pc = pc};
+    dl_iterate_phdr(dl_query_object, &q);
+    if (!q.loaded) return MODULE_NONE;
+    *mod = NULL;
+    if (s->dwfl && q.subs == s->dl_subs) {
+      *mod = dwfl_addrmodule(s->dwfl, pc);
+      if (*mod && !module_covers(*mod, &q)) *mod = NULL;
+    }
+    if (!*mod) { /* unloads since the snapshot, or pc in an object newer than it */
+      if (s->dwfl && q.adds == s->dl_adds && q.subs == s->dl_subs) return MODULE_NONE;
+      if (nanotime() - s->reported_ns < REFRESH_NS) return MODULE_LATER;
+      int err = report(s);
+      s->reported_ns = nanotime(); /* tried: not again before REFRESH_NS */
+      if (err) return MODULE_LATER;
+      *mod = dwfl_addrmodule(s->dwfl, pc);
+      if (*mod && !module_covers(*mod, &q)) *mod = NULL;
+    }
+  }
+  if (!*mod) return MODULE_NONE;
+  for (int i = 0; i < s->nbad; i++)
+    if (pc >= s->bad[i].lo && pc < s->bad[i].hi) return MODULE_NONE;
+  return MODULE_OK;
+}
+
+/* A guarded call into mod faulted: give up the session and mod's range. */
+static void module_faulted(struct symbolizer *s, Dwfl_Module *mod) {
+  Dwarf_Addr lo = 0, hi = 0;
+  const char *name = dwfl_module_info(mod, NULL, &lo, &hi, NULL, NULL, NULL, NULL);
+  if (!atomic_exchange(&guard_warned, true))
+    warn_line("grt: profiler: SIGBUS reading %s (its file changed while loaded?); its frames "
+              "are unknown from now on",
+              name ? name : "a module");
+  if (s->nbad < MAX_BAD) s->bad[s->nbad] = (struct bad_range){.lo = lo, .hi = hi};
+  s->nbad++;
+  s->dwfl = NULL; /* leaked: libdw may have been cut short mid-update */
+  s->reported_ns = 0;
 }
 
 /* ---- DWARF lookups ---- */
@@ -179,24 +429,48 @@ static int dwarf_chain(Dwfl_Module *mod, uintptr_t pc, struct symbolize_line *ou
   return n;
 }
 
-/* Resolves pc into out[0..n), strings not yet interned.  Always n >= 1. */
-static int resolve(Dwfl *dwfl, uintptr_t pc, struct symbolize_line *out) {
-  out[0] = (struct symbolize_line){.function = "?", .file = "", .line = 0};
-  Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
-  if (!mod) return 1;
-  int n = dwarf_chain(mod, pc, out);
-  if (n > 0) return n;
+struct resolve_call {
+  Dwfl_Module *mod;
+  uintptr_t pc;
+  struct symbolize_line *out;
+  int n;
+};
+
+/* Reads mod's DWARF (or symbols) for pc: the guarded part of resolve. */
+static void resolve_in(void *arg) {
+  struct resolve_call *c = arg;
+  c->n = dwarf_chain(c->mod, c->pc, c->out);
+  if (c->n > 0) return;
   /* No DWARF (stripped library without debuginfo): the ELF symbol, and a
    * line if a line table exists anyway. */
-  const char *sym = dwfl_module_addrname(mod, pc);
-  if (sym) out[0].function = sym;
-  Dwfl_Line *row = dwfl_module_getsrc(mod, pc);
+  c->n = 1;
+  const char *sym = dwfl_module_addrname(c->mod, c->pc);
+  if (sym) c->out[0].function = sym;
+  Dwfl_Line *row = dwfl_module_getsrc(c->mod, c->pc);
   int lineno = 0;
   const char *file = row ? dwfl_lineinfo(row, NULL, &lineno, NULL, NULL, NULL) : NULL;
   if (file) {
-    out[0].file = file;
-    out[0].line = lineno;
+    c->out[0].file = file;
+    c->out[0].line = lineno;
   }
+}
+
+/* Resolves pc into out[0..n), strings not yet interned.  Always n >= 1;
+ * *cache false when the answer is unknown for now only. */
+static int resolve(struct symbolizer *s, uintptr_t pc, struct symbolize_line *out, bool *cache) {
+  static const struct symbolize_line unknown = {.function = "?", .file = "", .line = 0};
+  out[0] = unknown;
+  *cache = true;
+  Dwfl_Module *mod;
+  enum module_answer a = module_at(s, pc, &mod);
+  if (a != MODULE_OK) {
+    *cache = a == MODULE_NONE;
+    return 1;
+  }
+  struct resolve_call c = {.mod = mod, .pc = pc, .out = out};
+  if (guarded(resolve_in, &c)) return c.n;
+  module_faulted(s, mod);
+  out[0] = unknown;
   return 1;
 }
 
@@ -207,13 +481,16 @@ static int pc_eq(const void *ctx, uint32_t id, const void *key) {
   return s->cache[id].pc == *(const uintptr_t *)key;
 }
 
-/* Resolves pc, interns its chain and records it.  NULL when out of memory. */
+/* Resolves pc, interns its chain and records it.  NULL when out of memory,
+ * or when pc's module cannot be asked for now (module_at). */
 static struct pc_entry *cache_fill(struct symbolizer *s, uintptr_t pc) {
   if (hash_reserve(&s->cache_ix) ||
       buf_grow(&s->cache, &s->cache_cap, s->cache_n + 1, sizeof *s->cache))
     return NULL;
   struct symbolize_line chain[MAX_CHAIN];
-  int n = resolve(s->dwfl, pc, chain);
+  bool cache;
+  int n = resolve(s, pc, chain, &cache);
+  if (!cache) return NULL; /* unknown for now: asked again next time */
   if (buf_grow(&s->lines, &s->lines_cap, s->nlines + (size_t)n, sizeof *s->lines)) return NULL;
   for (int i = 0; i < n; i++) {
     chain[i].function = intern(s, chain[i].function);
@@ -233,7 +510,8 @@ int symbolize_pc(symbolizer *s, uintptr_t pc, struct symbolize_line *lines, int 
   int64_t id = hash_find(&s->cache_ix, hash_pc(pc), pc_eq, s, &pc);
   struct pc_entry *e = id >= 0 ? &s->cache[id] : cache_fill(s, pc);
   if (!e) {
-    /* Out of memory: still an answer, as the interface promises. */
+    /* Out of memory, or unknown for now: still an answer, as the interface
+     * promises. */
     lines[0] = (struct symbolize_line){.function = "?", .file = "", .line = 0};
     return 1;
   }
@@ -244,24 +522,30 @@ int symbolize_pc(symbolizer *s, uintptr_t pc, struct symbolize_line *lines, int 
 
 /* ---- frame state at an interrupted instruction ---- */
 
+struct ra_call {
+  Dwfl_Module *mod;
+  uintptr_t pc;
+  int offset;
+};
+
 /* From the CFI (.eh_frame, else .debug_frame) at pc: if the CFA is still
  * SP-based there, the function has not set up its frame pointer (it is
  * frameless, or in its prologue or epilogue), so the frame-pointer register still frames its
  * caller and a frame-pointer walk would skip the caller.  Then the return
- * address is at CFA - ARCH_RA_CFA_OFFSET (the CFA is SP before the call).  */
-static int frameless_ra_offset(Dwfl *dwfl, uintptr_t pc) {
-  Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
-  if (!mod) return -1;
+ * address is at CFA - ARCH_RA_CFA_OFFSET (the CFA is SP before the call).
+ * Guarded: reads the module's file. */
+static void frameless_ra_offset(void *arg) {
+  struct ra_call *c = arg;
+  c->offset = -1;
   Dwarf_Addr bias;
-  Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+  Dwarf_CFI *cfi = dwfl_module_eh_cfi(c->mod, &bias);
   Dwarf_Frame *frame = NULL;
-  if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0) {
-    cfi = dwfl_module_dwarf_cfi(mod, &bias);
-    if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0) return -1;
+  if (!cfi || dwarf_cfi_addrframe(cfi, c->pc - bias, &frame) != 0) {
+    cfi = dwfl_module_dwarf_cfi(c->mod, &bias);
+    if (!cfi || dwarf_cfi_addrframe(cfi, c->pc - bias, &frame) != 0) return;
   }
   Dwarf_Op *ops;
   size_t nops;
-  int offset = -1;
   if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && nops == 1) {
     int64_t cfa_off = -1;
     if (ops[0].atom == DW_OP_bregx && ops[0].number == ARCH_DWARF_SP)
@@ -269,10 +553,9 @@ static int frameless_ra_offset(Dwfl *dwfl, uintptr_t pc) {
     else if (ops[0].atom == DW_OP_breg0 + ARCH_DWARF_SP)
       cfa_off = (int64_t)ops[0].number;
     if (cfa_off >= ARCH_RA_CFA_OFFSET && cfa_off <= 1 << 20)
-      offset = (int)(cfa_off - ARCH_RA_CFA_OFFSET);
+      c->offset = (int)(cfa_off - ARCH_RA_CFA_OFFSET);
   }
   free(frame);
-  return offset;
 }
 
 static int ra_eq(const void *ctx, uint32_t id, const void *key) {
@@ -284,31 +567,52 @@ int symbolize_frameless_ra_offset(symbolizer *s, uintptr_t pc) {
   uint32_t h = hash_pc(pc);
   int64_t id = hash_find(&s->ra_ix, h, ra_eq, s, &pc);
   if (id >= 0) return s->ra[id].offset;
-  int offset = frameless_ra_offset(s->dwfl, pc);
+  struct ra_call c = {.pc = pc, .offset = -1};
+  enum module_answer a = module_at(s, pc, &c.mod);
+  if (a == MODULE_LATER) return -1; /* not remembered: asked again next time */
+  if (a == MODULE_OK && !guarded(frameless_ra_offset, &c)) {
+    module_faulted(s, c.mod);
+    c.offset = -1;
+  }
   /* Out of memory: the answer is still right, just not remembered. */
   if (!hash_reserve(&s->ra_ix) && !buf_grow(&s->ra, &s->ra_cap, s->ra_n + 1, sizeof *s->ra)) {
-    s->ra[s->ra_n] = (struct ra_entry){.pc = pc, .offset = offset};
+    s->ra[s->ra_n] = (struct ra_entry){.pc = pc, .offset = c.offset};
     hash_put(&s->ra_ix, h, (uint32_t)s->ra_n++);
   }
-  return offset;
+  return c.offset;
 }
 
 /* ---- mappings ---- */
 
-/* Writes mod's GNU build ID in lowercase hex into hex (65 bytes), or "". */
-static void build_id_hex(Dwfl_Module *mod, char hex[65]) {
-  hex[0] = 0;
-  if (!mod) return;
+struct build_id_call {
+  Dwfl_Module *mod;
+  char *hex;
+};
+
+/* Guarded: reads the module's file. */
+static void build_id_in(void *arg) {
+  struct build_id_call *c = arg;
   /* The build ID is read from the module's ELF file, which libdwfl opens
    * lazily; open it first or a fresh module reports none. */
   Dwarf_Addr bias;
-  (void)dwfl_module_getelf(mod, &bias);
+  (void)dwfl_module_getelf(c->mod, &bias);
   const unsigned char *bits;
   GElf_Addr vaddr;
-  int len = dwfl_module_build_id(mod, &bits, &vaddr);
+  int len = dwfl_module_build_id(c->mod, &bits, &vaddr);
   if (len <= 0 || len > 32) return;
   for (int i = 0; i < len; i++)
-    snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+    snprintf(c->hex + 2 * i, 3, "%02x", bits[i]);
+}
+
+/* Writes mod's GNU build ID in lowercase hex into hex (65 bytes), or "". */
+static void build_id_hex(struct symbolizer *s, Dwfl_Module *mod, char hex[65]) {
+  hex[0] = 0;
+  if (!mod) return;
+  struct build_id_call c = {.mod = mod, .hex = hex};
+  if (!guarded(build_id_in, &c)) {
+    module_faulted(s, mod);
+    hex[0] = 0;
+  }
 }
 
 /* The module reported for a mapping at start, or NULL.  Only files and the
@@ -316,7 +620,7 @@ static void build_id_hex(Dwfl_Module *mod, char hex[65]) {
  * dwfl_addrmodule can answer with a neighbouring module for addresses no
  * module covers (seen for [vsyscall]), so the range is checked too. */
 static Dwfl_Module *mapping_module(Dwfl *dwfl, uintptr_t start, const char *path) {
-  if (path[0] != '/' && strcmp(path, "[vdso]") != 0) return NULL;
+  if (!dwfl || (path[0] != '/' && strcmp(path, "[vdso]") != 0)) return NULL;
   Dwfl_Module *mod = dwfl_addrmodule(dwfl, start);
   Dwarf_Addr low, high;
   if (!mod || !dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL)) return NULL;
@@ -361,7 +665,7 @@ static int read_mappings(struct symbolizer *s) {
       err = ENOMEM;
       break;
     }
-    build_id_hex(mapping_module(s->dwfl, start, path), m->build_id);
+    build_id_hex(s, mapping_module(s->dwfl, start, path), m->build_id);
     s->nmaps++;
   }
   free(buf);
@@ -377,34 +681,12 @@ int symbolize_mappings(symbolizer *s, const struct symbolize_mapping **out) {
 
 /* ---- life cycle ---- */
 
-/* Static because libdwfl keeps a pointer to the callbacks for the session.
- * dwfl_standard_find_debuginfo looks beside the file, in .debug and under
- * /usr/lib/debug (by build ID), then debuginfod if DEBUGINFOD_URLS is set. */
-static char *debuginfo_path;
-static const Dwfl_Callbacks proc_callbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
-    .debuginfo_path = &debuginfo_path,
-};
-
 symbolizer *symbolize_open(void) {
   symbolizer *s = calloc(1, sizeof *s);
   if (!s) return NULL;
-  s->dwfl = dwfl_begin(&proc_callbacks);
-  if (!s->dwfl) {
-    free(s);
-    errno = ENOMEM;
-    return NULL;
-  }
-  /* Returns an errno value, or -1 for a libdwfl error (no errno of its own). */
-  int r = dwfl_linux_proc_report(s->dwfl, getpid());
-  if (r != 0 || dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
-    symbolize_close(s);
-    errno = r > 0 ? r : EIO;
-    return NULL;
-  }
-  if (read_mappings(s) != 0) {
-    int err = errno;
+  int err = report(s);
+  if (!err && read_mappings(s) != 0) err = errno;
+  if (err) {
     symbolize_close(s);
     errno = err;
     return NULL;
@@ -414,7 +696,7 @@ symbolizer *symbolize_open(void) {
 
 void symbolize_close(symbolizer *s) {
   if (!s) return;
-  if (s->dwfl) dwfl_end(s->dwfl);
+  if (s->dwfl) guarded(dwfl_end_call, s->dwfl); /* a fault leaks it */
   for (size_t i = 0; i < s->nstrs; i++)
     free(s->strs[i]);
   free(s->strs);

@@ -5,10 +5,19 @@
  *
  * Not async-signal-safe and not thread-safe: the collector uses one
  * instance while profiling and the final write another; never a handler.
+ *
+ * Safe against modules that go away or change: an address is looked up
+ * only in a library or executable the dynamic loader has loaded now
+ * (code it did not map, such as a JIT's, is unknown), through a snapshot
+ * of the modules taken again after any dlopen or dlclose, and a fault
+ * reading a module's file (SIGBUS: the file was truncated under its
+ * mapping) is caught, reported once on stderr, and makes that module's
+ * addresses unknown.
  */
 #ifndef GRT_PPROF_SYMBOLIZE_H
 #define GRT_PPROF_SYMBOLIZE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* One source position.  Strings are owned by the symbolizer and live until
@@ -29,7 +38,8 @@ struct symbolize_mapping {
 
 typedef struct symbolizer symbolizer;
 
-/* Takes a snapshot of the process's modules.  NULL with errno on failure. */
+/* Takes a snapshot of the process's modules (taken again when the loaded
+ * libraries change).  NULL with errno on failure. */
 symbolizer *symbolize_open(void);
 
 /* Symbolizes a call-site address.  Fills lines[0..n) innermost first: with
@@ -50,5 +60,10 @@ int symbolize_frameless_ra_offset(symbolizer *s, uintptr_t pc);
 int symbolize_mappings(symbolizer *s, const struct symbolize_mapping **out);
 
 void symbolize_close(symbolizer *s);
+
+/* Test hook: trust the snapshot of the modules (skip the check that an
+ * address's module is still loaded), so libdw reads whatever file the
+ * snapshot names and the fault guard alone protects the caller. */
+void symbolize_test_trust_snapshot(bool on);
 
 #endif

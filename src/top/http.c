@@ -18,9 +18,21 @@
  *    Profiles go through a memfd, then a buffer, so nothing touches the
  *    client's socket before the profile is whole.
  *  - Bad input never reaches the runtime: query values are checked in full
- *    (400), unknown paths get 404, other methods 405, and libmicrohttpd's
- *    limits (memory per connection, connections, idle timeout) answer or
- *    close oversized, garbled or stalled requests while the server goes on.
+ *    (400), unknown paths get 404, other methods 405, a query of more than
+ *    HTTP_MAX_ARGS arguments 414, and libmicrohttpd's limits (memory per
+ *    connection, idle timeout) answer or close oversized, garbled or stalled
+ *    requests while the server goes on.
+ *  - A slow client cannot hold the server: each connection must deliver its
+ *    whole request (line, headers, any body) within the request deadline
+ *    (GRT_PPROF_REQUEST_TIMEOUT seconds, default 5) of connecting or of its
+ *    previous reply, however it trickles; libmicrohttpd's own timeout counts
+ *    only idle time.  http_conn records every connection from accept to
+ *    close, in deadline order while it is receiving; the sweeper thread
+ *    shuts down the socket of one past its deadline, which makes its thread
+ *    see end of stream and close it, without a reply (as Go's server).  A
+ *    request being answered (a 30 s profile) has no deadline.  The
+ *    connection limit is half the process's RLIMIT_NOFILE (32..4096), since
+ *    each connection is one fd and one thread.
  *  - One server per process (http.daemon, under http.lock), never stopped:
  *    like Go's, it lives as long as the program.
  */
@@ -28,6 +40,8 @@
 #include "top/top.h"
 
 #include "base/env.h"
+#include "base/lock.h"
+#include "base/warn.h"
 #include "grt.h"
 #include "runtime/runtime.h"
 
@@ -47,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -58,10 +73,20 @@ enum {
   /* Idle or stalled connections are dropped after this (a profile request
    * lifts it while it sleeps): short, since each holds a thread. */
   HTTP_TIMEOUT_S = 10,
+  /* The whole request must arrive within this (GRT_PPROF_REQUEST_TIMEOUT),
+   * counted from the connection's accept or its previous reply. */
+  HTTP_DEFAULT_REQUEST_TIMEOUT_S = 5,
+  HTTP_MAX_REQUEST_TIMEOUT_S = 3600,
   /* Per connection; the request line and headers must fit, so this is
    * also what turns a 100 KB path into a 414. */
   HTTP_MEMORY_LIMIT = 32 * 1024,
-  HTTP_MAX_CONNECTIONS = 32,
+  /* Each query argument takes a record from that memory, and
+   * libmicrohttpd 0.9.75 drops the connection without a reply when they
+   * do not fit (about 450): more than this many is a 414 instead. */
+  HTTP_MAX_ARGS = 64,
+  /* Connections: half of RLIMIT_NOFILE, within these bounds. */
+  HTTP_MIN_CONNECTIONS = 32,
+  HTTP_MAX_CONNECTIONS = 4096,
   HTTP_DEFAULT_SECONDS = 30,
   HTTP_MAX_SECONDS = 3600,
   HTTP_DEFAULT_HZ = 100,
@@ -73,6 +98,193 @@ static struct {
   struct MHD_Daemon *daemon;
   char addr[300]; /* what it serves, for the -EBUSY message */
 } http = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- the request deadline ---- */
+
+/*
+ * One connection, from libmicrohttpd's STARTED notification to its CLOSED
+ * one (its socket context).  libmicrohttpd closes the socket only after
+ * CLOSED, so while a record exists under http_conns.lock its fd is this
+ * connection's, and the sweeper may shut it down.
+ */
+struct http_conn {
+  struct http_conn *prev, *next; /* in http_conns' list while receiving */
+  int fd;
+  bool receiving;   /* in the list: its deadline runs */
+  int64_t deadline; /* nanotime() by which its request must be in */
+};
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t wake; /* the list went from empty to not */
+  /* Receiving connections, earliest deadline first: every deadline is
+   * now + timeout, so appending keeps the order. */
+  struct http_conn *head, *tail;
+  int64_t timeout_ns; /* the request deadline, set before the daemon starts */
+  bool sweeper_started;
+} http_conns = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* http_conns.lock held. */
+static void http_conn_unlink(struct http_conn *hc) {
+  if (!hc->receiving) return;
+  if (hc->prev)
+    hc->prev->next = hc->next;
+  else
+    http_conns.head = hc->next;
+  if (hc->next)
+    hc->next->prev = hc->prev;
+  else
+    http_conns.tail = hc->prev;
+  hc->prev = hc->next = NULL;
+  hc->receiving = false;
+}
+
+/* Its deadline starts now (http_conns.lock held). */
+static void http_conn_receiving(struct http_conn *hc) {
+  http_conn_unlink(hc);
+  hc->deadline = nanotime() + http_conns.timeout_ns;
+  hc->receiving = true;
+  hc->prev = http_conns.tail;
+  if (http_conns.tail)
+    http_conns.tail->next = hc;
+  else {
+    http_conns.head = hc;
+    pthread_cond_signal(&http_conns.wake); /* it may wait with no deadline */
+  }
+  http_conns.tail = hc;
+}
+
+/* The sweeper: shuts down every connection past its request deadline. */
+static void *http_sweeper(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&http_conns.lock);
+  for (;;) {
+    int64_t now = nanotime();
+    while (http_conns.head && http_conns.head->deadline <= now) {
+      struct http_conn *hc = http_conns.head;
+      http_conn_unlink(hc);
+      shutdown(hc->fd, SHUT_RDWR); /* its thread reads end of stream and closes */
+    }
+    if (!http_conns.head) {
+      pthread_cond_wait(&http_conns.wake, &http_conns.lock);
+      continue;
+    }
+    int64_t at = http_conns.head->deadline;
+    struct timespec ts = {.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+    pthread_cond_timedwait(&http_conns.wake, &http_conns.lock, &ts);
+  }
+  return NULL;
+}
+
+/* Started once, before the daemon (the caller has blocked every signal). */
+static int http_sweeper_start(int64_t timeout_ns) {
+  pthread_mutex_lock(&http_conns.lock);
+  http_conns.timeout_ns = timeout_ns;
+  int err = 0;
+  if (!http_conns.sweeper_started) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* nanotime's clock */
+    pthread_cond_init(&http_conns.wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_t t;
+    pthread_attr_t ta;
+    pthread_attr_init(&ta);
+    pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+    err = -pthread_create(&t, &ta, http_sweeper, NULL);
+    pthread_attr_destroy(&ta);
+    if (!err) {
+      pthread_setname_np(t, "grt-http-sweep");
+      http_conns.sweeper_started = true;
+    }
+  }
+  pthread_mutex_unlock(&http_conns.lock);
+  return err;
+}
+
+/* libmicrohttpd: a connection was accepted (STARTED) or is about to have
+ * its socket closed (CLOSED). */
+static void http_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode toe) {
+  (void)cls;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct http_conn *hc = calloc(1, sizeof *hc);
+    *socket_context = hc;
+    if (!ci) return; /* cannot happen: every connection has its fd */
+    if (!hc) {
+      shutdown(ci->connect_fd, SHUT_RDWR); /* no deadline without a record: drop it */
+      return;
+    }
+    hc->fd = ci->connect_fd;
+    pthread_mutex_lock(&http_conns.lock);
+    http_conn_receiving(hc);
+    pthread_mutex_unlock(&http_conns.lock);
+  } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    struct http_conn *hc = *socket_context;
+    if (!hc) return;
+    pthread_mutex_lock(&http_conns.lock);
+    http_conn_unlink(hc);
+    pthread_mutex_unlock(&http_conns.lock);
+    free(hc);
+    *socket_context = NULL;
+  }
+}
+
+static struct http_conn *http_conn_of(struct MHD_Connection *c) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci ? ci->socket_context : NULL;
+}
+
+/* The whole request is in: no deadline while it is answered. */
+static void http_request_in(struct MHD_Connection *c) {
+  struct http_conn *hc = http_conn_of(c);
+  if (!hc) return;
+  pthread_mutex_lock(&http_conns.lock);
+  http_conn_unlink(hc);
+  pthread_mutex_unlock(&http_conns.lock);
+}
+
+/* libmicrohttpd: a request is done (answered, or failed); on a kept-alive
+ * connection the next one's deadline starts now. */
+static void http_request_done(void *cls, struct MHD_Connection *c, void **req_cls,
+                              enum MHD_RequestTerminationCode toe) {
+  (void)cls, (void)req_cls, (void)toe;
+  struct http_conn *hc = http_conn_of(c);
+  if (!hc) return;
+  pthread_mutex_lock(&http_conns.lock);
+  http_conn_receiving(hc);
+  pthread_mutex_unlock(&http_conns.lock);
+}
+
+/* ---- the query's size ---- */
+
+/* The request's identity for libmicrohttpd's two-call protocol (first
+ * call: *req_cls is NULL) and a request whose query was too big. */
+static int http_seen, http_too_many_args;
+
+/*
+ * libmicrohttpd's URI callback, called with the request line's target
+ * ("path?query") before it parses the query into one record per argument
+ * in place, in the connection's read buffer.  Records that do not fit in
+ * the connection's memory make 0.9.75 drop the connection with no reply,
+ * so a query of more than HTTP_MAX_ARGS arguments is cut off here, before
+ * that parse (the buffer is libmicrohttpd's but writable: it writes the
+ * '?' to NUL itself next), and the handler answers 414.
+ */
+static void *http_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  (void)cls, (void)c;
+  char *q = strchr(uri, '?');
+  if (!q) return NULL;
+  int args = 1;
+  for (const char *p = q + 1; *p; p++)
+    args += *p == '&';
+  if (args <= HTTP_MAX_ARGS) return NULL;
+  q[1] = 0;
+  return &http_too_many_args;
+}
 
 /* ---- responses ---- */
 
@@ -263,14 +475,14 @@ static enum MHD_Result http_goroutine(struct MHD_Connection *c) {
   return http_reply_fd(c, fd, "text/plain; charset=utf-8", NULL);
 }
 
-/* The request's identity for libmicrohttpd's two-call protocol: the first
- * call sees the headers, the last one (no more body) answers. */
-static int http_seen;
-
+/* The first call sees the headers, the last one (no more body) answers. */
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **req_cls) {
   (void)cls, (void)version, (void)upload_data;
+  if (*req_cls == &http_too_many_args)
+    return http_error(c, MHD_HTTP_URI_TOO_LONG,
+                      "Request-URI Too Long: more than %d query arguments", HTTP_MAX_ARGS);
   bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
   if (!get)
     return http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Method %.32s not allowed: use GET", method);
@@ -282,6 +494,7 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const ch
     *upload_data_size = 0;
     return MHD_YES;
   }
+  http_request_in(c);
   if (strcmp(url, "/debug/pprof") == 0)
     return http_reply(c, MHD_HTTP_MOVED_PERMANENTLY, "text/plain; charset=utf-8", NULL,
                       (void *)"Moved Permanently\n", 18, MHD_RESPMEM_PERSISTENT);
@@ -342,7 +555,7 @@ static int http_listen(const char *addr, int *family, char *why, size_t whylen) 
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 64) == 0) {
+    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {
       *family = a->ai_family;
       freeaddrinfo(ai);
       return fd;
@@ -358,6 +571,17 @@ bad:
   return -EINVAL;
 }
 
+/* Each connection is one fd (and one thread): half the fds the process
+ * may open, leaving the other half to the program. */
+static unsigned http_max_connections(void) {
+  struct rlimit rl;
+  rlim_t n = HTTP_MAX_CONNECTIONS;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) n = rl.rlim_cur / 2;
+  if (n < HTTP_MIN_CONNECTIONS) n = HTTP_MIN_CONNECTIONS;
+  if (n > HTTP_MAX_CONNECTIONS) n = HTTP_MAX_CONNECTIONS;
+  return (unsigned)n;
+}
+
 static int http_serve(const char *addr, char *why, size_t whylen) {
   pthread_mutex_lock(&http.lock);
   if (http.daemon) {
@@ -371,24 +595,42 @@ static int http_serve(const char *addr, char *why, size_t whylen) {
     pthread_mutex_unlock(&http.lock);
     return fd;
   }
+  long timeout_s = HTTP_DEFAULT_REQUEST_TIMEOUT_S;
+  char if_bad[32];
+  snprintf(if_bad, sizeof if_bad, "using %d", HTTP_DEFAULT_REQUEST_TIMEOUT_S);
+  env_int("GRT_PPROF_REQUEST_TIMEOUT", 1, HTTP_MAX_REQUEST_TIMEOUT_S, &timeout_s, if_bad);
   /* Threads inherit the mask: the server's all start with every signal
    * blocked. */
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-                   (family == AF_INET6 ? MHD_USE_IPv6 : 0);
-  struct MHD_Daemon *d =
-      MHD_start_daemon(flags, 0, NULL, NULL, http_handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
-                       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
-                       MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_END);
+  int err = http_sweeper_start((int64_t)timeout_s * 1000000000);
+  struct MHD_Daemon *d = NULL;
+  if (!err) {
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    /* clang-format off */
+    d = MHD_start_daemon(flags, 0, NULL, NULL, http_handle, NULL,
+                         MHD_OPTION_LISTEN_SOCKET, fd,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
+                         MHD_OPTION_CONNECTION_LIMIT, http_max_connections(),
+                         MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, NULL,
+                         MHD_OPTION_NOTIFY_COMPLETED, http_request_done, NULL,
+                         MHD_OPTION_URI_LOG_CALLBACK, http_uri, NULL,
+                         MHD_OPTION_END);
+    /* clang-format on */
+  }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (!d) {
     close(fd);
-    snprintf(why, whylen, "cannot start the HTTP server (libmicrohttpd)");
+    if (err)
+      snprintf(why, whylen, "cannot start the server's request-deadline thread: %s",
+               strerror(-err));
+    else
+      snprintf(why, whylen, "cannot start the HTTP server (libmicrohttpd)");
     pthread_mutex_unlock(&http.lock);
-    return -ENOMEM;
+    return err ? err : -ENOMEM;
   }
   http.daemon = d;
   snprintf(http.addr, sizeof http.addr, "%s", addr);

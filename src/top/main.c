@@ -15,6 +15,10 @@
  *                            stuck Ps are no longer handed off
  *   GRT_DEBUG                comma-separated: "hogs" reports every P handed
  *                            off from a goroutine that held it, with its stack
+ *   GRT_PPROF_REQUEST_TIMEOUT  seconds a /debug/pprof connection has for its
+ *                            whole request (1..3600, default 5); read by
+ *                            http.c when the server starts, so it holds for
+ *                            grt_pprof_serve too
  */
 #define _GNU_SOURCE
 #include "top/top.h"
