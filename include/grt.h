@@ -2,9 +2,17 @@
  * grt.h - Go-style goroutines for C.  This is the whole public API.
  *
  * Model: goroutines (G) run on OS threads (M), which run processors (P), as
- * in Go.  GRT_MAXPROCS Ps exist (default: online CPUs).  Scheduling is
- * cooperative: a goroutine runs until it blocks (channel, mutex, wait group,
- * sleep), yields, or exits.  There is no asynchronous preemption.
+ * in Go.  GRT_MAXPROCS Ps exist (default: online CPUs).  A goroutine runs
+ * until it blocks (channel, mutex, wait group, sleep, I/O), yields, or
+ * exits: grt never switches it away in the middle of its own code.  One
+ * that blocks its thread in plain C (sleep(3), read(2), a pthread mutex) or
+ * computes for more than 10 ms without calling grt loses its P instead:
+ * sysmon hands the P to another thread, so the others keep running.  It
+ * keeps its thread, stack, errno and locks, is not interrupted (no signal),
+ * and takes a P back at its next grt call.  Such goroutines hold a thread
+ * each, up to GRT_MAXTHREADS (10000).  Not inside grt_callback.  Blocking
+ * calls are still best made through grt_extcall, which gives the P up at
+ * once; GRT_DEBUG=hogs reports each handoff with the goroutine's stack.
  *
  * Conventions:
  *   - Calls that can fail return 0 (or a count) on success and -errno on
@@ -355,14 +363,14 @@ GRT_API void grt_prof_do(grt_labels *l, void (*fn)(void *), void *arg);
 /* ---- Introspection ------------------------------------------------------ */
 
 typedef struct grt_stats {
-  uint64_t goroutines;     /* live goroutines */
-  uint64_t threads;        /* Ms created */
-  uint64_t stacks_guarded; /* live goroutine stacks with a guard page */
-  uint64_t stacks_canary;  /* live stacks that fell back to canary checks */
-  uint64_t vma_budget;     /* guarded stacks allowed (from vm.max_map_count) */
-  uint64_t extra_ms;       /* extra Ms ever created, for threads grt did not create */
-  uint64_t procs_ran[64];  /* goroutines run per P (first 64 Ps) */
-  uint64_t handoffs;       /* Ps handed off from goroutines that held them too long */
+  uint64_t goroutines;        /* live goroutines */
+  uint64_t threads;           /* Ms created */
+  uint64_t stacks_guarded;    /* live goroutine stacks with a guard page */
+  uint64_t stacks_canary;     /* live stacks that fell back to canary checks */
+  uint64_t vma_budget;        /* guarded stacks allowed (from vm.max_map_count) */
+  uint64_t extra_ms;          /* extra Ms ever created, for threads grt did not create */
+  uint64_t procs_ran[64];     /* goroutines run per P (first 64 Ps) */
+  uint64_t handoffs;          /* Ps handed off from goroutines that held them 10 ms */
   uint64_t running_without_p; /* such goroutines still running their own code, no P */
   uint64_t procs_idle;        /* Ps idle now */
 } grt_stats;

@@ -128,8 +128,8 @@ static void blocker(void *arg) {
   } else if (strcmp(kind, "connect") == 0) {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "grt-live-%d-%d", (int)getpid(), id);
-    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-                                strlen(sa.sun_path + 1));
+    socklen_t len =
+        (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa.sun_path + 1));
     int l = socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK(l >= 0 && bind(l, (struct sockaddr *)&sa, len) == 0 && listen(l, 0) == 0);
     int q = socket(AF_UNIX, SOCK_STREAM, 0); /* fills the backlog */

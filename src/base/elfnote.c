@@ -9,17 +9,17 @@
 #include <string.h>
 
 /* Is [addr, addr + len) inside a readable PT_LOAD segment's file image? */
-static bool in_loaded(const ElfW(Phdr) *phdr, size_t phnum, ElfW(Addr) addr, size_t len) {
+static bool in_loaded(const ElfW(Phdr) * phdr, size_t phnum, ElfW(Addr) addr, size_t len) {
   for (size_t i = 0; i < phnum; i++) {
     const ElfW(Phdr) *p = &phdr[i];
-    if (p->p_type == PT_LOAD && (p->p_flags & PF_R) && addr >= p->p_vaddr &&
-        len <= p->p_filesz && addr - p->p_vaddr <= p->p_filesz - len)
+    if (p->p_type == PT_LOAD && (p->p_flags & PF_R) && addr >= p->p_vaddr && len <= p->p_filesz &&
+        addr - p->p_vaddr <= p->p_filesz - len)
       return true;
   }
   return false;
 }
 
-size_t elfnote_build_id(const ElfW(Phdr) *phdr, size_t phnum, uintptr_t bias, uint8_t *out,
+size_t elfnote_build_id(const ElfW(Phdr) * phdr, size_t phnum, uintptr_t bias, uint8_t *out,
                         size_t max) {
   for (size_t i = 0; i < phnum; i++) {
     const ElfW(Phdr) *p = &phdr[i];

@@ -35,7 +35,7 @@ bool elfnote_module_of(uintptr_t pc, struct elfnote_module *m);
  * this bias: copies up to max bytes to out and returns the ID's length
  * (0 if none).  Reads only PT_NOTE segments that lie inside a readable
  * PT_LOAD segment, so only mapped memory. */
-size_t elfnote_build_id(const ElfW(Phdr) *phdr, size_t phnum, uintptr_t bias, uint8_t *out,
+size_t elfnote_build_id(const ElfW(Phdr) * phdr, size_t phnum, uintptr_t bias, uint8_t *out,
                         size_t max);
 
 #endif

@@ -191,9 +191,9 @@ int grt_prof_start(const grt_prof_config *cfg) {
   else if (r == -EINVAL)
     warn_line("grt: grt_prof_start: %s",
               !cfg ? "cfg is NULL"
-                   : cfg->hz < 0 || cfg->hz > SAMPLER_MAX_HZ
-                         ? "hz is outside 0..10000"
-                         : "neither a path nor a file descriptor (fd >= 0) to write to");
+              : cfg->hz < 0 || cfg->hz > SAMPLER_MAX_HZ
+                  ? "hz is outside 0..10000"
+                  : "neither a path nor a file descriptor (fd >= 0) to write to");
   return r;
 }
 

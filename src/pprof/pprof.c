@@ -87,7 +87,7 @@ pprof_writer *pprof_writer_new(int64_t period_ns, int64_t time_nanos) {
 }
 
 pprof_writer *pprof_writer_new_count(const char *type, const char *unit, int64_t period,
-                                   int64_t time_nanos) {
+                                     int64_t time_nanos) {
   if (!type || !unit) {
     errno = EINVAL;
     return NULL;
@@ -124,7 +124,7 @@ static struct sample *sample_copy(const struct sample_key *k) {
 }
 
 int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
-                    int64_t weight) {
+                     int64_t weight) {
   if (!w || npcs < 0 || (npcs > 0 && !pcs) || weight < 0) return -EINVAL;
   int nstr = 0;
   while (labels && labels[nstr])

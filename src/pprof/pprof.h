@@ -30,14 +30,14 @@ pprof_writer *pprof_writer_new(int64_t period_ns, int64_t time_nanos);
  * period.  pprof_writer_add then adds weight to that value alone.  type and
  * unit are borrowed: they must outlive the writer.  NULL with errno. */
 pprof_writer *pprof_writer_new_count(const char *type, const char *unit, int64_t period,
-                                   int64_t time_nanos);
+                                     int64_t time_nanos);
 
 /* Adds weight to the sample (stack, labels): samples/count += weight and
  * cpu/nanoseconds += weight * period_ns.  Equal stacks with equal labels
  * aggregate into one sample.  labels: NULL, or "key", "value", ...,
  * NULL (copied).  0, or -ENOMEM / -EINVAL. */
 int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
-                    int64_t weight);
+                     int64_t weight);
 
 /* Symbolizes every address with s (NULL: addresses only, no functions),
  * adds s's mappings, and writes the gzipped profile to fd with the given

@@ -319,7 +319,7 @@ int stack_signal_thread(struct m *mp); /* sigaltstack for this M */
  * grt_dump).  A handler without SA_ONSTACK runs on the interrupted stack
  * and is not detected.  Async-signal-safe. */
 bool stack_on_signal_stack(void);
-void stack_signal_install(void);             /* process-wide SIGSEGV handler */
+void stack_signal_install(void); /* process-wide SIGSEGV handler */
 
 /* ---- netpoll.c ------------------------------------------------------------ */
 bool netpoll_waiting(void); /* goroutines wait for I/O */

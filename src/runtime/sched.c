@@ -109,8 +109,8 @@ static struct {
   long max_threads;
   int64_t handoff_ns;
   bool debug_hogs;
-  bool can_handoff;                /* membarrier(PRIVATE_EXPEDITED) is available */
-  _Atomic uint64_t handoffs;       /* Ps taken from goroutines that held them too long */
+  bool can_handoff;                  /* membarrier(PRIVATE_EXPEDITED) is available */
+  _Atomic uint64_t handoffs;         /* Ps taken from goroutines that held them too long */
   _Atomic int64_t running_without_p; /* handed-off goroutines not yet back to a P */
   int (*main_fn)(int, char **);
   int main_argc;
@@ -1079,9 +1079,8 @@ static inline void check_stack(struct g *gp) {
     warn_line("stack overflow detected on goroutine %llu's stack (canary overwritten; the "
               "goroutine that overflowed is unknown: goroutine %llu, or another whose frames "
               "reached into this stack from above; stack [%#lx, %#lx)); goroutine %llu's frames:",
-              (unsigned long long)gp->id, (unsigned long long)gp->id,
-              (unsigned long)gp->stack_lo, (unsigned long)gp->stack_hi,
-              (unsigned long long)gp->id);
+              (unsigned long long)gp->id, (unsigned long long)gp->id, (unsigned long)gp->stack_lo,
+              (unsigned long)gp->stack_hi, (unsigned long long)gp->id);
     sched_print_frames(2, gp->ctx.pc, gp->ctx.fp, gp->ctx.sp, gp->stack_lo, gp->stack_hi);
     abort();
   }
@@ -1431,8 +1430,7 @@ int sched_init(const struct sched_config *cfg) {
   sched.handoff_ns = cfg->handoff_ns;
   sched.debug_hogs = cfg->debug_hogs;
   /* sysmon's half of the handoff handshake (see sysmon_handoff). */
-  sched.can_handoff =
-      syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  sched.can_handoff = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
   if (!sched.can_handoff)
     warn_line("grt: membarrier(2) is not available (%s): a goroutine that blocks or computes "
               "without calling grt holds its P",
@@ -1717,8 +1715,8 @@ void sched_drop_p(struct m *mp) {
    * With findrunnable alternating the same way (cbtick), each kind of work
    * waits for at most one turn of the other. */
   int64_t when = atomic_load(&pp->timer0when);
-  bool other = (when != 0 && when <= nanotime()) || !runq_empty(pp) ||
-               atomic_load(&sched.runqsize) > 0;
+  bool other =
+      (when != 0 && when <= nanotime()) || !runq_empty(pp) || atomic_load(&sched.runqsize) > 0;
   if (atomic_load(&sched.cbqsize) > 0 && (!other || pp->cbtick != pp->schedtick)) {
     rt_lock_acquire(&sched.lock);
     struct g *gp = cbq_get();
