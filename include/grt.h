@@ -284,9 +284,16 @@ GRT_API int grt_pprof_serve(const char *addr);
  *
  * Code must keep frame pointers (-fno-omit-frame-pointer
  * -mno-omit-leaf-frame-pointer, which grt.pc and the grt::grt CMake target
- * add) for its callers to appear.  After
- * grt_prof_stop, SIGPROF stays ignored (as in Go), so a late timer signal
- * cannot kill the process.
+ * add) for its callers to appear.
+ *
+ * SIGPROF, as in Go: grt_main ignores it (unless the program set its own
+ * disposition before grt_main: that one stays), so a stray SIGPROF cannot
+ * kill the process before any profile runs.  A profile takes SIGPROF over
+ * while it runs; grt_prof_stop gives back the disposition from before
+ * grt_prof_start (SIG_IGN if it was SIG_DFL), so a late timer signal cannot
+ * kill the process either.  Only the profiler's own kernel timers count:
+ * a SIGPROF sent with kill(2), tgkill(2) or sigqueue(3) stands for no CPU
+ * time and is dropped.
  *
  * The environment variables GRT_CPUPROFILE=path and GRT_CPUPROFILE_HZ=n
  * profile the whole run of grt_main; the profile is written when the
