@@ -86,8 +86,10 @@ GRT_API uint64_t grt_id(void);
 GRT_API int grt_maxprocs(void);
 
 /* Parks the goroutine for at least ns nanoseconds; the M runs other
- * goroutines meanwhile.  ns <= 0 yields.  Outside a goroutine it sleeps the
- * thread with nanosleep(2). */
+ * goroutines meanwhile.  ns <= 0 yields.  An ns whose end lies past the
+ * clock's range (INT64_MAX, or any value that would overflow now + ns)
+ * parks forever.  Outside a goroutine it sleeps the thread with
+ * nanosleep(2). */
 GRT_API void grt_sleep(int64_t ns);
 
 /* Monotonic clock in nanoseconds (CLOCK_MONOTONIC), the clock of grt_sleep. */
@@ -219,7 +221,9 @@ GRT_API void *grt_callback(void *(*fn)(void *), void *arg);
  * Sockets whose waits park the goroutine, not the thread: the runtime makes
  * every fd these calls touch non-blocking and registers it with one epoll
  * instance, which the scheduler polls, as Go's netpoller does.  Timeouts
- * are relative, in nanoseconds; a negative one waits forever.  Errors come
+ * are relative, in nanoseconds: 0 only looks (-ETIMEDOUT unless the call
+ * can proceed at once); a negative one waits forever, and so does INT64_MAX
+ * or any one whose deadline would overflow the clock.  Errors come
  * back as -errno: -ETIMEDOUT when the timeout passes first; -EBADF when
  * another goroutine closes the fd (grt_close) while this one waits on it;
  * -EBUSY when another goroutine already waits to read (or to write) the

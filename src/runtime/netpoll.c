@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -192,13 +193,20 @@ void netpoll_break(void) {
   (void)r; /* EAGAIN: a wakeup is pending already */
 }
 
+/* poll(2)'s and epoll_wait(2)'s timeout for ns >= 0: milliseconds, rounded
+ * up, at most INT_MAX (24 days: the caller looks again then). */
+static int timeout_ms(int64_t ns) {
+  int64_t ms = ns / 1000000 + (ns % 1000000 != 0);
+  return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 /* Waits up to timeout_ns (-1: forever, 0: just looks) for readiness; the
  * goroutines it makes runnable come back linked through schedlink, still
  * G_WAITING (the caller readies them).  Returns how many. */
 int netpoll(int64_t timeout_ns, struct g **list) {
   *list = NULL;
   if (epfd < 0) return 0;
-  int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+  int ms = timeout_ns < 0 ? -1 : timeout_ms(timeout_ns);
   struct epoll_event evs[128];
   int n = epoll_wait(epfd, evs, 128, ms);
   int count = 0;
@@ -245,8 +253,13 @@ int netpoll(int64_t timeout_ns, struct g **list) {
 
 /* ---- the API -------------------------------------------------------------- */
 
+/* A relative timeout as the deadline the waits take: 0 (none) for a
+ * negative one or one so large that the deadline would not fit (forever);
+ * for 0, now (the wait only looks). */
 static int64_t deadline_of(int64_t timeout_ns) {
-  return timeout_ns < 0 ? 0 : nanotime() + (timeout_ns > 0 ? timeout_ns : 0) + (timeout_ns == 0);
+  if (timeout_ns < 0) return 0;
+  int64_t d = deadline_after(timeout_ns);
+  return d == DEADLINE_NEVER ? 0 : d;
 }
 
 /* Outside a goroutine: block the thread in poll(2). */
@@ -257,7 +270,7 @@ static int thread_wait(int fd, bool read, int64_t deadline) {
     if (deadline) {
       int64_t left = deadline - nanotime();
       if (left <= 0) return -ETIMEDOUT;
-      ms = (int)((left + 999999) / 1000000);
+      ms = timeout_ms(left);
     }
     int r = poll(&p, 1, ms);
     if (r > 0) return 0;
