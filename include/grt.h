@@ -18,6 +18,11 @@
  *   - Calls that can fail return 0 (or a count) on success and -errno on
  *     failure, or NULL with errno set.  They never abort on user error; a
  *     misuse also prints one line on stderr that names the call.
+ *   - A NULL where a call needs an object (a mutex, a wait group, a
+ *     channel, a function, a buffer of n > 0 bytes, a struct to fill) is
+ *     such a misuse: -EINVAL (or NULL with errno EINVAL) and the line; a
+ *     call that returns nothing prints the line and returns.  Pointers
+ *     that may be NULL say so.
  *   - "Outside the runtime" means on a thread that is not running a goroutine
  *     (before grt_main, or on a thread grt did not create).  Each call below
  *     says what it does there.
@@ -88,8 +93,9 @@ GRT_API void grt_yield(void);
 /* Ends the calling goroutine (after grt_unlock_thread, if it was locked).
  * From the main goroutine it exits the process with status 0.  Outside a
  * goroutine it prints an error and calls pthread_exit(3).  Inside a
- * grt_callback it is a fatal error (the external caller would never get
- * control back): return from the callback instead. */
+ * grt_callback, on any goroutine (the main one too), it is a fatal error
+ * (the external caller would never get control back): return from the
+ * callback instead. */
 GRT_API void grt_exit(void) __attribute__((noreturn));
 
 /* The calling goroutine's id (the main goroutine is 1); 0 outside one. */
@@ -99,8 +105,10 @@ GRT_API uint64_t grt_id(void);
 GRT_API int grt_maxprocs(void);
 
 /* Parks the goroutine for at least ns nanoseconds; the M runs other
- * goroutines meanwhile.  ns <= 0 yields.  Outside a goroutine it sleeps the
- * thread with nanosleep(2). */
+ * goroutines meanwhile.  ns <= 0 yields.  An ns whose end lies past the
+ * clock's range (INT64_MAX, or any value that would overflow now + ns)
+ * parks forever.  Outside a goroutine it sleeps the thread with
+ * nanosleep(2). */
 GRT_API void grt_sleep(int64_t ns);
 
 /* Monotonic clock in nanoseconds (CLOCK_MONOTONIC), the clock of grt_sleep. */
@@ -119,8 +127,10 @@ GRT_API void grt_unlock_thread(void);
 typedef struct grt_chan grt_chan;
 
 /* A channel of elements of elem_size bytes (0 allowed, at most 65536) with a
- * buffer of cap elements (0: unbuffered).  NULL with errno EINVAL or ENOMEM.
- * May be called from any thread. */
+ * buffer of cap elements (0: unbuffered).  NULL with errno EINVAL (and one
+ * line) for an elem_size over 65536 or a buffer that cannot exist: cap over
+ * LONG_MAX, or cap * elem_size over 2^48 bytes (as Go); NULL with errno
+ * ENOMEM when out of memory.  May be called from any thread. */
 GRT_API grt_chan *grt_chan_make(size_t elem_size, size_t cap);
 
 /* Copies *elem into the channel, blocking until a receiver or buffer slot
@@ -179,7 +189,7 @@ typedef struct grt_mutex {
   { 0, 0, 0, 0 }
 
 GRT_API void grt_mutex_lock(grt_mutex *m);
-GRT_API int grt_mutex_trylock(grt_mutex *m); /* 1 if acquired */
+GRT_API int grt_mutex_trylock(grt_mutex *m); /* 1 if acquired (0 for NULL) */
 /* Unlocking an unlocked mutex prints an error and does nothing. */
 GRT_API void grt_mutex_unlock(grt_mutex *m);
 
@@ -232,12 +242,20 @@ GRT_API void *grt_callback(void *(*fn)(void *), void *arg);
  * Sockets whose waits park the goroutine, not the thread: the runtime makes
  * every fd these calls touch non-blocking and registers it with one epoll
  * instance, which the scheduler polls, as Go's netpoller does.  Timeouts
- * are relative, in nanoseconds; a negative one waits forever.  Errors come
+ * are relative, in nanoseconds: 0 only looks (-ETIMEDOUT unless the call
+ * can proceed at once); a negative one waits forever, and so does INT64_MAX
+ * or any one whose deadline would overflow the clock.  Errors come
  * back as -errno: -ETIMEDOUT when the timeout passes first; -EBADF when
  * another goroutine closes the fd (grt_close) while this one waits on it;
  * -EBUSY when another goroutine already waits to read (or to write) the
  * same fd.  Outside a goroutine the calls block the thread (poll(2)).
  * Host names are resolved with getaddrinfo, as external code.
+ *
+ * Only what epoll can wait on: sockets, pipes, character devices.  An fd
+ * that is a regular file, a directory or a block device is refused with
+ * -EPERM and one line, before anything changes: its flags stay as they
+ * were (use read(2)/write(2) for those, through grt_extcall if they may
+ * block).  A NULL buf with n > 0 is -EINVAL.
  */
 GRT_API int grt_listen_tcp(const char *host, int port, int backlog); /* fd or -errno */
 GRT_API int grt_accept(int lfd);                                     /* fd or -errno */
@@ -308,9 +326,16 @@ GRT_API int grt_pprof_serve(const char *addr);
  *
  * Code must keep frame pointers (-fno-omit-frame-pointer
  * -mno-omit-leaf-frame-pointer, which grt.pc and the grt::grt CMake target
- * add) for its callers to appear.  After
- * grt_prof_stop, SIGPROF stays ignored (as in Go), so a late timer signal
- * cannot kill the process.
+ * add) for its callers to appear.
+ *
+ * SIGPROF, as in Go: grt_main ignores it (unless the program set its own
+ * disposition before grt_main: that one stays), so a stray SIGPROF cannot
+ * kill the process before any profile runs.  A profile takes SIGPROF over
+ * while it runs; grt_prof_stop gives back the disposition from before
+ * grt_prof_start (SIG_IGN if it was SIG_DFL), so a late timer signal cannot
+ * kill the process either.  Only the profiler's own kernel timers count:
+ * a SIGPROF sent with kill(2), tgkill(2) or sigqueue(3) stands for no CPU
+ * time and is dropped.
  *
  * The environment variables GRT_CPUPROFILE=path and GRT_CPUPROFILE_HZ=n
  * profile the whole run of grt_main; the profile is written when the

@@ -102,6 +102,10 @@ uint64_t prof_test_handled_weight(void) {
   return atomic_load(&sigprof.handled);
 }
 
+uint64_t prof_test_foreign_signals(void) {
+  return atomic_load(&sigprof.foreign);
+}
+
 /* ---- start / stop --------------------------------------------------------- */
 
 static int64_t realtime_ns(void) {
@@ -207,8 +211,9 @@ static int stop_locked(void) {
   /* Handlers that took a foreign timer's signal before it was deleted
    * have finished: gen was 0 for them, or in_handler covered them. */
   drain_all(); /* everything the session recorded */
-  /* A signal still pending after this is dropped, not fatal. */
-  sampler_ignore_signal();
+  /* A signal still pending after this is dropped, not fatal (or goes to
+   * the program's own handler, if it had one). */
+  sampler_restore_signal();
   if (prof.lost) {
     uintptr_t lost_pc = PROF_PC_LOST;
     pprof_writer_add(prof.w, &lost_pc, 1, NULL, (int64_t)prof.lost);

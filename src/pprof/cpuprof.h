@@ -17,8 +17,11 @@ int cpuprof_start(const grt_prof_config *cfg);
 int cpuprof_stop(void);
 
 /* Test hooks: stop the collector from draining (so rings fill and lose
- * samples), and the total weight the handler has taken in any session. */
+ * samples), the total weight the handler has taken in any session, and
+ * how many SIGPROFs it dropped for not coming from a kernel timer (kill(2)
+ * and the like: no CPU time behind them). */
 void prof_test_stall_collector(bool stall);
 uint64_t prof_test_handled_weight(void);
+uint64_t prof_test_foreign_signals(void);
 
 #endif

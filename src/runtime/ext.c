@@ -170,7 +170,10 @@ void *grt_callback(void *(*fn)(void *), void *arg) {
 }
 
 int grt_thread_state_get(grt_thread_state *st) {
-  if (!st) return -EINVAL;
+  if (!st) {
+    warn_line("grt: grt_thread_state_get: st is NULL");
+    return -EINVAL;
+  }
   struct g *g = getg();
   struct m *mp = g ? g->m : NULL;
   *st = (grt_thread_state){0};

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,6 +38,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PD_CHUNK 1024
@@ -85,9 +87,37 @@ static struct pollfd_desc *pd_get(int fd) {
   return &chunk[fd % PD_CHUNK];
 }
 
+/* What epoll cannot wait on (epoll_ctl gives EPERM), or NULL. */
+static const char *unpollable(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISBLK(mode)) return "a block device";
+  return NULL;
+}
+
+/* Registers fd (under pd->lock): non-blocking and in the epoll set.  On
+ * failure the fd's flags are as they were: a file epoll cannot wait on is
+ * refused before anything changes (*kind says what it is). */
+static int pd_add(int fd, const char **kind) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  if ((*kind = unpollable(st.st_mode))) return -EPERM;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return -errno;
+  if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return -errno;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST) {
+    int err = -errno;
+    if (!(flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags);
+    return err;
+  }
+  return 0;
+}
+
 /* The descriptor of fd, registered with epoll and non-blocking; NULL with
- * *err set (-EBADF for a bad fd). */
-static struct pollfd_desc *pd_register(int fd, int *err) {
+ * *err set (-EBADF for a bad fd; -EPERM, with one line naming call, for a
+ * file epoll cannot wait on). */
+static struct pollfd_desc *pd_register(int fd, int *err, const char *call) {
   pthread_once(&netpoll_once, netpoll_init);
   struct pollfd_desc *pd = pd_get(fd);
   if (!pd) {
@@ -96,12 +126,15 @@ static struct pollfd_desc *pd_register(int fd, int *err) {
   }
   rt_lock_acquire(&pd->lock);
   if (!pd->registered) {
-    int flags = fcntl(fd, F_GETFL);
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.fd = fd};
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-        (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST)) {
-      *err = -errno;
+    const char *kind = NULL;
+    int r = pd_add(fd, &kind);
+    if (r) {
       rt_lock_release(&pd->lock);
+      if (kind)
+        warn_line("grt: %s: fd %d is %s, which epoll cannot wait on; refused, the fd is "
+                  "unchanged (use read(2)/write(2), through grt_extcall if they may block)",
+                  call, fd, kind);
+      *err = r;
       return NULL;
     }
     pd->fd = fd;
@@ -192,13 +225,20 @@ void netpoll_break(void) {
   (void)r; /* EAGAIN: a wakeup is pending already */
 }
 
+/* poll(2)'s and epoll_wait(2)'s timeout for ns >= 0: milliseconds, rounded
+ * up, at most INT_MAX (24 days: the caller looks again then). */
+static int timeout_ms(int64_t ns) {
+  int64_t ms = ns / 1000000 + (ns % 1000000 != 0);
+  return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 /* Waits up to timeout_ns (-1: forever, 0: just looks) for readiness; the
  * goroutines it makes runnable come back linked through schedlink, still
  * G_WAITING (the caller readies them).  Returns how many. */
 int netpoll(int64_t timeout_ns, struct g **list) {
   *list = NULL;
   if (epfd < 0) return 0;
-  int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+  int ms = timeout_ns < 0 ? -1 : timeout_ms(timeout_ns);
   struct epoll_event evs[128];
   int n = epoll_wait(epfd, evs, 128, ms);
   int count = 0;
@@ -245,8 +285,13 @@ int netpoll(int64_t timeout_ns, struct g **list) {
 
 /* ---- the API -------------------------------------------------------------- */
 
+/* A relative timeout as the deadline the waits take: 0 (none) for a
+ * negative one or one so large that the deadline would not fit (forever);
+ * for 0, now (the wait only looks). */
 static int64_t deadline_of(int64_t timeout_ns) {
-  return timeout_ns < 0 ? 0 : nanotime() + (timeout_ns > 0 ? timeout_ns : 0) + (timeout_ns == 0);
+  if (timeout_ns < 0) return 0;
+  int64_t d = deadline_after(timeout_ns);
+  return d == DEADLINE_NEVER ? 0 : d;
 }
 
 /* Outside a goroutine: block the thread in poll(2). */
@@ -257,7 +302,7 @@ static int thread_wait(int fd, bool read, int64_t deadline) {
     if (deadline) {
       int64_t left = deadline - nanotime();
       if (left <= 0) return -ETIMEDOUT;
-      ms = (int)((left + 999999) / 1000000);
+      ms = timeout_ms(left);
     }
     int r = poll(&p, 1, ms);
     if (r > 0) return 0;
@@ -270,10 +315,18 @@ static int io_wait(int fd, struct pollfd_desc *pd, bool read, int64_t deadline) 
   return getcurg() ? pd_wait(pd, read, deadline) : thread_wait(fd, read, deadline);
 }
 
+/* A NULL buffer for n > 0 bytes: one line naming the call. */
+static bool null_buffer(const void *buf, size_t n, const char *call) {
+  if (buf || n == 0) return false;
+  warn_line("grt: %s: buf is NULL", call);
+  return true;
+}
+
 ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns) {
   RT_ENTER();
+  if (null_buffer(buf, n, "grt_read")) return -EINVAL;
   int err;
-  struct pollfd_desc *pd = pd_register(fd, &err);
+  struct pollfd_desc *pd = pd_register(fd, &err, "grt_read");
   if (!pd) return err;
   int64_t deadline = deadline_of(timeout_ns);
   for (;;) {
@@ -288,8 +341,9 @@ ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns) {
 
 ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns) {
   RT_ENTER();
+  if (null_buffer(buf, n, "grt_write")) return -EINVAL;
   int err;
-  struct pollfd_desc *pd = pd_register(fd, &err);
+  struct pollfd_desc *pd = pd_register(fd, &err, "grt_write");
   if (!pd) return err;
   int64_t deadline = deadline_of(timeout_ns);
   size_t done = 0;
@@ -329,14 +383,14 @@ int grt_close(int fd) {
 int grt_accept(int lfd) {
   RT_ENTER();
   int err;
-  struct pollfd_desc *pd = pd_register(lfd, &err);
+  struct pollfd_desc *pd = pd_register(lfd, &err, "grt_accept");
   if (!pd) return err;
   for (;;) {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      if (!pd_register(fd, &err)) {
+      if (!pd_register(fd, &err, "grt_accept")) {
         close(fd);
         return err;
       }
@@ -390,7 +444,7 @@ int grt_listen_tcp(const char *host, int port, int backlog) {
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, backlog > 0 ? backlog : 128) == 0 &&
-        pd_register(fd, &err)) {
+        pd_register(fd, &err, "grt_listen_tcp")) {
       freeaddrinfo(res);
       return fd;
     }
@@ -414,7 +468,7 @@ int grt_connect_tcp(const char *host, int port, int64_t timeout_ns) {
       err = -errno;
       continue;
     }
-    struct pollfd_desc *pd = pd_register(fd, &err);
+    struct pollfd_desc *pd = pd_register(fd, &err, "grt_connect_tcp");
     if (!pd) {
       close(fd);
       continue;

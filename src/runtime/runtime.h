@@ -329,6 +329,15 @@ int netpoll(int64_t timeout_ns, struct g **list);
 void netpoll_break(void); /* wakes an M blocked in netpoll */
 
 /* ---- time.c --------------------------------------------------------------- */
+/* The absolute deadline ns (>= 0) from now on nanotime's clock, saturated:
+ * INT64_MAX, a deadline that never comes, when now + ns does not fit.
+ * Every relative timeout becomes a deadline through here, so "wait
+ * forever" may be INT64_MAX or any value that overflows. */
+#define DEADLINE_NEVER INT64_MAX
+static inline int64_t deadline_after(int64_t ns) {
+  int64_t when;
+  return __builtin_add_overflow(nanotime(), ns, &when) ? DEADLINE_NEVER : when;
+}
 void timer_add(struct timer *t, int64_t when); /* on the current M's P */
 bool timer_del(struct timer *t);
 /* Runs the due timers of pp (readied Gs go on the caller's P); returns the

@@ -1405,6 +1405,10 @@ static void *exit_process(void *code) {
 
 static void main_goroutine(void *unused) {
   (void)unused;
+  /* Marked here, on itself, before main_fn runs: once newproc queued it,
+   * another M may have taken it and run main_fn's grt_exit before
+   * sched_run_main got to mark it. */
+  getcurg()->is_main = true;
   int code = sched.main_fn(sched.main_argc, sched.main_argv);
   /* As in Go: main returning ends the process.  exit(3) runs on g0, whose
    * stack is the thread's own and large enough for atexit handlers. */
@@ -1465,13 +1469,11 @@ void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) {
   sched.main_argv = argv;
   struct m *m0 = sched.m0;
   acquirep(m0, sched.allp[0]);
-  struct g *main_g;
-  int err = newproc(m0->p, NULL, main_goroutine, NULL, &main_g);
+  int err = newproc(m0->p, NULL, main_goroutine, NULL, NULL);
   if (err) {
     warn_line("grt: grt_main: cannot start the main goroutine: %s", strerror(-err));
     exit(2);
   }
-  main_g->is_main = true;
   schedule();
 }
 
@@ -1528,10 +1530,12 @@ void grt_exit(void) {
     warn_line("grt: grt_exit called outside a goroutine; ending the thread");
     pthread_exit(NULL);
   }
-  if (gp->is_main) run_on_g0(exit_process, (void *)0);
+  /* First: on the main goroutine too, a callback's caller would never get
+   * control back (exiting the process instead hides the misuse). */
   if (atomic_load_explicit(&gp->m->cb_depth, memory_order_relaxed) > 0)
     warn_fatal("grt_exit called inside grt_callback: the external code that called back "
                "would never get control again");
+  if (gp->is_main) run_on_g0(exit_process, (void *)0);
   asan_switch_begin(NULL, gp->m->g0);
   sched_mcall(goexit_m);
   abort();
@@ -1564,7 +1568,10 @@ void grt_unlock_thread(void) {
 }
 
 int grt_read_stats(grt_stats *st) {
-  if (!st) return -EINVAL;
+  if (!st) {
+    warn_line("grt: grt_read_stats: st is NULL");
+    return -EINVAL;
+  }
   memset(st, 0, sizeof *st);
   if (!sched_started()) return 0;
   uint64_t created = atomic_load(&sched.created_without_p) + atomic_load(&sched.callback_gs_live),

@@ -41,18 +41,32 @@ static void backoff(int *spins) {
   nanosleep(&ts, NULL);
 }
 
-int grt_mutex_trylock(grt_mutex *m) {
+/* A NULL object: one line naming the call (grt.h: never a crash). */
+static bool null_object(const void *p, const char *call, const char *what) {
+  if (p) return false;
+  warn_line("grt: %s: %s is NULL", call, what);
+  return true;
+}
+
+static bool try_acquire(grt_mutex *m) {
   uint32_t zero = 0;
   return atomic_compare_exchange_strong_explicit(atomic_u32(&m->state), &zero, MUTEX_LOCKED,
                                                  memory_order_acquire, memory_order_relaxed);
 }
 
+/* 0 for NULL (with its line): never "acquired". */
+int grt_mutex_trylock(grt_mutex *m) {
+  if (null_object(m, "grt_mutex_trylock", "the mutex")) return 0;
+  return try_acquire(m);
+}
+
 void grt_mutex_lock(grt_mutex *m) {
   RT_ENTER();
-  if (grt_mutex_trylock(m)) return;
+  if (null_object(m, "grt_mutex_lock", "the mutex")) return;
+  if (try_acquire(m)) return;
   struct g *gp = getcurg();
   if (!gp) {
-    for (int spins = 0; !grt_mutex_trylock(m);)
+    for (int spins = 0; !try_acquire(m);)
       backoff(&spins);
     return;
   }
@@ -81,6 +95,7 @@ void grt_mutex_lock(grt_mutex *m) {
 
 void grt_mutex_unlock(grt_mutex *m) {
   RT_ENTER();
+  if (null_object(m, "grt_mutex_unlock", "the mutex")) return;
   _Atomic uint32_t *state = atomic_u32(&m->state);
   uint32_t s = MUTEX_LOCKED;
   if (atomic_compare_exchange_strong_explicit(state, &s, 0, memory_order_release,
@@ -109,12 +124,11 @@ static _Atomic int64_t *wg_count(grt_wg *wg) {
   return (_Atomic int64_t *)&wg->count;
 }
 
-void grt_wg_add(grt_wg *wg, int n) {
-  RT_ENTER();
+static void wg_add(grt_wg *wg, int n, const char *call) {
   int64_t v = atomic_fetch_add(wg_count(wg), n) + n;
   if (v < 0) {
     atomic_fetch_sub(wg_count(wg), n);
-    warn_line("grt: grt_wg_add: negative wait group counter (%lld); change ignored", (long long)v);
+    warn_line("grt: %s: negative wait group counter (%lld); change ignored", call, (long long)v);
     return;
   }
   if (v > 0 || n == 0) return;
@@ -129,13 +143,21 @@ void grt_wg_add(grt_wg *wg, int n) {
   }
 }
 
+void grt_wg_add(grt_wg *wg, int n) {
+  RT_ENTER();
+  if (null_object(wg, "grt_wg_add", "the wait group")) return;
+  wg_add(wg, n, "grt_wg_add");
+}
+
 void grt_wg_done(grt_wg *wg) {
   RT_ENTER();
-  grt_wg_add(wg, -1);
+  if (null_object(wg, "grt_wg_done", "the wait group")) return;
+  wg_add(wg, -1, "grt_wg_done");
 }
 
 void grt_wg_wait(grt_wg *wg) {
   RT_ENTER();
+  if (null_object(wg, "grt_wg_wait", "the wait group")) return;
   if (atomic_load(wg_count(wg)) == 0) return;
   struct g *gp = getcurg();
   if (!gp) {

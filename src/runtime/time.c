@@ -131,6 +131,7 @@ static void sleep_wake(void *arg) {
  * still running. */
 static bool sleep_commit(struct g *gp, void *unused) {
   (void)unused;
+  if (gp->sleeptimer.when == DEADLINE_NEVER) return true; /* no timer would ever fire */
   gp->sleeptimer.f = sleep_wake;
   gp->sleeptimer.arg = gp;
   timer_add(&gp->sleeptimer, gp->sleeptimer.when);
@@ -151,7 +152,8 @@ void grt_sleep(int64_t ns) {
     grt_yield();
     return;
   }
-  gp->sleeptimer.when = nanotime() + ns;
+  /* A deadline past the clock's range (INT64_MAX: forever) never comes. */
+  gp->sleeptimer.when = deadline_after(ns);
   sched_park(sleep_commit, NULL, "sleep");
   KEEP_FRAME();
 }

@@ -79,6 +79,7 @@ grt_labels *grt_labels_make(const char *key, const char *value, ...) {
     if (!*key || !value) {
       va_end(ap);
       free(kv);
+      warn_line("grt: grt_labels_make: %s", !*key ? "a key is empty" : "a value is NULL");
       errno = EINVAL;
       return NULL;
     }

@@ -51,6 +51,19 @@ static void register_fork(void) {
   pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
+/* The program's SIGPROF disposition while no profile runs: restored at
+ * stop, with SIG_DFL made SIG_IGN (as Go does: a signal still pending must
+ * not kill the process).  Under the caller's start/stop serialization. */
+static struct sigaction program_sigprof = {.sa_handler = SIG_IGN};
+
+void sampler_init_signal(void) {
+  struct sigaction old;
+  if (sigaction(SIGPROF, NULL, &old) != 0) return;
+  /* A handler the program set (or SIG_IGN) before grt_main stays. */
+  if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) return;
+  signal(SIGPROF, SIG_IGN);
+}
+
 uint32_t sampler_start(int hz) {
   cputimer_set_period(1000000000 / hz);
   const grt_code_range *ranges;
@@ -64,7 +77,12 @@ uint32_t sampler_start(int hz) {
   struct sigaction sa = {.sa_sigaction = sigprof_handler,
                          .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART};
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGPROF, &sa, NULL);
+  struct sigaction old;
+  if (sigaction(SIGPROF, &sa, &old) == 0 &&
+      !((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == sigprof_handler)) {
+    if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) old.sa_handler = SIG_IGN;
+    program_sigprof = old;
+  }
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, register_fork);
   atomic_store(&sigprof.gen, last_gen);
@@ -79,8 +97,8 @@ void sampler_stop(void) {
     sched_yield();
 }
 
-void sampler_ignore_signal(void) {
-  signal(SIGPROF, SIG_IGN);
+void sampler_restore_signal(void) {
+  sigaction(SIGPROF, &program_sigprof, NULL);
 }
 
 bool sampler_drain(ring_sink sink, void *ctx, uint64_t *lost) {

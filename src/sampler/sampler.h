@@ -32,6 +32,7 @@ struct sigprof_state {
   _Atomic uint64_t lost_no_ring; /* weight of samples on Ms without a ring */
   _Atomic uint64_t lost_shared;  /* weight dropped: every shared slot busy */
   _Atomic uint64_t handled;      /* weight of every sample taken in any session */
+  _Atomic uint64_t foreign;      /* SIGPROFs not from a kernel timer (kill...): dropped */
   grt_code_range switch_ranges[8];
   int nswitch_ranges;
 };
@@ -55,8 +56,12 @@ uint32_t sampler_start(int hz);
 /* No new samples; timers deleted; every handler in flight has finished,
  * so every sample of the session is in a ring. */
 void sampler_stop(void);
-/* After the final drain: a SIGPROF still pending is dropped. */
-void sampler_ignore_signal(void);
+/* At grt_main: SIGPROF ignored until a profile starts, unless the program
+ * set its own disposition before (then it stays). */
+void sampler_init_signal(void);
+/* After the final drain: the disposition from before sampler_start comes
+ * back, SIG_IGN if it was SIG_DFL, so a SIGPROF still pending is dropped. */
+void sampler_restore_signal(void);
 /* Every ring and shared slot through sink; *lost += weight lost so far.
  * false: a ring is corrupted. */
 bool sampler_drain(ring_sink sink, void *ctx, uint64_t *lost);

@@ -107,6 +107,7 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
     return err;
   }
   if (err) return err;
+  sampler_init_signal(); /* a SIGPROF before any profile must not kill us */
   sigquit_install();
   cpuprofile_from_env(); /* arms m0, the only M so far */
   http_from_env();
