@@ -340,7 +340,8 @@ GRT_API void grt_prof_do(grt_labels *l, void (*fn)(void *), void *arg);
 
 typedef struct grt_stats {
   uint64_t goroutines;     /* live goroutines */
-  uint64_t threads;        /* Ms created */
+  uint64_t threads;        /* Ms with a thread: grt's (the main thread's included) and extra
+                            * Ms; a thread that could not be created is not counted */
   uint64_t stacks_guarded; /* live goroutine stacks with a guard page */
   uint64_t stacks_canary;  /* live stacks that fell back to canary checks */
   uint64_t vma_budget;     /* guarded stacks allowed (from vm.max_map_count) */

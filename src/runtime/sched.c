@@ -88,7 +88,9 @@ static struct {
   int64_t gfree_excess_since; /* when ngfree last rose above the resident budget; 0: not above */
   struct m *allm;
   struct g *allg;
-  int32_t mcount;
+  int32_t mcount;  /* Ms allocated (and the next M's id) */
+  struct m *mfree; /* Ms whose thread could not be created, for reuse */
+  int32_t nmfree;
   int nprocs;
   struct p **allp;
   struct m *m0;
@@ -413,7 +415,17 @@ struct g *sched_allg(void) {
 }
 
 static struct m *m_alloc(void) {
-  struct m *mp = calloc(1, sizeof *mp);
+  /* First an M whose thread could not be created (it never ran). */
+  rt_lock_acquire(&sched.lock);
+  struct m *mp = sched.mfree;
+  if (mp) {
+    sched.mfree = mp->schedlink;
+    sched.nmfree--;
+    mp->schedlink = NULL;
+  }
+  rt_lock_release(&sched.lock);
+  if (mp) return mp;
+  mp = calloc(1, sizeof *mp);
   struct g *g0 = calloc(1, sizeof *g0);
   if (!mp || !g0) {
     free(mp);
@@ -470,10 +482,24 @@ static bool m_new(struct p *pp, bool spinning) {
   int err = pthread_create(&th, &attr, mstart, mp);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
+  /* One line for a run of failures: the runtime goes on with the
+   * threads it has, and tries again at the next wakeup. */
+  static _Atomic bool failing;
   if (err != 0) {
-    warn_line("grt: cannot create thread: %s", strerror(err));
+    if (!atomic_exchange(&failing, true))
+      warn_line("grt: cannot create thread: %s (said once until a thread starts again)",
+                strerror(err));
+    /* Never ran: not counted as a thread, and reused by the next m_new. */
+    mp->nextp = NULL;
+    mp->spinning = false;
+    rt_lock_acquire(&sched.lock);
+    mp->schedlink = sched.mfree;
+    sched.mfree = mp;
+    sched.nmfree++;
+    rt_lock_release(&sched.lock);
     return false;
   }
+  if (atomic_load_explicit(&failing, memory_order_relaxed)) atomic_store(&failing, false);
   return true;
 }
 
@@ -1411,7 +1437,7 @@ int grt_read_stats(grt_stats *st) {
   }
   st->goroutines = created - exited;
   rt_lock_acquire(&sched.lock);
-  st->threads = (uint64_t)sched.mcount;
+  st->threads = (uint64_t)(sched.mcount - sched.nmfree);
   rt_lock_release(&sched.lock);
   stack_counts(&st->stacks_guarded, &st->stacks_canary, &st->vma_budget);
   st->extra_ms = atomic_load(&sched.extra_count);
