@@ -15,6 +15,23 @@
  *     says what it does there.
  *   - Build with -fno-omit-frame-pointer (grt.pc and the grt::grt CMake
  *     target carry it): the profiler and stack dumps walk frame pointers.
+ *   - fork(): as in Go, the runtime supports only fork + exec.  The child
+ *     of a fork without exec has one thread and no runtime: the forking
+ *     thread is outside the runtime there (grt_id() is 0).  Plain C works:
+ *     grt_extcall calls fn directly (exec from it is fine), grt_sleep
+ *     sleeps the thread.  Calls that need the scheduler, its threads or its
+ *     poller return -ENOTSUP (NULL with errno ENOTSUP) and print one line
+ *     the first time: grt_go, grt_callback, grt_read, grt_write,
+ *     grt_close, grt_accept, grt_listen_tcp, grt_connect_tcp, grt_dump,
+ *     grt_prof_start, grt_read_stats.  (grt_pprof_serve still starts a
+ *     server there, whose profile and goroutine pages are refused.)
+ *     Channel calls act as outside a goroutine (send, recv and select:
+ *     -EPERM); a goroutine they would wake stays asleep, as no goroutine
+ *     runs in the child.  grt_exit, or the return of the function of the
+ *     goroutine that forked, exits the child with status 0 (main_fn's
+ *     return: with its value, as always).  A mutex, wait group or channel
+ *     that another thread held at the fork stays held in the child, as
+ *     with pthreads.  SIGQUIT gets its default action in the child.
  */
 #ifndef GRT_H
 #define GRT_H

@@ -249,10 +249,12 @@ static inline __attribute__((always_inline)) int run(int fd, int debug) {
 }
 
 int grt_dump(int fd) {
+  if (sched_forked()) return sched_forked_refuse("grt_dump");
   return run(fd, 2);
 }
 
 int goroutines_write(int fd, int debug) {
+  if (sched_forked()) return sched_forked_refuse("the goroutine profile");
   if (debug < 0) return -EINVAL;
   return run(fd, debug > 2 ? 2 : debug);
 }

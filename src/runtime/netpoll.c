@@ -271,6 +271,7 @@ static int io_wait(int fd, struct pollfd_desc *pd, bool read, int64_t deadline) 
 }
 
 ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_read");
   int err;
   struct pollfd_desc *pd = pd_register(fd, &err);
   if (!pd) return err;
@@ -286,6 +287,7 @@ ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns) {
 }
 
 ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_write");
   int err;
   struct pollfd_desc *pd = pd_register(fd, &err);
   if (!pd) return err;
@@ -307,6 +309,7 @@ ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns) {
 }
 
 int grt_close(int fd) {
+  if (sched_forked()) return sched_forked_refuse("grt_close");
   struct pollfd_desc *pd = pd_get(fd);
   if (pd) {
     rt_lock_acquire(&pd->lock);
@@ -324,6 +327,7 @@ int grt_close(int fd) {
 }
 
 int grt_accept(int lfd) {
+  if (sched_forked()) return sched_forked_refuse("grt_accept");
   int err;
   struct pollfd_desc *pd = pd_register(lfd, &err);
   if (!pd) return err;
@@ -373,6 +377,7 @@ static int resolve(const char *host, int port, int passive, struct addrinfo **re
 }
 
 int grt_listen_tcp(const char *host, int port, int backlog) {
+  if (sched_forked()) return sched_forked_refuse("grt_listen_tcp");
   struct addrinfo *res = NULL;
   int err = resolve(host, port, 1, &res);
   if (err) return err;
@@ -398,6 +403,7 @@ int grt_listen_tcp(const char *host, int port, int backlog) {
 }
 
 int grt_connect_tcp(const char *host, int port, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_connect_tcp");
   int64_t deadline = deadline_of(timeout_ns);
   struct addrinfo *res = NULL;
   int err = resolve(host, port, 0, &res);

@@ -256,6 +256,18 @@ pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
 void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t lo,
                         uintptr_t hi);
 
+/* ---- fork.c --------------------------------------------------------------- */
+/* Set in the child of fork(): the runtime is gone there, and the forking
+ * thread is outside it (fork.c says what still works).  Read with a relaxed
+ * load; never cleared. */
+extern _Atomic int sched_forked_child;
+static inline bool sched_forked(void) {
+  return __builtin_expect(atomic_load_explicit(&sched_forked_child, memory_order_relaxed), 0);
+}
+void sched_fork_init(void); /* sched_init: registers the child handler */
+/* Prints the one line (first time in this process) naming call; -ENOTSUP. */
+int sched_forked_refuse(const char *call);
+
 /* ---- stack.c -------------------------------------------------------------- */
 #define STACK_DEFAULT (64 * 1024)
 #define STACK_MIN (16 * 1024)

@@ -468,6 +468,7 @@ static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
 
 /* Starts a new M that will run with pp (and spin for work if spinning). */
 static bool m_new(struct p *pp, bool spinning) {
+  if (sched_forked()) return false; /* no runtime in a forked child (fork.c) */
   struct m *mp = m_alloc();
   if (!mp) return false;
   mp->nextp = pp;
@@ -1027,6 +1028,8 @@ void sched_ready_next(struct g *gp, bool next) {
   if (pp) {
     runq_put(pp, gp, next);
   } else { /* a thread without a P: the global queue */
+    /* No goroutine runs in a forked child (fork.c). */
+    if (sched_forked()) return;
     rt_lock_acquire(&sched.lock);
     globrunq_put_batch(gp, gp, 1);
     rt_lock_release(&sched.lock);
@@ -1322,6 +1325,7 @@ int sched_init(const struct sched_config *cfg) {
    * live (sched_run_main never returns). */
   m_bind_thread(m0, (uintptr_t)__builtin_frame_address(0));
   stack_signal_install();
+  sched_fork_init();
   sched_sysmon_start();
   return 0;
 }
@@ -1352,6 +1356,7 @@ int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
     return -EPERM;
   }
   struct p *pp = currentp();
+  if (!pp && sched_forked()) return sched_forked_refuse("grt_go");
   int err = newproc(pp, opts, fn, arg, NULL);
   /* Backpressure: a goroutine that spawns faster than the Ps run what it
    * spawns would otherwise pile up live goroutines, each on a fresh stack
@@ -1386,6 +1391,7 @@ void grt_yield(void) {
 void grt_exit(void) {
   struct g *gp = getcurg();
   if (!gp) {
+    if (sched_forked()) exit(0); /* the forked child's only thread (fork.c) */
     warn_line("grt: grt_exit called outside a goroutine; ending the thread");
     pthread_exit(NULL);
   }
@@ -1428,6 +1434,7 @@ int grt_read_stats(grt_stats *st) {
   if (!st) return -EINVAL;
   memset(st, 0, sizeof *st);
   if (!sched_started()) return 0;
+  if (sched_forked()) return sched_forked_refuse("grt_read_stats");
   uint64_t created = atomic_load(&sched.created_without_p) + atomic_load(&sched.callback_gs_live),
            exited = 0;
   for (int i = 0; i < sched.nprocs; i++) {
@@ -1564,6 +1571,7 @@ void sched_acquire_p_for_locked(struct m *mp, struct g *gp) {
 void sched_drop_p(struct m *mp) {
   if (!mp->p) return;
   struct p *pp = releasep(mp);
+  if (sched_forked()) return; /* nobody to hand it to (fork.c) */
   /* Passed from callback to callback, a P never runs its own goroutines
    * or timers (a storm of callbacks starved a sleeper for minutes).  Due
    * timers always go through the scheduler; queued goroutines wait for at
