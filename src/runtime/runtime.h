@@ -80,7 +80,8 @@ struct g {
   void *arg;
   struct g *schedlink; /* run queue / free list link */
   struct g *waitlink;  /* mutex / wait group wait list link */
-  struct g *alllink;   /* list of every G ever allocated (dumps) */
+  struct g *alllink;   /* list of every G not freed (dumps; sched_allg) */
+  struct g *allprev;   /* the same list backwards (under sched.lock), to unlink a freed G */
   struct m *lockedm;   /* wired to this M by grt_lockhread */
   uint32_t lockcount;
   void *param;                 /* from the waker: the sudog that completed */
@@ -248,8 +249,11 @@ struct m *sched_new_extra_m(void);
 void sched_sysmon_start(void);
 /* The list of every M (linked by alllink; Ms are never freed). */
 struct m *sched_allm(void);
-/* The list of every G ever allocated (linked by alllink; Gs are never freed). */
+/* The list of every G (linked by alllink), for a walk without locks: no G
+ * is freed until the matching sched_allg_done, and a G taken off the list
+ * meanwhile keeps its alllink (sched.c, free_gs). */
 struct g *sched_allg(void);
+void sched_allg_done(void);
 pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
 /* Prints "fn+off" lines for pc, then the frame-pointer chain from fp
  * (base/fpwalk.h's rules, with sp and [lo, hi) bounding it). */
@@ -275,6 +279,8 @@ int sched_forked_refuse(const char *call);
 #define STACK_CANARY_BYTES 256
 int stack_alloc(size_t size, uintptr_t *lo, uintptr_t *hi, uint8_t *kind);
 void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind);
+/* For a stack whose memory stack_release_* gave back already. */
+void stack_free_released(uintptr_t lo, uintptr_t hi, uint8_t kind);
 void stack_release_memory(uintptr_t lo, uintptr_t hi);   /* madvise away, keep mapping */
 void stack_release_batch(uintptr_t (*ranges)[2], int n); /* many at once; sorts ranges */
 bool stack_canary_ok(const struct g *gp);

@@ -43,6 +43,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -68,6 +69,8 @@ __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibilit
 #define CALLBACK_HANDOFF_MAX 16
 #define SCAVENGE_TIMER_SLACK_NS 5000000 /* no stack release this close to a timer */
 #define GFREE_KEEP_RESIDENT 1024        /* free stacks kept resident; idle Ms release the rest */
+#define GFREE_KEEP_RELEASED 4096        /* more with released stacks; idle Ms free the rest */
+#define GFREE_TRIM_RETRY_NS 10000000    /* a dump walks allg: look again this much later */
 #define SCAVENGE_DELAY_NS (100 * 1000 * 1000)
 
 static struct {
@@ -91,6 +94,8 @@ static struct {
   int32_t mcount;  /* Ms allocated (and the next M's id) */
   struct m *mfree; /* Ms whose thread could not be created, for reuse */
   int32_t nmfree;
+  _Atomic int32_t allg_readers; /* walks of allg under way (sched_allg) */
+  struct g *glimbo, *gdead;     /* Gs off allg, to be freed (free_gs) */
   int nprocs;
   struct p **allp;
   struct m *m0;
@@ -409,9 +414,14 @@ struct m *sched_allm(void) {
 
 struct g *sched_allg(void) {
   rt_lock_acquire(&sched.lock);
+  atomic_fetch_add(&sched.allg_readers, 1); /* under the lock: free_gs checks it there */
   struct g *head = sched.allg;
   rt_lock_release(&sched.lock);
   return head;
+}
+
+void sched_allg_done(void) {
+  atomic_fetch_sub(&sched.allg_readers, 1);
 }
 
 static struct m *m_alloc(void) {
@@ -1096,7 +1106,7 @@ static struct g *gfget(struct p *pp) {
  * (each madvise costs a TLB shootdown on every CPU).  Returns when to try
  * again (now, when a batch was released and more remain), or 0 if there
  * is no excess. */
-static int64_t scavenge_stacks(void) {
+static int64_t release_stacks(void) {
   rt_lock_acquire(&sched.lock);
   int64_t since = sched.gfree_excess_since;
   rt_lock_release(&sched.lock);
@@ -1139,6 +1149,68 @@ static int64_t scavenge_stacks(void) {
   }
 }
 
+/* Frees Gs with released stacks beyond GFREE_KEEP_RELEASED, stack and G
+ * record both (a million goroutines leave 280 MB of records otherwise, as
+ * Go's never-freed Gs do).  Dumps walk allg without locks (sched_allg), so
+ * a G goes in three steps, each under sched.lock:
+ *   1. off allg, into limbo: a walk under way may stand on it, but it only
+ *      reads its links, which no longer change;
+ *   2. the whole limbo to gdead, at a moment when no walk is under way: no
+ *      walk can reach those Gs any more;
+ *   3. off gdead, to be freed.
+ * 64 Gs a step per call; returns when to call again, 0 when done. */
+static int64_t free_gs(void) {
+  if (__atomic_load_n(&sched.ngfree_released, __ATOMIC_RELAXED) <= GFREE_KEEP_RELEASED &&
+      !__atomic_load_n(&sched.glimbo, __ATOMIC_RELAXED) &&
+      !__atomic_load_n(&sched.gdead, __ATOMIC_RELAXED))
+    return 0;
+  rt_lock_acquire(&sched.lock);
+  for (int n = 0; n < 64 && sched.ngfree_released > GFREE_KEEP_RELEASED; n++) {
+    struct g *gp = sched.gfree_released;
+    sched.gfree_released = gp->schedlink;
+    sched.ngfree_released--;
+    struct g *prev = gp->allprev, *next = gp->alllink;
+    __atomic_store_n(prev ? &prev->alllink : &sched.allg, next, __ATOMIC_RELEASE);
+    if (next) next->allprev = prev;
+    gp->schedlink = sched.glimbo;
+    sched.glimbo = gp;
+  }
+  if (sched.glimbo && !sched.gdead && atomic_load(&sched.allg_readers) == 0) {
+    sched.gdead = sched.glimbo;
+    sched.glimbo = NULL;
+  }
+  struct g *batch = NULL;
+  for (int n = 0; n < 64 && sched.gdead; n++) {
+    struct g *gp = sched.gdead;
+    sched.gdead = gp->schedlink;
+    gp->schedlink = batch;
+    batch = gp;
+  }
+  bool more = sched.ngfree_released > GFREE_KEEP_RELEASED || sched.gdead;
+  bool waiting = sched.glimbo != NULL; /* for a walk to end */
+  rt_lock_release(&sched.lock);
+  bool freed = batch != NULL;
+  while (batch) {
+    struct g *gp = batch;
+    batch = gp->schedlink;
+    if (gp->stack_lo) stack_free_released(gp->stack_lo, gp->stack_hi, gp->stack_kind);
+    free(gp);
+  }
+#ifdef __GLIBC__
+  /* The records were spread over malloc's arenas among other blocks: give
+   * back the pages they leave free, not only the arenas' tops. */
+  if (freed && !more && !waiting) malloc_trim(0);
+#endif
+  return more ? nanotime() : waiting ? nanotime() + GFREE_TRIM_RETRY_NS : 0;
+}
+
+/* The idle M's housekeeping: stack memory first, then G records.  Returns
+ * when to call again, 0 if nothing is left to do. */
+static int64_t scavenge_stacks(void) {
+  int64_t a = release_stacks(), b = free_gs();
+  return a == 0 ? b : b == 0 ? a : a < b ? a : b;
+}
+
 static void gfput(struct p *pp, struct g *gp) {
   if (gp->stack_hi - gp->stack_lo != STACK_DEFAULT) {
     stack_free(gp->stack_lo, gp->stack_hi, gp->stack_kind);
@@ -1175,6 +1247,7 @@ static struct g *g_alloc(void) {
   gp->sleeptimer.idx = -1;
   rt_lock_acquire(&sched.lock);
   gp->alllink = sched.allg;
+  if (sched.allg) sched.allg->allprev = gp;
   sched.allg = gp;
   rt_lock_release(&sched.lock);
   return gp;
