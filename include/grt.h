@@ -33,6 +33,23 @@
  *     probes each page of a larger frame is sure to hit it on overflow
  *     ("goroutine N stack overflow", then abort) instead of writing over
  *     the memory below, another goroutine's stack.
+ *   - fork(): as in Go, the runtime supports only fork + exec.  The child
+ *     of a fork without exec has one thread and no runtime: the forking
+ *     thread is outside the runtime there (grt_id() is 0).  Plain C works:
+ *     grt_extcall calls fn directly (exec from it is fine), grt_sleep
+ *     sleeps the thread.  Calls that need the scheduler, its threads or its
+ *     poller return -ENOTSUP (NULL with errno ENOTSUP) and print one line
+ *     the first time: grt_go, grt_callback, grt_read, grt_write,
+ *     grt_close, grt_accept, grt_listen_tcp, grt_connect_tcp, grt_dump,
+ *     grt_prof_start, grt_read_stats.  (grt_pprof_serve still starts a
+ *     server there, whose profile and goroutine pages are refused.)
+ *     Channel calls act as outside a goroutine (send, recv and select:
+ *     -EPERM); a goroutine they would wake stays asleep, as no goroutine
+ *     runs in the child.  grt_exit, or the return of the function of the
+ *     goroutine that forked, exits the child with status 0 (main_fn's
+ *     return: with its value, as always).  A mutex, wait group or channel
+ *     that another thread held at the fork stays held in the child, as
+ *     with pthreads.  SIGQUIT gets its default action in the child.
  */
 #ifndef GRT_H
 #define GRT_H
@@ -389,7 +406,8 @@ GRT_API void grt_prof_do(grt_labels *l, void (*fn)(void *), void *arg);
 
 typedef struct grt_stats {
   uint64_t goroutines;        /* live goroutines */
-  uint64_t threads;           /* Ms created */
+  uint64_t threads;           /* Ms with a thread: grt's (the main thread's included) and
+                               * extra Ms; a thread that could not be created is not counted */
   uint64_t stacks_guarded;    /* live goroutine stacks with a guard page */
   uint64_t stacks_canary;     /* live stacks that fell back to canary checks */
   uint64_t vma_budget;        /* guarded stacks allowed (from vm.max_map_count) */

@@ -180,6 +180,7 @@ static int start_locked(const grt_prof_config *cfg) {
 }
 
 int cpuprof_start(const grt_prof_config *cfg) {
+  if (sched_forked()) return sched_forked_refuse("grt_prof_start");
   if (!cfg) return -EINVAL;
   pthread_mutex_lock(&prof.ctl);
   int r = start_locked(cfg);

@@ -249,6 +249,7 @@ static inline __attribute__((always_inline)) int run(int fd, int debug) {
 }
 
 int grt_dump(int fd) {
+  if (sched_forked()) return sched_forked_refuse("grt_dump");
   /* From a signal handler the snapshot and the extcall it runs in would
    * switch stacks and take locks under the interrupted code. */
   if (stack_on_signal_stack()) {
@@ -259,6 +260,7 @@ int grt_dump(int fd) {
 }
 
 int goroutines_write(int fd, int debug) {
+  if (sched_forked()) return sched_forked_refuse("the goroutine profile");
   if (debug < 0) return -EINVAL;
   return run(fd, debug > 2 ? 2 : debug);
 }

@@ -61,6 +61,13 @@ void *grt_extcall(void *(*fn)(void *), void *arg) {
   fiber_begin(&gp->asan_fake, mp->g0->stack_lo, mp->g0->stack_hi);
   void *r = sched_extcall_tramp(fiber_call_run, &c, &rec, mp); /* 4. */
   fiber_end(gp->asan_fake);
+  if (sched_forked()) {
+    /* fn forked and this is the child: the runtime is gone (fork.c), and
+     * the P may belong to an M that does not exist here.  Go on as a plain
+     * thread (the trampoline put TLS g back). */
+    grt_tls_g = NULL;
+    return r;
+  }
   /* 5. Unpublish and count down before getting a P back: without one, the
    *    G may resume on another M, and these belong to this one. */
   atomic_store_explicit(&mp->trans, rec.prev, memory_order_release);
@@ -132,6 +139,10 @@ __attribute__((noinline)) static void *callback_on_m(struct m *mp, void *(*fn)(v
 
 void *grt_callback(void *(*fn)(void *), void *arg) {
   if (fn_is_null((const void *)fn, "grt_callback")) return NULL;
+  if (sched_forked()) {
+    errno = -sched_forked_refuse("grt_callback");
+    return NULL;
+  }
   struct g *g = getg();
   struct m *mp = g ? g->m : NULL;
   /* A callback from a signal handler would park or take locks the

@@ -323,6 +323,7 @@ static bool null_buffer(const void *buf, size_t n, const char *call) {
 }
 
 ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_read");
   RT_ENTER();
   if (null_buffer(buf, n, "grt_read")) return -EINVAL;
   int err;
@@ -340,6 +341,7 @@ ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns) {
 }
 
 ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_write");
   RT_ENTER();
   if (null_buffer(buf, n, "grt_write")) return -EINVAL;
   int err;
@@ -363,6 +365,7 @@ ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns) {
 }
 
 int grt_close(int fd) {
+  if (sched_forked()) return sched_forked_refuse("grt_close");
   RT_ENTER();
   struct pollfd_desc *pd = pd_get(fd);
   if (pd) {
@@ -381,6 +384,7 @@ int grt_close(int fd) {
 }
 
 int grt_accept(int lfd) {
+  if (sched_forked()) return sched_forked_refuse("grt_accept");
   RT_ENTER();
   int err;
   struct pollfd_desc *pd = pd_register(lfd, &err, "grt_accept");
@@ -431,6 +435,7 @@ static int resolve(const char *host, int port, int passive, struct addrinfo **re
 }
 
 int grt_listen_tcp(const char *host, int port, int backlog) {
+  if (sched_forked()) return sched_forked_refuse("grt_listen_tcp");
   struct addrinfo *res = NULL;
   int err = resolve(host, port, 1, &res);
   if (err) return err;
@@ -456,6 +461,7 @@ int grt_listen_tcp(const char *host, int port, int backlog) {
 }
 
 int grt_connect_tcp(const char *host, int port, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_connect_tcp");
   RT_ENTER();
   int64_t deadline = deadline_of(timeout_ns);
   struct addrinfo *res = NULL;

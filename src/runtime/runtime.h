@@ -80,7 +80,8 @@ struct g {
   void *arg;
   struct g *schedlink; /* run queue / free list link */
   struct g *waitlink;  /* mutex / wait group wait list link */
-  struct g *alllink;   /* list of every G ever allocated (dumps) */
+  struct g *alllink;   /* list of every G not freed (dumps; sched_allg) */
+  struct g *allprev;   /* the same list backwards (under sched.lock), to unlink a freed G */
   struct m *lockedm;   /* wired to this M by grt_lockhread */
   uint32_t lockcount;
   void *param;                 /* from the waker: the sudog that completed */
@@ -133,6 +134,7 @@ struct m {
   _Atomic uint32_t handoff;
   uintptr_t hog_pcs[32]; /* GRT_DEBUG=hogs: the stack the SIGURG handler took */
   _Atomic int32_t hog_n; /* frames in hog_pcs; -1 while sysmon waits for them */
+  uint64_t hog_goid;     /* the handed-off goroutine's id (sysmon only) */
   /* Profiler state, owned by the sampler layer (src/sampler/): the
    * runtime only allocates it with the M and never reads it. */
   struct prof_ring *_Atomic prof_ring; /* samples; written only by this thread's handler */
@@ -291,13 +293,28 @@ struct m *sched_new_extra_m(void);
 void sched_sysmon_start(void);
 /* The list of every M (linked by alllink; Ms are never freed). */
 struct m *sched_allm(void);
-/* The list of every G ever allocated (linked by alllink; Gs are never freed). */
+/* The list of every G (linked by alllink), for a walk without locks: no G
+ * is freed until the matching sched_allg_done, and a G taken off the list
+ * meanwhile keeps its alllink (sched.c, free_gs). */
 struct g *sched_allg(void);
+void sched_allg_done(void);
 pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
 /* Prints "fn+off" lines for pc, then the frame-pointer chain from fp
  * (base/fpwalk.h's rules, with sp and [lo, hi) bounding it). */
 void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t lo,
                         uintptr_t hi);
+
+/* ---- fork.c --------------------------------------------------------------- */
+/* Set in the child of fork(): the runtime is gone there, and the forking
+ * thread is outside it (fork.c says what still works).  Read with a relaxed
+ * load; never cleared. */
+extern _Atomic int sched_forked_child;
+static inline bool sched_forked(void) {
+  return __builtin_expect(atomic_load_explicit(&sched_forked_child, memory_order_relaxed), 0);
+}
+void sched_fork_init(void); /* sched_init: registers the child handler */
+/* Prints the one line (first time in this process) naming call; -ENOTSUP. */
+int sched_forked_refuse(const char *call);
 
 /* ---- stack.c -------------------------------------------------------------- */
 #define STACK_DEFAULT (64 * 1024)
@@ -306,6 +323,8 @@ void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintpt
 #define STACK_CANARY_BYTES 256
 int stack_alloc(size_t size, uintptr_t *lo, uintptr_t *hi, uint8_t *kind);
 void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind);
+/* For a stack whose memory stack_release_* gave back already. */
+void stack_free_released(uintptr_t lo, uintptr_t hi, uint8_t kind);
 void stack_release_memory(uintptr_t lo, uintptr_t hi);   /* madvise away, keep mapping */
 void stack_release_batch(uintptr_t (*ranges)[2], int n); /* many at once; sorts ranges */
 bool stack_canary_ok(const struct g *gp);

@@ -45,6 +45,7 @@
 #include <dlfcn.h>
 #include <linux/membarrier.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -69,6 +70,8 @@ __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibilit
 #define GFREE_LOCAL_MAX 64
 #define SCAVENGE_TIMER_SLACK_NS 5000000 /* no stack release this close to a timer */
 #define GFREE_KEEP_RESIDENT 1024        /* free stacks kept resident; idle Ms release the rest */
+#define GFREE_KEEP_RELEASED 4096        /* more with released stacks; idle Ms free the rest */
+#define GFREE_TRIM_RETRY_NS 10000000    /* a dump walks allg: look again this much later */
 #define SCAVENGE_DELAY_NS (100 * 1000 * 1000)
 
 static struct {
@@ -94,7 +97,11 @@ static struct {
   int64_t gfree_excess_since; /* when ngfree last rose above the resident budget; 0: not above */
   struct m *allm;
   struct g *allg;
-  int32_t mcount;
+  int32_t mcount;  /* Ms allocated (and the next M's id) */
+  struct m *mfree; /* Ms whose thread could not be created, for reuse */
+  int32_t nmfree;
+  _Atomic int32_t allg_readers; /* walks of allg under way (sched_allg) */
+  struct g *glimbo, *gdead;     /* Gs off allg, to be freed (free_gs) */
   int nprocs;
   struct p **allp;
   struct m *m0;
@@ -529,13 +536,28 @@ struct m *sched_allm(void) {
 
 struct g *sched_allg(void) {
   rt_lock_acquire(&sched.lock);
+  atomic_fetch_add(&sched.allg_readers, 1); /* under the lock: free_gs checks it there */
   struct g *head = sched.allg;
   rt_lock_release(&sched.lock);
   return head;
 }
 
+void sched_allg_done(void) {
+  atomic_fetch_sub(&sched.allg_readers, 1);
+}
+
 static struct m *m_alloc(void) {
-  struct m *mp = calloc(1, sizeof *mp);
+  /* First an M whose thread could not be created (it never ran). */
+  rt_lock_acquire(&sched.lock);
+  struct m *mp = sched.mfree;
+  if (mp) {
+    sched.mfree = mp->schedlink;
+    sched.nmfree--;
+    mp->schedlink = NULL;
+  }
+  rt_lock_release(&sched.lock);
+  if (mp) return mp;
+  mp = calloc(1, sizeof *mp);
   struct g *g0 = calloc(1, sizeof *g0);
   if (!mp || !g0) {
     free(mp);
@@ -579,6 +601,7 @@ static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
 
 /* Starts a new M that will run with pp (and spin for work if spinning). */
 static bool m_new(struct p *pp, bool spinning) {
+  if (sched_forked()) return false; /* no runtime in a forked child (fork.c) */
   struct m *mp = m_alloc();
   if (!mp) return false;
   mp->nextp = pp;
@@ -593,10 +616,24 @@ static bool m_new(struct p *pp, bool spinning) {
   int err = pthread_create(&th, &attr, mstart, mp);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
+  /* One line for a run of failures: the runtime goes on with the
+   * threads it has, and tries again at the next wakeup. */
+  static _Atomic bool failing;
   if (err != 0) {
-    warn_line("grt: cannot create thread: %s", strerror(err));
+    if (!atomic_exchange(&failing, true))
+      warn_line("grt: cannot create thread: %s (said once until a thread starts again)",
+                strerror(err));
+    /* Never ran: not counted as a thread, and reused by the next m_new. */
+    mp->nextp = NULL;
+    mp->spinning = false;
+    rt_lock_acquire(&sched.lock);
+    mp->schedlink = sched.mfree;
+    sched.mfree = mp;
+    sched.nmfree++;
+    rt_lock_release(&sched.lock);
     return false;
   }
+  if (atomic_load_explicit(&failing, memory_order_relaxed)) atomic_store(&failing, false);
   return true;
 }
 
@@ -1149,6 +1186,8 @@ void sched_ready_next(struct g *gp, bool next) {
   if (pp) {
     runq_put(pp, gp, next);
   } else { /* a thread without a P: the global queue */
+    /* No goroutine runs in a forked child (fork.c). */
+    if (sched_forked()) return;
     rt_lock_acquire(&sched.lock);
     globrunq_put_batch(gp, gp, 1);
     rt_lock_release(&sched.lock);
@@ -1215,7 +1254,7 @@ static struct g *gfget(struct p *pp) {
  * (each madvise costs a TLB shootdown on every CPU).  Returns when to try
  * again (now, when a batch was released and more remain), or 0 if there
  * is no excess. */
-static int64_t scavenge_stacks(void) {
+static int64_t release_stacks(void) {
   rt_lock_acquire(&sched.lock);
   int64_t since = sched.gfree_excess_since;
   rt_lock_release(&sched.lock);
@@ -1258,6 +1297,68 @@ static int64_t scavenge_stacks(void) {
   }
 }
 
+/* Frees Gs with released stacks beyond GFREE_KEEP_RELEASED, stack and G
+ * record both (a million goroutines leave 280 MB of records otherwise, as
+ * Go's never-freed Gs do).  Dumps walk allg without locks (sched_allg), so
+ * a G goes in three steps, each under sched.lock:
+ *   1. off allg, into limbo: a walk under way may stand on it, but it only
+ *      reads its links, which no longer change;
+ *   2. the whole limbo to gdead, at a moment when no walk is under way: no
+ *      walk can reach those Gs any more;
+ *   3. off gdead, to be freed.
+ * 64 Gs a step per call; returns when to call again, 0 when done. */
+static int64_t free_gs(void) {
+  if (__atomic_load_n(&sched.ngfree_released, __ATOMIC_RELAXED) <= GFREE_KEEP_RELEASED &&
+      !__atomic_load_n(&sched.glimbo, __ATOMIC_RELAXED) &&
+      !__atomic_load_n(&sched.gdead, __ATOMIC_RELAXED))
+    return 0;
+  rt_lock_acquire(&sched.lock);
+  for (int n = 0; n < 64 && sched.ngfree_released > GFREE_KEEP_RELEASED; n++) {
+    struct g *gp = sched.gfree_released;
+    sched.gfree_released = gp->schedlink;
+    sched.ngfree_released--;
+    struct g *prev = gp->allprev, *next = gp->alllink;
+    __atomic_store_n(prev ? &prev->alllink : &sched.allg, next, __ATOMIC_RELEASE);
+    if (next) next->allprev = prev;
+    gp->schedlink = sched.glimbo;
+    sched.glimbo = gp;
+  }
+  if (sched.glimbo && !sched.gdead && atomic_load(&sched.allg_readers) == 0) {
+    sched.gdead = sched.glimbo;
+    sched.glimbo = NULL;
+  }
+  struct g *batch = NULL;
+  for (int n = 0; n < 64 && sched.gdead; n++) {
+    struct g *gp = sched.gdead;
+    sched.gdead = gp->schedlink;
+    gp->schedlink = batch;
+    batch = gp;
+  }
+  bool more = sched.ngfree_released > GFREE_KEEP_RELEASED || sched.gdead;
+  bool waiting = sched.glimbo != NULL; /* for a walk to end */
+  rt_lock_release(&sched.lock);
+  bool freed = batch != NULL;
+  while (batch) {
+    struct g *gp = batch;
+    batch = gp->schedlink;
+    if (gp->stack_lo) stack_free_released(gp->stack_lo, gp->stack_hi, gp->stack_kind);
+    free(gp);
+  }
+#ifdef __GLIBC__
+  /* The records were spread over malloc's arenas among other blocks: give
+   * back the pages they leave free, not only the arenas' tops. */
+  if (freed && !more && !waiting) malloc_trim(0);
+#endif
+  return more ? nanotime() : waiting ? nanotime() + GFREE_TRIM_RETRY_NS : 0;
+}
+
+/* The idle M's housekeeping: stack memory first, then G records.  Returns
+ * when to call again, 0 if nothing is left to do. */
+static int64_t scavenge_stacks(void) {
+  int64_t a = release_stacks(), b = free_gs();
+  return a == 0 ? b : b == 0 ? a : a < b ? a : b;
+}
+
 static void gfput(struct p *pp, struct g *gp) {
   if (gp->stack_hi - gp->stack_lo != STACK_DEFAULT) {
     stack_free(gp->stack_lo, gp->stack_hi, gp->stack_kind);
@@ -1294,6 +1395,7 @@ static struct g *g_alloc(void) {
   gp->sleeptimer.idx = -1;
   rt_lock_acquire(&sched.lock);
   gp->alllink = sched.allg;
+  if (sched.allg) sched.allg->allprev = gp;
   sched.allg = gp;
   rt_lock_release(&sched.lock);
   return gp;
@@ -1459,6 +1561,7 @@ int sched_init(const struct sched_config *cfg) {
    * live (sched_run_main never returns). */
   m_bind_thread(m0, (uintptr_t)__builtin_frame_address(0));
   stack_signal_install();
+  sched_fork_init();
   sched_sysmon_start();
   return 0;
 }
@@ -1488,6 +1591,7 @@ int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
     return -EPERM;
   }
   struct p *pp = currentp();
+  if (!pp && sched_forked()) return sched_forked_refuse("grt_go");
   int err = newproc(pp, opts, fn, arg, NULL);
   /* Backpressure: a goroutine that spawns faster than the Ps run what it
    * spawns would otherwise pile up live goroutines, each on a fresh stack
@@ -1527,6 +1631,7 @@ void grt_exit(void) {
   rt_enter(); /* never left: the goroutine ends in the runtime */
   struct g *gp = getcurg();
   if (!gp) {
+    if (sched_forked()) exit(0); /* the forked child's only thread (fork.c) */
     warn_line("grt: grt_exit called outside a goroutine; ending the thread");
     pthread_exit(NULL);
   }
@@ -1574,6 +1679,7 @@ int grt_read_stats(grt_stats *st) {
   }
   memset(st, 0, sizeof *st);
   if (!sched_started()) return 0;
+  if (sched_forked()) return sched_forked_refuse("grt_read_stats");
   uint64_t created = atomic_load(&sched.created_without_p) + atomic_load(&sched.callback_gs_live),
            exited = 0;
   for (int i = 0; i < sched.nprocs; i++) {
@@ -1583,7 +1689,7 @@ int grt_read_stats(grt_stats *st) {
   }
   st->goroutines = created - exited;
   rt_lock_acquire(&sched.lock);
-  st->threads = (uint64_t)sched.mcount;
+  st->threads = (uint64_t)(sched.mcount - sched.nmfree);
   rt_lock_release(&sched.lock);
   stack_counts(&st->stacks_guarded, &st->stacks_canary, &st->vma_budget);
   st->extra_ms = atomic_load(&sched.extra_count);
@@ -1714,6 +1820,7 @@ void sched_acquire_p_for_locked(struct m *mp, struct g *gp) {
 void sched_drop_p(struct m *mp) {
   if (!mp->p) return;
   struct p *pp = releasep(mp);
+  if (sched_forked()) return; /* nobody to hand it to (fork.c) */
   /* Straight to the next callback waiting for a P (one wakeup instead of
    * two) when nothing else wants this P.  When goroutines or due timers
    * do, only every other time: passed from callback to callback, a P never
@@ -1904,6 +2011,10 @@ static bool sysmon_handoff(struct p *pp, struct m *mp, uint32_t tick) {
     atomic_store(&mp->handoff, 0);
     return false;
   }
+  /* Its goroutine cannot exit (nor its G be freed) before its next grt
+   * call: read the id for the hogs report now. */
+  struct g *gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
+  mp->hog_goid = gp ? gp->id : 0;
   atomic_fetch_add(&sched.running_without_p, 1);
   atomic_fetch_add(&sched.handoffs, 1);
   atomic_store_explicit(&mp->handoff, 2, memory_order_release);
@@ -1982,8 +2093,7 @@ static void hog_signal_install(void) {
 }
 
 static void hog_report(struct m *mp, int64_t held_ns) {
-  struct g *gp = __atomic_load_n(&mp->curg, __ATOMIC_RELAXED);
-  uint64_t id = gp ? __atomic_load_n(&gp->id, __ATOMIC_RELAXED) : 0;
+  uint64_t id = mp->hog_goid;
   atomic_store_explicit(&mp->hog_n, -1, memory_order_release);
   syscall(SYS_tgkill, getpid(), mp->tid, SIGURG);
   int64_t until = nanotime() + 20000000;

@@ -4,9 +4,10 @@
  *
  * Invariants:
  *  - No stop-the-world: other threads keep starting, parking and ending
- *    goroutines, and reusing their stacks, while a snapshot reads them.  G
- *    structs are never freed (sched_allg), so their fields are read in
- *    place with atomic loads.  Another goroutine's stack is never
+ *    goroutines, and reusing their stacks, while a snapshot reads them.  No
+ *    G struct is freed while a snapshot walks allg (sched_allg to
+ *    sched_allg_done; a G taken off the list meanwhile keeps its link), so
+ *    their fields are read in place with atomic loads.  Another goroutine's stack is never
  *    dereferenced: its words are copied with process_vm_readv on our own
  *    pid, which fails with EFAULT instead of faulting when the memory went
  *    away meanwhile.  Frames are walked by base/fpwalk.h, the walker the
@@ -17,7 +18,7 @@
  *    unavailable.  A G inside grt_extcall does not switch, but its frames
  *    above the EXTCALL record stay put until the record is unpublished, so
  *    there the record's address and contents are checked the same way.
- *  - Only sched.lock is taken, to read the allg head.
+ *  - Only sched.lock is taken, to read the allg head and count the walk.
  */
 #define _GNU_SOURCE
 #include "runtime/snapshot.h"
@@ -197,8 +198,9 @@ int snap_collect(struct snap *s, struct g *self) {
   r->pid = getpid();
   r->len = 0;
   int err = 0;
-  for (struct g *gp = sched_allg(); gp && !err; gp = gp->alllink)
+  for (struct g *gp = sched_allg(); gp && !err; gp = LOAD(gp->alllink))
     err = snap_g(s, r, gp, self);
+  sched_allg_done();
   free(r);
   if (err) return err;
   if (s->ng) qsort(s->gs, s->ng, sizeof *s->gs, by_id);

@@ -14,7 +14,8 @@
  * The scheduler checks the canary each time a G switches out.
  *
  * Stacks are reused through the schedulers' free-G lists (a dead G keeps
- * its stack); stack_free is for odd sizes.  Freed canary stacks go to a
+ * its stack); stack_free is for odd sizes and for the Gs the scheduler
+ * frees beyond its caches.  Freed canary stacks go to a
  * free list here, since their chunk cannot be unmapped piecemeal cheaply.
  */
 #define _GNU_SOURCE
@@ -158,7 +159,9 @@ void stack_release_batch(uintptr_t (*ranges)[2], int n) {
   }
 }
 
-void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind) {
+/* release: give the memory back first (a canary stack's, which stays
+ * mapped); stack_free_released is for stacks stack_release_* gave back. */
+static void free_stack(uintptr_t lo, uintptr_t hi, uint8_t kind, bool release) {
   if (kind == STACK_GUARDED) {
     munmap((void *)(lo - GUARD_SIZE), hi - lo + GUARD_SIZE);
     atomic_fetch_sub(&stk.guarded, 1);
@@ -168,7 +171,7 @@ void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind) {
       munmap((void *)lo, hi - lo);
       return;
     }
-    stack_release_memory(lo, hi);
+    if (release) stack_release_memory(lo, hi);
     rt_lock_acquire(&stk.lock);
     if (stk.ncanary_free == stk.canary_free_cap) {
       size_t cap = stk.canary_free_cap ? stk.canary_free_cap * 2 : 1024;
@@ -183,6 +186,14 @@ void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind) {
     stk.canary_free[stk.ncanary_free++] = lo;
     rt_lock_release(&stk.lock);
   }
+}
+
+void stack_free(uintptr_t lo, uintptr_t hi, uint8_t kind) {
+  free_stack(lo, hi, kind, true);
+}
+
+void stack_free_released(uintptr_t lo, uintptr_t hi, uint8_t kind) {
+  free_stack(lo, hi, kind, false);
 }
 
 bool stack_canary_ok(const struct g *gp) {

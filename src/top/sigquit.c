@@ -8,6 +8,7 @@
  *    the process.  A full pipe means the thread is awake already.
  *  - A disposition the program set before grt_main (a handler, or SIG_IGN)
  *    is left alone.
+ *  - A child of fork() has the default action (fork_child).
  */
 #define _GNU_SOURCE
 #include "top/top.h"
@@ -31,6 +32,17 @@ static void sigquit_handler(int sig) {
   ssize_t r = write(quit_pipe[1], &c, 1); /* non-blocking: a full pipe already woke it */
   (void)r;
   errno = saved;
+}
+
+/* A forked child has no quit thread, and its handler would write to the
+ * pipe the parent's thread reads: SIGQUIT would dump and end the parent.
+ * The child gets the default action back (unless the program put its own
+ * handler in ours' place). */
+static void fork_child(void) {
+  struct sigaction cur;
+  if (sigaction(SIGQUIT, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+      cur.sa_handler == sigquit_handler)
+    signal(SIGQUIT, SIG_DFL);
 }
 
 static void *quit_thread(void *unused) {
@@ -82,4 +94,5 @@ void sigquit_install(void) {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART | SA_ONSTACK;
   sigaction(SIGQUIT, &sa, NULL);
+  pthread_atfork(NULL, NULL, fork_child);
 }
