@@ -8,8 +8,10 @@
  * and of ring.o against a short allowlist):
  *  - Nothing here allocates, takes a lock or calls stdio; errno is saved
  *    and restored.
- *  - It reads only: TLS g, the M and G structs (never freed), its own
- *    state (struct sigprof_state: the switch ranges are copied at start,
+ *  - It reads only: TLS g, the M structs (never freed), its own M's g0 and
+ *    curg (which cannot exit, nor have their G records freed, while this
+ *    thread is interrupted), its own state (struct sigprof_state: the
+ *    switch ranges are copied at start,
  *    before gen is published), and stack memory inside the bounds of a
  *    stack in use on its own thread (g0's, or m->curg's), checked before
  *    every read (base/fpwalk.h).
