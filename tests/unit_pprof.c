@@ -85,7 +85,7 @@ static pprof_writer *build_writer(void) {
   for (int i = 0; i < nstacks; i++)
     for (int j = 0; j < 3 && stacks[i].weights[j]; j++)
       CHECK(pprof_writer_add(w, stacks[i].pcs, stacks[i].npcs, stacks[i].labelled ? worker_a : NULL,
-                            stacks[i].weights[j]) == 0);
+                             stacks[i].weights[j]) == 0);
   return w;
 }
 

@@ -22,7 +22,7 @@
 
 #include "testutil.h"
 
-#include "pprof_top.h"  /* the reader under test */
+#include "pprof_top.h"   /* the reader under test */
 #include "pprof/pprof.h" /* libgrt's writer makes the profiles */
 
 /* ---- code whose addresses make up the stacks ---- */

@@ -96,7 +96,8 @@ static void print_chain(const char *what, const struct symbolize_line *l, int n)
     printf("%s[%d]: %s %s:%d\n", what, i, l[i].function, l[i].file, l[i].line);
 }
 
-static const struct symbolize_mapping *mapping_of(const struct symbolize_mapping *m, int n, uintptr_t pc) {
+static const struct symbolize_mapping *mapping_of(const struct symbolize_mapping *m, int n,
+                                                  uintptr_t pc) {
   for (int i = 0; i < n; i++)
     if (m[i].start <= pc && pc < m[i].limit) return &m[i];
   return NULL;

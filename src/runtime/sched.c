@@ -74,15 +74,39 @@ __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibilit
 #define GFREE_TRIM_RETRY_NS 10000000    /* a dump walks allg: look again this much later */
 #define SCAVENGE_DELAY_NS (100 * 1000 * 1000)
 
+/* A FIFO of Gs linked by schedlink (under sched.lock; size is read
+ * without it). */
+struct gqueue {
+  struct g *head, *tail;
+  _Atomic int32_t size;
+};
+
+static void gqueue_put_batch(struct gqueue *q, struct g *head, struct g *tail, int n) {
+  tail->schedlink = NULL;
+  if (q->tail)
+    q->tail->schedlink = head;
+  else
+    q->head = head;
+  q->tail = tail;
+  atomic_fetch_add(&q->size, n);
+}
+
+static struct g *gqueue_pop(struct gqueue *q) {
+  struct g *gp = q->head;
+  if (!gp) return NULL;
+  q->head = gp->schedlink;
+  if (!q->head) q->tail = NULL;
+  atomic_fetch_sub(&q->size, 1);
+  return gp;
+}
+
 static struct {
   rt_lock lock;
-  struct g *runqhead, *runqtail; /* global run queue */
-  _Atomic int32_t runqsize;
+  struct gqueue runq; /* the global run queue */
   /* Callbacks from foreign threads waiting for a P, apart from the run
    * queue, so that neither kind of work waits behind a crowd of the other:
    * Ps serve them in turn (findrunnable, sched_drop_p). */
-  struct g *cbqhead, *cbqtail;
-  _Atomic int32_t cbqsize;
+  struct gqueue cbq;
   struct m *midle; /* idle Ms */
   struct p *pidle; /* idle Ps */
   _Atomic int32_t npidle;
@@ -309,33 +333,15 @@ static bool runq_empty(struct p *pp) {
 }
 
 static void globrunq_put_batch(struct g *head, struct g *tail, int n) {
-  tail->schedlink = NULL;
-  if (sched.runqtail)
-    sched.runqtail->schedlink = head;
-  else
-    sched.runqhead = head;
-  sched.runqtail = tail;
-  atomic_fetch_add(&sched.runqsize, n);
+  gqueue_put_batch(&sched.runq, head, tail, n);
 }
 
-/* The callback queue (sched.lock held). */
 static void cbq_put(struct g *gp) {
-  gp->schedlink = NULL;
-  if (sched.cbqtail)
-    sched.cbqtail->schedlink = gp;
-  else
-    sched.cbqhead = gp;
-  sched.cbqtail = gp;
-  atomic_fetch_add(&sched.cbqsize, 1);
+  gqueue_put_batch(&sched.cbq, gp, gp, 1);
 }
 
 static struct g *cbq_get(void) {
-  struct g *gp = sched.cbqhead;
-  if (!gp) return NULL;
-  sched.cbqhead = gp->schedlink;
-  if (!sched.cbqhead) sched.cbqtail = NULL;
-  atomic_fetch_sub(&sched.cbqsize, 1);
-  return gp;
+  return gqueue_pop(&sched.cbq);
 }
 
 /* The next callback waiting for a P, to run on pp (its turn taken), or NULL. */
@@ -349,7 +355,7 @@ static struct g *cbq_take(struct p *pp) {
 
 /* Is anything waiting for a P in the global queues? */
 static inline bool global_work(void) {
-  return atomic_load(&sched.runqsize) > 0 || atomic_load(&sched.cbqsize) > 0;
+  return atomic_load(&sched.runq.size) > 0 || atomic_load(&sched.cbq.size) > 0;
 }
 
 /* Moves half the local queue and gp to the global queue (local queue full). */
@@ -441,7 +447,7 @@ static struct g *runq_steal(struct p *pp, struct p *victim, bool take_runnext) {
 /* Takes a batch from the global queue (sched.lock held): one to run, and up
  * to a fair share into pp's local queue. */
 static struct g *globrunq_get(struct p *pp, int max) {
-  int32_t size = atomic_load(&sched.runqsize);
+  int32_t size = atomic_load(&sched.runq.size);
   if (size == 0) return NULL;
   int n = size / sched.nprocs + 1;
   if (n > size) n = size;
@@ -452,15 +458,9 @@ static struct g *globrunq_get(struct p *pp, int max) {
   int room = (int)(RUNQ_SIZE - used) + 1; /* +1: the G returned */
   if (n > room) n = room;
   if (n > RUNQ_SIZE / 2) n = RUNQ_SIZE / 2;
-  atomic_fetch_sub(&sched.runqsize, n);
-  struct g *gp = sched.runqhead;
-  sched.runqhead = gp->schedlink;
-  for (int i = 1; i < n; i++) {
-    struct g *g2 = sched.runqhead;
-    sched.runqhead = g2->schedlink;
-    runq_put(pp, g2, false);
-  }
-  if (!sched.runqhead) sched.runqtail = NULL;
+  struct g *gp = gqueue_pop(&sched.runq);
+  for (int i = 1; i < n; i++)
+    runq_put(pp, gqueue_pop(&sched.runq), false);
   return gp;
 }
 
@@ -851,10 +851,10 @@ top:;
    * one goroutine runs between two callbacks (cbtick is the schedtick of
    * the last callback served here; callbacks do not tick), so a callback
    * storm cannot starve the goroutines, nor the goroutines the callbacks. */
-  if (atomic_load_explicit(&sched.cbqsize, memory_order_relaxed) > 0 &&
+  if (atomic_load_explicit(&sched.cbq.size, memory_order_relaxed) > 0 &&
       pp->cbtick != pp->schedtick && (gp = cbq_take(pp)))
     return gp;
-  if (pp->schedtick % 61 == 0 && atomic_load(&sched.runqsize) > 0) {
+  if (pp->schedtick % 61 == 0 && atomic_load(&sched.runq.size) > 0) {
     rt_lock_acquire(&sched.lock);
     gp = globrunq_get(pp, 1);
     rt_lock_release(&sched.lock);
@@ -1199,7 +1199,7 @@ static void yield_m(struct g *gp) {
   struct m *mp = drop_g(gp, G_RUNNABLE);
   /* Behind everything local; an empty local queue means nobody else wants
    * this P, unless the global queue or other Ps do. */
-  if (atomic_load(&sched.runqsize) > 0 && runq_empty(mp->p)) {
+  if (atomic_load(&sched.runq.size) > 0 && runq_empty(mp->p)) {
     rt_lock_acquire(&sched.lock);
     globrunq_put_batch(gp, gp, 1);
     rt_lock_release(&sched.lock);
@@ -1830,8 +1830,8 @@ void sched_drop_p(struct m *mp) {
    * waits for at most one turn of the other. */
   int64_t when = atomic_load(&pp->timer0when);
   bool other =
-      (when != 0 && when <= nanotime()) || !runq_empty(pp) || atomic_load(&sched.runqsize) > 0;
-  if (atomic_load(&sched.cbqsize) > 0 && (!other || pp->cbtick != pp->schedtick)) {
+      (when != 0 && when <= nanotime()) || !runq_empty(pp) || atomic_load(&sched.runq.size) > 0;
+  if (atomic_load(&sched.cbq.size) > 0 && (!other || pp->cbtick != pp->schedtick)) {
     rt_lock_acquire(&sched.lock);
     struct g *gp = cbq_get();
     if (gp) {

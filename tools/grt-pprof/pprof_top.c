@@ -28,6 +28,7 @@
 #define _GNU_SOURCE
 #include "pprof_top.h"
 
+#include "base/buf.h"      /* buf_write_all, shared with libgrt (compiled in) */
 #include "profile_proto.h" /* shared with libgrt's writer */
 
 #include <errno.h>
@@ -733,24 +734,10 @@ struct out {
   int err; /* sticky: -ENOMEM or the write's -errno */
 };
 
-static int write_all(int fd, const char *buf, size_t n) {
-  while (n > 0) {
-    ssize_t r = write(fd, buf, n);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (r == 0) return -EIO;
-    buf += r;
-    n -= (size_t)r;
-  }
-  return 0;
-}
-
 /* Writes what is buffered (all of it, or only a full chunk's worth). */
 static void out_flush(struct out *o, int all) {
   if (o->err || (!all && o->len < OUT_CHUNK)) return;
-  o->err = write_all(o->fd, o->buf, o->len);
+  o->err = buf_write_all(o->fd, o->buf, o->len);
   o->len = 0;
 }
 
