@@ -97,7 +97,9 @@ static void *slot(struct grt_chan *c, size_t i) {
 
 static void copy_elem(struct grt_chan *c, void *dst, const void *src) {
   if (c->elem_size == 0 || !dst) return;
-  if (src)
+  if (src && c->elem_size == 8) /* a pointer or a long: inline, no call */
+    memcpy(dst, src, 8);
+  else if (src)
     memcpy(dst, src, c->elem_size);
   else
     memset(dst, 0, c->elem_size);

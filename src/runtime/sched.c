@@ -800,10 +800,11 @@ static int64_t earliest_timer(void) {
 static int64_t check_all_timers(int64_t *now) {
   for (;;) {
     struct p *first = NULL;
-    int64_t first_when = 0, second_when = 0;
+    int64_t first_when = 0, second_when = 0, earliest = 0;
     for (int i = 0; i < sched.nprocs; i++) {
       int64_t w = atomic_load_explicit(&sched.allp[i]->timer0when, memory_order_acquire);
       if (w == 0) continue;
+      if (earliest == 0 || w < earliest) earliest = w;
       if (*now == 0) *now = nanotime();
       if (w > *now) continue;
       if (!first || w < first_when) {
@@ -814,11 +815,10 @@ static int64_t check_all_timers(int64_t *now) {
         second_when = w;
       }
     }
-    if (!first) break;
+    if (!first) return earliest; /* nothing due: one pass (the switch path) */
     /* Its timers up to the next P's first due one, then look again. */
     timer_run(first, second_when ? second_when : *now);
   }
-  return earliest_timer();
 }
 
 static struct g *steal_work(struct m *mp, struct p *pp) {
