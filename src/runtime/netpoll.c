@@ -481,12 +481,26 @@ int grt_connect_tcp(const char *host, int port, int64_t timeout_ns) {
     }
     int r = connect(fd, a->ai_addr, a->ai_addrlen);
     if (r != 0 && errno == EINPROGRESS) {
-      r = io_wait(fd, pd, false, deadline);
-      if (r == 0) {
+      /* Writable, with no error, and a peer: connected.  A wakeup without
+       * a peer is spurious (a readiness left over from an earlier socket
+       * with the same fd number): wait again, as Go's connect does. */
+      for (;;) {
+        r = io_wait(fd, pd, false, deadline);
+        if (r != 0) break;
         int soerr = 0;
         socklen_t len = sizeof soerr;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-        r = soerr ? -soerr : 0;
+        if (soerr) {
+          r = -soerr;
+          break;
+        }
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) break;
+        if (errno != ENOTCONN) {
+          r = -errno;
+          break;
+        }
       }
     } else if (r != 0) {
       r = -errno;
