@@ -5,8 +5,9 @@
  * in Go.  GRT_MAXPROCS Ps exist (default: online CPUs).  A goroutine runs
  * until it blocks (channel, mutex, wait group, sleep, I/O), yields, or
  * exits: grt never switches it away in the middle of its own code.  One
- * that blocks its thread in plain C (sleep(3), read(2), a pthread mutex) or
- * computes for more than 10 ms without calling grt loses its P instead:
+ * that blocks its thread in plain C (sleep(3), read(2), a pthread mutex;
+ * after 1 ms when other work waits) or computes for more than 10 ms without
+ * calling grt loses its P instead:
  * sysmon hands the P to another thread, so the others keep running.  It
  * keeps its thread, stack, errno and locks, is not interrupted (no signal),
  * and takes a P back at its next grt call.  Such goroutines hold a thread

@@ -45,6 +45,7 @@
 #include <dlfcn.h>
 #include <linux/membarrier.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1952,6 +1953,7 @@ struct m *sched_new_extra_m(void) {
 
 #define SYSMON_RETAKE_NS 20000
 #define SYSMON_MAX_DELAY_NS 10000000
+#define SYSMON_BLOCKED_NS 1000000 /* a P held by a thread asleep in the kernel */
 
 static struct {
   uint32_t tick; /* syscalltick last seen */
@@ -2111,6 +2113,22 @@ static void hog_report(struct m *mp, int64_t held_ns) {
   atomic_store_explicit(&mp->hog_n, 0, memory_order_relaxed);
 }
 
+/* Is thread tid asleep in the kernel ('S' or 'D' in /proc)?  A hint for
+ * when to try a handoff, never for whether it is safe (the handshake
+ * decides that). */
+static bool thread_blocked(pid_t tid) {
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  const char *paren = strrchr(buf, ')'); /* the name may hold spaces */
+  return paren && paren[1] == ' ' && (paren[2] == 'S' || paren[2] == 'D');
+}
+
 /* Watches one running P: returns true when it was handed off. */
 static bool sysmon_watch(int i, struct p *pp, int64_t now) {
   uint32_t t = __atomic_load_n(&pp->schedtick, __ATOMIC_RELAXED);
@@ -2121,12 +2139,22 @@ static bool sysmon_watch(int i, struct p *pp, int64_t now) {
     return false;
   }
   int64_t held = now - sysmon_seen[i].runsince;
-  if (held < sched.handoff_ns || !sched.can_handoff) return false;
-  /* At most one attempt per handoff_ns per P: an M busy in the runtime
-   * (a long lock hold, a stack release) is left alone meanwhile. */
-  if (sysmon_seen[i].tried && now - sysmon_seen[i].tried < sched.handoff_ns) return false;
-  sysmon_seen[i].tried = now;
+  if (!sched.can_handoff || held < SYSMON_BLOCKED_NS) return false;
   struct m *mp = __atomic_load_n(&pp->m, __ATOMIC_RELAXED);
+  /* A thread asleep in the kernel for a while with work waiting (queued
+   * goroutines, or a due timer) loses its P after SYSMON_BLOCKED_NS, as Go
+   * retakes the P of a system call when others want it; one computing, or
+   * with nothing waiting, after handoff_ns. */
+  int64_t after = sched.handoff_ns;
+  if (held < after && mp && thread_blocked(mp->tid)) {
+    int64_t timer = earliest_timer(); /* any M runs every P's due timers */
+    if (!runq_empty(pp) || global_work() || (timer != 0 && timer <= now)) after = SYSMON_BLOCKED_NS;
+  }
+  if (held < after) return false;
+  /* At most one attempt per such period per P: an M busy in the runtime
+   * (a long lock hold, a stack release) is left alone meanwhile. */
+  if (sysmon_seen[i].tried && now - sysmon_seen[i].tried < after) return false;
+  sysmon_seen[i].tried = now;
   if (!sysmon_handoff(pp, mp, t)) return false;
   if (sched.debug_hogs) hog_report(mp, held);
   return true;
@@ -2189,8 +2217,9 @@ static void *sysmon_main(void *arg) {
     else if (idle > 50 && delay < SYSMON_MAX_DELAY_NS)
       delay *= 2;
     if (delay > SYSMON_MAX_DELAY_NS) delay = SYSMON_MAX_DELAY_NS;
-    /* A running P is looked at least twice per handoff_ns. */
-    if (any_running && delay > sched.handoff_ns / 2) delay = sched.handoff_ns / 2;
+    /* A running P is looked at every SYSMON_BLOCKED_NS (a thread asleep in
+     * the kernel with work waiting loses its P after that long). */
+    if (any_running && delay > SYSMON_BLOCKED_NS) delay = SYSMON_BLOCKED_NS;
     struct timespec ts = {delay / 1000000000, delay % 1000000000};
     nanosleep(&ts, NULL);
     idle = sched_retake_now(nanotime(), &any_syscall, &any_running) ? 0 : idle + 1;
