@@ -357,7 +357,10 @@ GRT_API int grt_pprof_serve(const char *addr);
  *
  * The environment variables GRT_CPUPROFILE=path and GRT_CPUPROFILE_HZ=n
  * profile the whole run of grt_main; the profile is written when the
- * process exits through grt_main (main returning, grt_exit, or exit(3)).
+ * process exits through grt_main (main returning, grt_exit, or exit(3)),
+ * and on the first SIGINT or SIGTERM, before the signal takes the action
+ * it had (the default, or the program's handler set before grt_main; an
+ * ignored signal stays ignored).
  */
 typedef struct grt_prof_config {
   const char *path; /* file to write (created or truncated), or NULL to use fd */

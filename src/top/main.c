@@ -70,17 +70,18 @@ int grt_maxprocs(void) {
 
 /* GRT_CPUPROFILE=path [GRT_CPUPROFILE_HZ=n]: profile the whole run.  A bad
  * value leaves profiling off with one line on stderr; the program runs on. */
-static void cpuprofile_from_env(void) {
+static bool cpuprofile_from_env(void) {
   const char *path = getenv("GRT_CPUPROFILE");
-  if (!path || !*path) return;
+  if (!path || !*path) return false;
   long hz = PROF_DEFAULT_HZ;
   const char *hzs = getenv("GRT_CPUPROFILE_HZ");
   if (hzs && *hzs && !env_int("GRT_CPUPROFILE_HZ", 1, SAMPLER_MAX_HZ, &hz, "CPU profiling off"))
-    return;
+    return false;
   int err = grt_prof_start(&(grt_prof_config){.path = path, .hz = (int)hz});
   if (err)
     warn_line("grt: GRT_CPUPROFILE=\"%s\": cannot start CPU profiling: %s; CPU profiling off", path,
               strerror(-err));
+  return err == 0;
 }
 
 int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
@@ -107,9 +108,9 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
     return err;
   }
   if (err) return err;
-  sampler_init_signal(); /* a SIGPROF before any profile must not kill us */
-  sigquit_install();
-  cpuprofile_from_env(); /* arms m0, the only M so far */
+  sampler_init_signal();                  /* a SIGPROF before any profile must not kill us */
+  bool profiling = cpuprofile_from_env(); /* arms m0, the only M so far */
+  signals_install(profiling);
   http_from_env();
   sched_run_main(main_fn, argc, argv);
 }

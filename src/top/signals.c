@@ -1,0 +1,139 @@
+/*
+ * signals.c - the signals grt_main takes over for the program:
+ *   SIGQUIT            dump every goroutine to stderr, exit 2 (as Go);
+ *   SIGINT, SIGTERM    only while GRT_CPUPROFILE profiles the run: write
+ *                      the profile first, then take the signal's own action
+ *                      (the default, or the handler the program had).
+ *
+ * Invariants:
+ *  - The handler only writes the signal's number to a non-blocking pipe
+ *    (async-signal-safe); a thread with every signal blocked does the work.
+ *    A full pipe means the thread is awake already.
+ *  - A signal the program ignored before grt_main stays ignored, and a
+ *    SIGQUIT handler it set stays.  For SIGINT and SIGTERM the program's
+ *    disposition is kept and put back before the signal is raised again,
+ *    so the process ends (or goes on) exactly as it would have.
+ *  - A forked child has no such thread: it gets the dispositions back.
+ */
+#define _GNU_SOURCE
+#include "top/top.h"
+
+#include "base/warn.h"
+#include "grt.h"
+#include "pprof/cpuprof.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+
+static int sig_pipe[2] = {-1, -1};
+static const int stop_signals[] = {SIGINT, SIGTERM};
+static struct sigaction stop_prev[2]; /* the program's, for stop_signals */
+static bool stop_ours[2];
+
+static void on_signal(int sig) {
+  int saved = errno;
+  unsigned char c = (unsigned char)sig;
+  ssize_t r = write(sig_pipe[1], &c, 1);
+  (void)r;
+  errno = saved;
+}
+
+static bool is_ours(int sig) {
+  struct sigaction cur;
+  return sigaction(sig, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+         cur.sa_handler == on_signal;
+}
+
+static void fork_child(void) {
+  if (is_ours(SIGQUIT)) signal(SIGQUIT, SIG_DFL);
+  for (int i = 0; i < 2; i++)
+    if (stop_ours[i] && is_ours(stop_signals[i])) sigaction(stop_signals[i], &stop_prev[i], NULL);
+}
+
+/* SIGINT or SIGTERM: the profile first, then the signal's own action. */
+static void stop(int sig) {
+  int err = cpuprof_stop();
+  if (err && err != -EINVAL)
+    warn_line("grt: writing the CPU profile on signal %d failed: %s", sig, strerror(-err));
+  for (int i = 0; i < 2; i++)
+    if (stop_signals[i] == sig) sigaction(sig, &stop_prev[i], NULL);
+  kill(getpid(), sig); /* to the process: a thread that takes it runs its action */
+}
+
+static void *signal_thread(void *unused) {
+  (void)unused;
+  for (;;) {
+    unsigned char c;
+    ssize_t r = read(sig_pipe[0], &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r != 1) return NULL;
+    if (c == SIGQUIT) {
+      static const char hdr[] = "SIGQUIT: quit\n\n";
+      ssize_t w = write(2, hdr, sizeof hdr - 1);
+      (void)w;
+      grt_dump(2);
+      _exit(2);
+    }
+    stop(c);
+  }
+}
+
+/* The pipe and the thread, once.  false (with one line) if either fails. */
+static bool start_thread(void) {
+  if (sig_pipe[0] >= 0) return true;
+  if (pipe2(sig_pipe, O_CLOEXEC) != 0) {
+    warn_line("grt: SIGQUIT dumps and profile-on-signal disabled: pipe: %s", strerror(errno));
+    return false;
+  }
+  fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK);
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved); /* the thread inherits: no signal lands there */
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int err = pthread_create(&t, &attr, signal_thread, NULL);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  if (err) {
+    warn_line("grt: SIGQUIT dumps and profile-on-signal disabled: pthread_create: %s",
+              strerror(err));
+    close(sig_pipe[0]);
+    close(sig_pipe[1]);
+    sig_pipe[0] = sig_pipe[1] = -1;
+    return false;
+  }
+  pthread_setname_np(t, "grt-signals");
+  pthread_atfork(NULL, NULL, fork_child);
+  return true;
+}
+
+static void take(int sig, struct sigaction *prev) {
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART | SA_ONSTACK;
+  sigaction(sig, &sa, prev);
+}
+
+void signals_install(bool profiling) {
+  struct sigaction old;
+  /* SIGQUIT: unless the program set a handler or SIG_IGN before grt_main. */
+  if (sigaction(SIGQUIT, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+      old.sa_handler == SIG_DFL && start_thread())
+    take(SIGQUIT, NULL);
+  if (!profiling) return;
+  for (int i = 0; i < 2; i++) {
+    if (sigaction(stop_signals[i], NULL, &old) != 0) continue;
+    if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN) continue; /* stays ignored */
+    if (!start_thread()) return;
+    take(stop_signals[i], &stop_prev[i]);
+    stop_ours[i] = true;
+  }
+}
