@@ -152,9 +152,9 @@ typedef struct grt_chan grt_chan;
 GRT_API grt_chan *grt_chan_make(size_t elem_size, size_t cap);
 
 /* Copies *elem into the channel, blocking until a receiver or buffer slot
- * takes it.  0; -EPIPE if the channel is (or becomes) closed; -EINVAL for a
- * NULL channel or NULL elem (elem may be NULL when elem_size is 0); -EPERM
- * outside a goroutine. */
+ * takes it.  0; -EPIPE if the channel is (or becomes) closed, a misuse
+ * (Go panics) with its one line; -EINVAL for a NULL channel or NULL elem
+ * (elem may be NULL when elem_size is 0); -EPERM outside a goroutine. */
 GRT_API int grt_chan_send(grt_chan *c, const void *elem);
 
 /* Receives into *elem (may be NULL to discard).  1 got a value; 0 the
@@ -163,7 +163,8 @@ GRT_API int grt_chan_send(grt_chan *c, const void *elem);
 GRT_API int grt_chan_recv(grt_chan *c, void *elem);
 
 /* Closes the channel: blocked receivers get 0, blocked senders -EPIPE.
- * 0; -EPIPE if already closed; -EINVAL for NULL.  Any thread. */
+ * 0; -EPIPE if already closed (a misuse, with its line); -EINVAL for NULL.
+ * Any thread. */
 GRT_API int grt_chan_close(grt_chan *c);
 
 /* Number of buffered elements, and the buffer capacity.  -EINVAL for NULL. */
@@ -186,7 +187,8 @@ typedef struct grt_select_case {
 
 /* Waits until one of the n cases can proceed and performs it; when several
  * are ready one is chosen uniformly at random.  Returns the index of the
- * case taken, or -1 if none is ready and block is 0.  A taken GRT_SEND case
+ * case taken, or -EAGAIN if none is ready and block is 0 (a value no error
+ * of grt_select shares; it was -1, which is -EPERM).  A taken GRT_SEND case
  * on a closed channel returns its index with ok = 0 (as Go would panic).
  * -EINVAL for bad arguments (n < 0, n > 65536, cases NULL with n > 0, bad
  * dir), -EPERM outside a goroutine.  With n == 0 and block set, the

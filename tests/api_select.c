@@ -1,5 +1,5 @@
 /*
- * api_select: grt_select semantics.  A non-blocking select returns -1 when
+ * api_select: grt_select semantics.  A non-blocking select returns -EAGAIN when
  * no case is ready and the ready case's index when one is; send and recv
  * cases mix; a case on a NULL channel is never chosen; recv from a closed
  * channel gives ok = 0 and a zeroed element; a blocking select is woken by
@@ -36,8 +36,8 @@ static int run(int argc, char **argv) {
       {.chan = a, .dir = GRT_RECV, .elem = &va},
       {.chan = b, .dir = GRT_RECV, .elem = &vb},
   };
-  CHECK(grt_select(cs, 2, 0) == -1);
-  CHECK(grt_select(NULL, 0, 0) == -1);
+  CHECK(grt_select(cs, 2, 0) == -EAGAIN);
+  CHECK(grt_select(NULL, 0, 0) == -EAGAIN);
 
   /* One ready: its index, with the value. */
   int seven = 7;
@@ -46,7 +46,7 @@ static int run(int argc, char **argv) {
   CHECK(grt_select(cs, 2, 0) == 1);
   CHECK(cs[1].ok == 1 && vb == 7);
   CHECK(grt_chan_len(b) == 0);
-  CHECK(grt_select(cs, 2, 0) == -1);
+  CHECK(grt_select(cs, 2, 0) == -EAGAIN);
 
   /* Mixed: recv from empty b vs send into b (room): the send is taken. */
   int nine = 9, got = 0;
@@ -66,7 +66,7 @@ static int run(int argc, char **argv) {
       {.chan = full, .dir = GRT_SEND, .elem = &nine},
       {.chan = b, .dir = GRT_RECV, .elem = &got},
   };
-  CHECK(grt_select(none, 2, 0) == -1);
+  CHECK(grt_select(none, 2, 0) == -EAGAIN);
   CHECK(grt_chan_len(full) == 1);
 
   /* NULL channels: never chosen, even when the other case is always ready. */
@@ -80,7 +80,7 @@ static int run(int argc, char **argv) {
   };
   for (int i = 0; i < 1000; i++)
     CHECK(grt_select(withnull, 3, 1) == 2);
-  CHECK(grt_select(withnull, 2, 0) == -1);
+  CHECK(grt_select(withnull, 2, 0) == -EAGAIN);
 
   /* Recv from a closed channel: ok = 0, element zeroed. */
   x = 1234;

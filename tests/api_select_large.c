@@ -50,7 +50,7 @@ static void check_shared_channels(void) {
   CHECK(grt_chan_send(ready, &v) == 0);
   int r = grt_select(cases, NSHARED, 0);
   CHECK(r >= 0 && cases[r].chan == ready && vals[r] == 5 && cases[r].ok == 1);
-  CHECK(grt_select(cases, NSHARED, 0) == -1); /* nothing left */
+  CHECK(grt_select(cases, NSHARED, 0) == -EAGAIN); /* nothing left */
   /* Blocking: parked on every case until a send. */
   grt_wg_add(&wg, 1);
   grt_chan *later = cases[NSHARED - 1].chan;

@@ -101,7 +101,7 @@ static int run(int argc, char **argv) {
   CHECK(grt_select(&good, -1, 0) == -EINVAL);
   CHECK(grt_select(NULL, 1, 0) == -EINVAL);
   CHECK(grt_select(&good, 65537, 0) == -EINVAL);
-  CHECK(grt_select(&good, 1, 0) == -1); /* still usable: c is empty */
+  CHECK(grt_select(&good, 1, 0) == -EAGAIN); /* still usable: c is empty */
   CHECK(grt_chan_send(c, &x) == 0 && grt_chan_recv(c, &x) == 1 && x == 1);
   grt_chan_free(c);
 
@@ -138,6 +138,26 @@ static int run(int argc, char **argv) {
   CHECK(grt_go(finisher, NULL) == 0 && grt_go(finisher, NULL) == 0);
   grt_wg_wait(&wg);
   grt_wg_wait(&wg);
+
+  /* grt_wg_done below zero names grt_wg_done. */
+  capture_begin();
+  grt_wg_done(&wg);
+  lines = capture_end();
+  CHECK(lines == 1 && strstr(captured, "grt_wg_done"));
+
+  /* Sending on a closed channel and closing it twice (Go panics): -EPIPE
+   * with one line each, naming the call. */
+  grt_chan *closed = grt_chan_make(sizeof(int), 1);
+  CHECK(closed && grt_chan_close(closed) == 0);
+  capture_begin();
+  CHECK(grt_chan_send(closed, &x) == -EPIPE);
+  lines = capture_end();
+  CHECK(lines == 1 && strstr(captured, "grt_chan_send"));
+  capture_begin();
+  CHECK(grt_chan_close(closed) == -EPIPE);
+  lines = capture_end();
+  CHECK(lines == 1 && strstr(captured, "grt_chan_close"));
+  grt_chan_free(closed);
 
   /* A goroutine still starts fine after all that. */
   grt_wg_add(&wg, 1);

@@ -193,6 +193,7 @@ int grt_chan_send(grt_chan *c, const void *ep) {
   rt_lock_acquire(&c->lock);
   if (c->closed) {
     rt_lock_release(&c->lock);
+    misuse("grt_chan_send: the channel is closed"); /* Go panics */
     return -EPIPE;
   }
   struct sudog *sg = waitq_pop(&c->recvq);
@@ -209,7 +210,9 @@ int grt_chan_send(grt_chan *c, const void *ep) {
   gp->param = NULL;
   waitq_push(&c->sendq, &me);
   sched_park(sched_unlock_commit, &c->lock, "chan send");
-  return me.success ? 0 : -EPIPE;
+  if (me.success) return 0;
+  misuse("grt_chan_send: the channel was closed while the send waited"); /* Go panics */
+  return -EPIPE;
 }
 
 int grt_chan_recv(grt_chan *c, void *ep) {
@@ -246,6 +249,7 @@ int grt_chan_close(grt_chan *c) {
   rt_lock_acquire(&c->lock);
   if (c->closed) {
     rt_lock_release(&c->lock);
+    misuse("grt_chan_close: the channel is closed already"); /* Go panics */
     return -EPIPE;
   }
   c->closed = true;
@@ -457,7 +461,7 @@ int grt_select(grt_select_case *cases, int n, int block) {
   }
   sort_lockorder(cases, pollorder, lockorder, npoll);
   struct selstate s = {cases, lockorder, npoll};
-  int result = -1;
+  int result = -EAGAIN; /* none ready, and not blocking: an error no other result shares */
 
   if (npoll == 0) {
     if (block) sched_park(never_commit, NULL, "select (no cases)");
