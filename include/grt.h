@@ -79,9 +79,11 @@ extern "C" {
  * the runtime could not start: -EBUSY if it was already started, -ENOMEM, or
  * -EAGAIN if a thread could not be created.
  *
- * Environment: GRT_MAXPROCS=n (1..1024) sets the number of Ps.  A value that
- * is not a whole number in range prints one line on stderr and the default
- * (online CPUs) is used.
+ * Environment: GRT_MAXPROCS=n (1..1024) sets the number of Ps (default:
+ * online CPUs).  main_fn runs on a large stack, as a C main expects: 8 MiB
+ * by default, GRT_MAINSTACK=bytes (64 KiB..1 GiB), mapped MAP_NORESERVE so
+ * only the pages it touches cost memory.  A value that is not a whole
+ * number in range prints one line on stderr and the default is used.
  *
  * Typical use:  int main(int c, char **v) { return grt_main(real_main, c, v); }
  */

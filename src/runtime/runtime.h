@@ -230,6 +230,7 @@ struct sched_config {
   long max_threads;        /* Ms at most, for handing off stuck Ps (GRT_MAXTHREADS) */
   long handoff_ns;         /* a P that has not scheduled for this long is handed off */
   bool debug_hogs;         /* GRT_DEBUG=hogs: report each handoff with the stack */
+  size_t main_stack;       /* the main goroutine's stack (GRT_MAINSTACK), bytes */
 };
 int sched_init(const struct sched_config *cfg);
 void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) __attribute__((noreturn));

@@ -141,6 +141,7 @@ static struct {
   long max_threads;
   int64_t handoff_ns;
   bool debug_hogs;
+  size_t main_stack;
   bool can_handoff;                  /* membarrier(PRIVATE_EXPEDITED) is available */
   _Atomic uint64_t handoffs;         /* Ps taken from goroutines that held them too long */
   _Atomic int64_t running_without_p; /* handed-off goroutines not yet back to a P */
@@ -1536,6 +1537,7 @@ int sched_init(const struct sched_config *cfg) {
   sched.max_threads = cfg->max_threads;
   sched.handoff_ns = cfg->handoff_ns;
   sched.debug_hogs = cfg->debug_hogs;
+  sched.main_stack = cfg->main_stack;
   /* sysmon's half of the handoff handshake (see sysmon_handoff). */
   sched.can_handoff = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
   if (!sched.can_handoff)
@@ -1573,7 +1575,10 @@ void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) {
   sched.main_argv = argv;
   struct m *m0 = sched.m0;
   acquirep(m0, sched.allp[0]);
-  int err = newproc(m0->p, NULL, main_goroutine, NULL, NULL);
+  /* A C main expects a big stack: 8 MiB by default, MAP_NORESERVE, so
+   * only the pages it touches cost memory. */
+  grt_go_opts opts = {.stack_size = sched.main_stack, .name = NULL};
+  int err = newproc(m0->p, sched.main_stack ? &opts : NULL, main_goroutine, NULL, NULL);
   if (err) {
     warn_line("grt: grt_main: cannot start the main goroutine: %s", strerror(-err));
     exit(2);

@@ -11,6 +11,8 @@
  *                            vm.max_map_count); tests force the canary path
  *   GRT_CPUPROFILE[_HZ]      profile the whole run to a file (hz 1..10000)
  *   GRT_PPROF_ADDR           serve /debug/pprof (http.c)
+ *   GRT_MAINSTACK            the main goroutine's stack in bytes (64 KiB..1 GiB,
+ *                            default 8 MiB, as a C main's; MAP_NORESERVE)
  *   GRT_MAXTHREADS           threads at most (default 10000, as Go); past it,
  *                            stuck Ps are no longer handed off
  *   GRT_DEBUG                comma-separated: "hogs" reports every P handed
@@ -37,8 +39,9 @@
 
 #define MAXPROCS_LIMIT 1024
 #define PROF_DEFAULT_HZ 100
-#define MAXTHREADS_DEFAULT 10000 /* as Go's debug.SetMaxThreads */
-#define HANDOFF_NS 10000000      /* as Go's forcePreemptNS */
+#define MAXTHREADS_DEFAULT 10000     /* as Go's debug.SetMaxThreads */
+#define HANDOFF_NS 10000000          /* as Go's forcePreemptNS */
+#define MAINSTACK_DEFAULT (8L << 20) /* a C main's usual stack (ulimit -s) */
 
 /* Is word one of GRT_DEBUG's comma-separated words? */
 static bool debug_has(const char *word) {
@@ -101,6 +104,9 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   env_int("GRT_STACK_GUARD_BUDGET", 0, 1L << 30, &cfg.stack_guard_budget,
           "using the budget from vm.max_map_count");
   env_int("GRT_MAXTHREADS", 2, 1L << 20, &cfg.max_threads, "using 10000");
+  long main_stack = MAINSTACK_DEFAULT;
+  env_int("GRT_MAINSTACK", 64L << 10, 1L << 30, &main_stack, "using 8388608 (8 MiB)");
+  cfg.main_stack = (size_t)main_stack;
   sched_set_hooks(sampler_hooks());
   int err = sched_init(&cfg);
   if (err == -EBUSY) {
