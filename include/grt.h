@@ -293,9 +293,11 @@ GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
 
 /*
  * Writes every goroutine to fd as Go's traceback does: "goroutine N
- * [state]:" (running, runnable, chan receive, sleep, IO wait, extcall, ...)
- * then its frames, function and file:line.  Parked goroutines are unwound
- * from their saved context.  SIGQUIT prints the same on stderr and exits
+ * [state]:" (running, runnable, chan receive, sleep, IO wait, extcall, ...;
+ * with ", M minutes" once a parked goroutine has waited a minute) then its
+ * frames, function and file:line, and "created by fn in goroutine P" with
+ * the position of the grt_go call.  Parked goroutines are unwound from
+ * their saved context.  SIGQUIT prints the same on stderr and exits
  * with status 2, as in Go.  0 or -errno: -EBADF for a bad fd; -EDEADLK
  * (and one stderr line), writing nothing, when called from a signal
  * handler running on a sigaltstack (as every grt thread's handlers do with

@@ -4,7 +4,8 @@
  * replaced (reusing dead goroutines' stacks), while the main goroutine
  * takes 50 dumps with no stop-the-world.  Every dump must parse: each
  * block a well-formed "goroutine N [state]:" header, then function lines
- * each followed by its "\tfile:line" (or one "stack unavailable" line).
+ * each followed by its "\tfile:line" (or one "stack unavailable" line),
+ * and a "created by fn in goroutine N" line with its position.
  * A goroutine parked for the whole test in parked_forever must show up in
  * a dump as [chan receive] with its function.
  */
@@ -103,6 +104,8 @@ static long check_dump(char *d, int *forever, long *unavailable) {
                strcmp(line, "\tstack unavailable (goroutine moved)") == 0) {
       ++*unavailable;
     } else if (strcmp(line, "...additional frames elided...") == 0) {
+    } else if (strncmp(line, "created by ", 11) == 0 && line[11] && line[11] != ' ') {
+      want_next = POS; /* Go's "created by fn in goroutine N", then its position */
     } else {
       size_t len = strlen(line);
       if (len < 3 || line[0] == '\t' || line[len - 1] != ')' || !strchr(line, '('))

@@ -12,6 +12,7 @@
 #include "pprof/goroutines.h"
 
 #include "base/buf.h"
+#include "base/fpwalk.h"
 #include "pprof/pprof.h"
 #include "pprof/symbolize.h"
 #include "runtime/runtime.h"
@@ -54,12 +55,30 @@ static void name_suffix(struct buf_str *b, const struct gsnap *g) {
   buf_printf(b, "\"");
 }
 
+/* As Go: "created by fn in goroutine N" and the grt_go call's position. */
+static void created_by(struct buf_str *b, const struct gsnap *g, symbolizer *sym) {
+  if (g->gopc < FPWALK_MIN_PC) return;
+  struct symbolize_line lines[MAX_LINES];
+  uintptr_t pc = g->gopc - 1; /* the call site */
+  int n = symbolize(sym, pc, lines);
+  const struct symbolize_line *l = &lines[n - 1]; /* the function it is in */
+  buf_printf(b, "created by %s", l->function);
+  if (g->parentid) buf_printf(b, " in goroutine %llu", (unsigned long long)g->parentid);
+  buf_printf(b, "\n\t%s:%d", l->file[0] ? l->file : "?", l->line);
+  long off = fn_offset(pc, l->function);
+  if (off >= 0) buf_printf(b, " +%#lx", (unsigned long)off);
+  buf_printf(b, "\n");
+}
+
 /* Go's traceback text (debug=2, grt_dump, SIGQUIT). */
 static void format_traceback(struct buf_str *b, const struct snap *s, symbolizer *sym) {
   struct symbolize_line lines[MAX_LINES];
   for (size_t i = 0; i < s->ng; i++) {
     const struct gsnap *g = &s->gs[i];
     buf_printf(b, "%sgoroutine %llu [%s", i ? "\n" : "", (unsigned long long)g->id, g->state);
+    /* As Go: the wait, in whole minutes, once it reaches one. */
+    int64_t minutes = g->waited_ns / (60 * 1000000000LL);
+    if (minutes >= 1) buf_printf(b, ", %lld minute%s", (long long)minutes, minutes > 1 ? "s" : "");
     name_suffix(b, g);
     buf_printf(b, "]:\n");
     if (g->kind == SNAP_ELSEWHERE)
@@ -82,6 +101,7 @@ static void format_traceback(struct buf_str *b, const struct snap *s, symbolizer
       }
     }
     if (g->elided) buf_printf(b, "...additional frames elided...\n");
+    created_by(b, g, sym);
   }
 }
 

@@ -88,6 +88,9 @@ struct g {
   _Atomic uint32_t selectdone; /* a select's sudogs: first waker wins */
   const char *waitreason;
   struct timer sleeptimer;
+  uintptr_t gopc;       /* return address of the grt_go call that created it (dumps) */
+  uint64_t parentid;    /* the goroutine that created it, 0: none (dumps) */
+  int64_t waitsince;    /* sched_coarse_now() when it last parked (dumps) */
   uint32_t resume_mark; /* m->in_runtime to set when it next runs (execute): 1, but 0 when
                            it resumes straight into its own code (grt_yield's tail call) */
   char name[32];
@@ -244,6 +247,9 @@ struct sched_hooks {
   void (*labels_release)(grt_labels *l);
 };
 void sched_set_hooks(const struct sched_hooks *h);
+/* CLOCK_MONOTONIC to within sysmon's poll (about 1 ms while a P runs),
+ * for the cost of a load: for wait times in dumps. */
+int64_t sched_coarse_now(void);
 
 /* ---- entering the runtime from a goroutine's own code ----
  * Every grt call that may touch scheduler state (its M's P above all)

@@ -143,6 +143,7 @@ static struct {
   bool debug_hogs;
   size_t main_stack;
   bool can_handoff;                  /* membarrier(PRIVATE_EXPEDITED) is available */
+  _Atomic int64_t coarse_now;        /* sched_coarse_now: set by sysmon, and by its wakers */
   _Atomic uint64_t handoffs;         /* Ps taken from goroutines that held them too long */
   _Atomic int64_t running_without_p; /* handed-off goroutines not yet back to a P */
   int (*main_fn)(int, char **);
@@ -1159,6 +1160,7 @@ void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reaso
   mp->waitcommit = commit;
   mp->waitarg = arg;
   gp->waitreason = reason;
+  gp->waitsince = sched_coarse_now();
   asan_switch_begin(&gp->asan_fake, mp->g0);
   sched_mcall(park_m);
   fiber_end(gp->asan_fake);
@@ -1405,7 +1407,7 @@ static struct g *g_alloc(void) {
 
 /* Creates a runnable G; queued on pp (runnext) or, without a P, globally. */
 static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), void *arg,
-                   struct g **out) {
+                   uintptr_t gopc, struct g **out) {
   size_t size = STACK_DEFAULT;
   if (opts && opts->stack_size) {
     size = opts->stack_size < STACK_MIN ? STACK_MIN : opts->stack_size;
@@ -1447,6 +1449,8 @@ static int newproc(struct p *pp, const grt_go_opts *opts, void (*fn)(void *), vo
   gp->resume_mark = 1;
   /* A child inherits its creator's profiler labels, as in Go. */
   struct g *creator = getcurg();
+  gp->gopc = gopc;
+  gp->parentid = creator ? creator->id : 0;
   gp->labels = creator ? creator->labels : NULL;
   sched_labels_retain(gp->labels);
   if (opts && opts->name) snprintf(gp->name, sizeof gp->name, "%s", opts->name);
@@ -1578,7 +1582,7 @@ void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) {
   /* A C main expects a big stack: 8 MiB by default, MAP_NORESERVE, so
    * only the pages it touches cost memory. */
   grt_go_opts opts = {.stack_size = sched.main_stack, .name = NULL};
-  int err = newproc(m0->p, sched.main_stack ? &opts : NULL, main_goroutine, NULL, NULL);
+  int err = newproc(m0->p, sched.main_stack ? &opts : NULL, main_goroutine, NULL, 0, NULL);
   if (err) {
     warn_line("grt: grt_main: cannot start the main goroutine: %s", strerror(-err));
     exit(2);
@@ -1586,7 +1590,9 @@ void sched_run_main(int (*main_fn)(int, char **), int argc, char **argv) {
   schedule();
 }
 
-int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
+/* grt_go and grt_go_with; gopc: their caller, for "created by" in dumps. */
+static inline __attribute__((always_inline)) int go(const grt_go_opts *opts, void (*fn)(void *),
+                                                    void *arg, uintptr_t gopc) {
   RT_ENTER();
   if (!fn) {
     warn_line("grt: grt_go: fn is NULL");
@@ -1598,7 +1604,7 @@ int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
   }
   struct p *pp = currentp();
   if (!pp && sched_forked()) return sched_forked_refuse("grt_go");
-  int err = newproc(pp, opts, fn, arg, NULL);
+  int err = newproc(pp, opts, fn, arg, gopc, NULL);
   /* Backpressure: a goroutine that spawns faster than the Ps run what it
    * spawns would otherwise pile up live goroutines, each on a fresh stack
    * whose first touch costs a page fault, and fall further behind.  When
@@ -1611,8 +1617,12 @@ int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
   return err;
 }
 
+int grt_go_with(const grt_go_opts *opts, void (*fn)(void *), void *arg) {
+  return go(opts, fn, arg, (uintptr_t)__builtin_return_address(0));
+}
+
 int grt_go(void (*fn)(void *), void *arg) {
-  return grt_go_with(NULL, fn, arg);
+  return go(NULL, fn, arg, (uintptr_t)__builtin_return_address(0));
 }
 
 void grt_yield(void) {
@@ -1970,8 +1980,15 @@ static struct {
 
 static void sysmon_wake(void) {
   if (atomic_load_explicit(&sysmon_sleeping, memory_order_relaxed) &&
-      atomic_exchange(&sysmon_sleeping, 0))
+      atomic_exchange(&sysmon_sleeping, 0)) {
+    atomic_store_explicit(&sched.coarse_now, nanotime(), memory_order_relaxed); /* it slept */
     note_wakeup(&sysmon_note);
+  }
+}
+
+int64_t sched_coarse_now(void) {
+  int64_t t = atomic_load_explicit(&sched.coarse_now, memory_order_relaxed);
+  return t ? t : nanotime(); /* before sysmon's first round */
 }
 
 /* ---- handing off a stuck P -------------------------------------------------
@@ -2227,7 +2244,9 @@ static void *sysmon_main(void *arg) {
     if (any_running && delay > SYSMON_BLOCKED_NS) delay = SYSMON_BLOCKED_NS;
     struct timespec ts = {delay / 1000000000, delay % 1000000000};
     nanosleep(&ts, NULL);
-    idle = sched_retake_now(nanotime(), &any_syscall, &any_running) ? 0 : idle + 1;
+    int64_t now = nanotime();
+    atomic_store_explicit(&sched.coarse_now, now, memory_order_relaxed);
+    idle = sched_retake_now(now, &any_syscall, &any_running) ? 0 : idle + 1;
     if (!any_syscall && !any_running && idle > 50) {
       atomic_store(&sysmon_sleeping, 1);
       sched_retake_now(nanotime(), &any_syscall, &any_running); /* recheck after announcing */

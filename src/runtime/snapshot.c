@@ -133,6 +133,8 @@ static int snap_g(struct snap *s, struct stackreader *r, struct g *gp, struct g 
     uint32_t st = atomic_load_explicit(&gp->status, memory_order_acquire);
     if (st != G_RUNNABLE && st != G_RUNNING && st != G_WAITING) return 0;
     g = (struct gsnap){.id = LOAD(gp->id),
+                       .gopc = LOAD(gp->gopc),
+                       .parentid = LOAD(gp->parentid),
                        .first = s->npcs,
                        .locked = LOAD(gp->lockedm) != NULL,
                        .self = gp == self};
@@ -163,6 +165,10 @@ static int snap_g(struct snap *s, struct stackreader *r, struct g *gp, struct g 
     } else {
       uintptr_t pc = LOAD(gp->ctx.pc), fp = LOAD(gp->ctx.fp), sp = LOAD(gp->ctx.sp);
       const char *why = LOAD(gp->waitreason);
+      if (st == G_WAITING) {
+        int64_t since = LOAD(gp->waitsince);
+        g.waited_ns = since ? sched_coarse_now() - since : 0;
+      }
       g.state = st == G_RUNNABLE ? "runnable" : why ? why : "waiting";
       if (pc == (uintptr_t)sched_goentry) {
         /* Not started yet: show the function it will run, as Go does. */

@@ -26,7 +26,10 @@ struct gsnap {
   char name[32];
   bool locked, elided, self;
   enum snap_kind kind;
-  size_t first; /* its frames are snap.pcs[first .. first + n): call sites, leaf first */
+  uintptr_t gopc;    /* return address of the grt_go that created it, 0: none */
+  uint64_t parentid; /* the goroutine that created it, 0: none */
+  int64_t waited_ns; /* how long it has been waiting (waiting ones), else 0 */
+  size_t first;      /* its frames are snap.pcs[first .. first + n): call sites, leaf first */
   int n;
 };
 
