@@ -298,7 +298,9 @@ GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
  * frames, function and file:line, and "created by fn in goroutine P" with
  * the position of the grt_go call.  Parked goroutines are unwound from
  * their saved context.  SIGQUIT prints the same on stderr and exits
- * with status 2, as in Go.  0 or -errno: -EBADF for a bad fd; -EDEADLK
+ * with status 2, as in Go, also when the process started with SIGQUIT
+ * ignored; a handler the program set before grt_main, or SIG_IGN set
+ * after it, is left alone.  0 or -errno: -EBADF for a bad fd; -EDEADLK
  * (and one stderr line), writing nothing, when called from a signal
  * handler running on a sigaltstack (as every grt thread's handlers do with
  * SA_ONSTACK), where taking the snapshot could deadlock or crash.  A

@@ -138,17 +138,24 @@ __attribute__((noinline)) static void quit_parked(void *arg) {
   NO_TAIL_CALL();
 }
 
-static int child_main(void) {
+static int child_main(int ignore_after_start) {
   never = grt_chan_make(0, 0);
   grt_go(quit_parked, NULL);
   grt_sleep(50 * 1000 * 1000);
+  if (ignore_after_start) { /* the program's choice, after grt_main: it holds */
+    signal(SIGQUIT, SIG_IGN);
+    raise(SIGQUIT);
+    grt_sleep(200 * 1000 * 1000);
+    return 3;
+  }
   raise(SIGQUIT);
   grt_sleep(20LL * 1000 * 1000 * 1000); /* the dump thread exits first */
   return 3;
 }
 
 static int real_main(int argc, char **argv) {
-  if (argc > 1 && strcmp(argv[1], "sigquit-child") == 0) return child_main();
+  if (argc > 1 && strcmp(argv[1], "sigquit-child") == 0) return child_main(0);
+  if (argc > 1 && strcmp(argv[1], "sigquit-ign-child") == 0) return child_main(1);
 
   never = grt_chan_make(sizeof(int), 0);
   CHECK(never);
@@ -209,6 +216,22 @@ static int real_main(int argc, char **argv) {
   CHECK(strstr(err, "goroutine 1 ["));
   CHECK(strstr(err, "\nquit_parked("));
   CHECK(strstr(err, "[chan receive]:\n"));
+
+  /* Started with SIGQUIT ignored (as under nohup, or a parent that
+   * ignores it): grt_main still takes it, and the dump comes. */
+  struct sigaction ign = {.sa_handler = SIG_IGN}, prev;
+  sigemptyset(&ign.sa_mask);
+  CHECK(sigaction(SIGQUIT, &ign, &prev) == 0); /* the child inherits SIG_IGN */
+  st = run_self((const char *const[]){"sigquit-child", NULL}, NULL, out, err, sizeof err);
+  CHECK(sigaction(SIGQUIT, &prev, NULL) == 0);
+  if (!(WIFEXITED(st) && WEXITSTATUS(st) == 2)) fprintf(stderr, "child: %#x\n%s\n", st, err);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+  CHECK(strncmp(err, "SIGQUIT: quit\n\n", 15) == 0);
+
+  /* Ignored by the program after grt_main: ignored. */
+  st = run_self((const char *const[]){"sigquit-ign-child", NULL}, NULL, out, err, sizeof err);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+  CHECK(!strstr(err, "SIGQUIT: quit"));
 
   pthread_mutex_lock(&ext_mu);
   ext_release = 1;

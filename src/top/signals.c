@@ -9,8 +9,10 @@
  *  - The handler only writes the signal's number to a non-blocking pipe
  *    (async-signal-safe); a thread with every signal blocked does the work.
  *    A full pipe means the thread is awake already.
- *  - A signal the program ignored before grt_main stays ignored, and a
- *    SIGQUIT handler it set stays.  For SIGINT and SIGTERM the program's
+ *  - A SIGQUIT handler the program set before grt_main stays; an ignored
+ *    SIGQUIT is taken (a process started with it ignored still dumps; set
+ *    SIG_IGN after grt_main to ignore it).  An ignored SIGINT or SIGTERM
+ *    stays ignored.  For SIGINT and SIGTERM the program's
  *    disposition is kept and put back before the signal is raised again,
  *    so the process ends (or goes on) exactly as it would have.
  *  - A forked child has no such thread: it gets the dispositions back.
@@ -124,9 +126,12 @@ static void take(int sig, struct sigaction *prev) {
 
 void signals_install(bool profiling) {
   struct sigaction old;
-  /* SIGQUIT: unless the program set a handler or SIG_IGN before grt_main. */
+  /* SIGQUIT: unless the program set a handler before grt_main.  An ignored
+   * SIGQUIT is taken too: a process started with it ignored (nohup, a
+   * shell's background job) still dumps, as in Go; a program that wants it
+   * ignored sets SIG_IGN after grt_main. */
   if (sigaction(SIGQUIT, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
-      old.sa_handler == SIG_DFL && start_thread())
+      (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN) && start_thread())
     take(SIGQUIT, NULL);
   if (!profiling) return;
   for (int i = 0; i < 2; i++) {
