@@ -173,9 +173,18 @@ GRT_API int grt_chan_close(grt_chan *c);
 GRT_API long grt_chan_len(grt_chan *c);
 GRT_API long grt_chan_cap(grt_chan *c);
 
-/* Frees the channel.  The caller guarantees that no goroutine uses it any
- * more; if goroutines are still blocked on it, it prints an error and leaks
- * the channel instead of freeing memory they point into.  NULL is a no-op. */
+/* Reference counting, for a channel shared by several owners (goroutines,
+ * a timer, a context): grt_chan_make returns it with one reference;
+ * grt_chan_retain adds one and returns c (NULL with errno EINVAL and one
+ * line for NULL or a released channel); grt_chan_release drops one, and the
+ * last frees the channel.  If goroutines are still blocked on it then, it
+ * prints an error and leaks the channel instead of freeing memory they
+ * point into.  Releasing more than was retained is a misuse (one line, if
+ * it can still be seen).  NULL is a no-op.  Any thread. */
+GRT_API grt_chan *grt_chan_retain(grt_chan *c);
+GRT_API void grt_chan_release(grt_chan *c);
+
+/* The same as grt_chan_release: drops the creator's reference. */
 GRT_API void grt_chan_free(grt_chan *c);
 
 enum { GRT_RECV = 1, GRT_SEND = 2 };

@@ -48,6 +48,7 @@ struct grt_chan {
   size_t count; /* buffered elements */
   size_t sendx, recvx;
   bool closed;
+  _Atomic uint32_t refs; /* grt_chan_retain / grt_chan_release; 1 at make */
   struct waitq recvq, sendq;
   unsigned char *buf;
 };
@@ -126,6 +127,7 @@ grt_chan *grt_chan_make(size_t elem_size, size_t cap) {
   grt_chan *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->elem_size = elem_size;
+  atomic_init(&c->refs, 1);
   c->cap = cap;
   if (cap && elem_size) {
     c->buf = malloc(cap * elem_size);
@@ -291,18 +293,50 @@ long grt_chan_cap(grt_chan *c) {
   return (long)c->cap;
 }
 
-void grt_chan_free(grt_chan *c) {
+grt_chan *grt_chan_retain(grt_chan *c) {
+  if (!c) {
+    misuse("grt_chan_retain: NULL channel");
+    errno = EINVAL;
+    return NULL;
+  }
+  uint32_t r = atomic_load_explicit(&c->refs, memory_order_relaxed);
+  do {
+    if (r == 0 || r == UINT32_MAX) {
+      /* 0: released (and freed, unless goroutines were still blocked on it;
+       * after a free this read is itself the misuse, which ASan reports). */
+      misuse(r ? "grt_chan_retain: too many references"
+               : "grt_chan_retain: the channel was released");
+      errno = EINVAL;
+      return NULL;
+    }
+  } while (!atomic_compare_exchange_weak(&c->refs, &r, r + 1));
+  return c;
+}
+
+void grt_chan_release(grt_chan *c) {
   if (!c) return;
+  uint32_t r = atomic_load_explicit(&c->refs, memory_order_relaxed);
+  do {
+    if (r == 0) {
+      misuse("grt_chan_release: the channel was released already");
+      return;
+    }
+  } while (!atomic_compare_exchange_weak(&c->refs, &r, r - 1));
+  if (r > 1) return; /* others still hold it */
   rt_lock_acquire(&c->lock);
   bool busy = c->recvq.first || c->sendq.first;
   rt_lock_release(&c->lock);
   if (busy) {
-    warn_line("grt: grt_chan_free: goroutines are still blocked on channel %p; not freed",
+    warn_line("grt: grt_chan_release: goroutines are still blocked on channel %p; not freed",
               (void *)c);
     return;
   }
   free(c->buf);
   free(c);
+}
+
+void grt_chan_free(grt_chan *c) {
+  grt_chan_release(c);
 }
 
 /* ---- select --------------------------------------------------------------- */
