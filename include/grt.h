@@ -206,6 +206,36 @@ typedef struct grt_select_case {
  * goroutine blocks forever, as Go's empty select. */
 GRT_API int grt_select(grt_select_case *cases, int n, int block);
 
+/*
+ * Timers and tickers that are channels (Go's time.Timer, time.Ticker and
+ * time.After).  A pending timer costs a slot in a P's timer heap, no
+ * goroutine.  Each has a channel of one int64_t: when it fires it sends
+ * grt_nanotime() then, without blocking (a tick that finds a value still
+ * unread is dropped, as in Go).  The channel belongs to the timer: do not
+ * close it; it is freed with the timer unless retained (grt_chan_retain).
+ * Times are in ns; a duration <= 0 fires at once, INT64_MAX never.
+ *
+ * grt_timer_make(ns) fires once, ns from now; grt_ticker_make(period) every
+ * period (> 0, else NULL with EINVAL), from its start, without drift.  Both
+ * return NULL with errno EPERM (and one line) outside a goroutine, ENOMEM.
+ * grt_timer_stop: 1 if it stopped a pending timer (no value will come from
+ * that arming), 0 if it had fired or was stopped; -EINVAL for NULL.
+ * grt_timer_reset(t, ns): stops it as grt_timer_stop would and arms it
+ * again, ns from now (a ticker: its period from now when ns <= 0); returns
+ * what the stop did.  grt_timer_free stops it and frees it (NULL: no-op).
+ * grt_after(ns): a channel that receives one value ns from now, with one
+ * reference for the caller, who releases it (grt_chan_release) when done;
+ * its timer frees itself once it has fired.  NULL with errno as above.
+ */
+typedef struct grt_timer grt_timer;
+GRT_API grt_timer *grt_timer_make(int64_t ns);
+GRT_API grt_timer *grt_ticker_make(int64_t period_ns);
+GRT_API grt_chan *grt_timer_chan(grt_timer *t); /* NULL with EINVAL for NULL */
+GRT_API int grt_timer_stop(grt_timer *t);
+GRT_API int grt_timer_reset(grt_timer *t, int64_t ns);
+GRT_API void grt_timer_free(grt_timer *t);
+GRT_API grt_chan *grt_after(int64_t ns);
+
 /* ---- Synchronization ---------------------------------------------------- */
 
 /* A goroutine mutex: a blocked goroutine parks, its M runs others.

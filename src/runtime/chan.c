@@ -293,6 +293,26 @@ long grt_chan_cap(grt_chan *c) {
   return (long)c->cap;
 }
 
+/* A send that never blocks, for the runtime's own senders (timers run on
+ * g0): 1 sent (to a waiting receiver, or into the buffer), 0 no room, or
+ * closed.  Any thread. */
+int chan_try_send(grt_chan *c, const void *ep) {
+  rt_lock_acquire(&c->lock);
+  if (c->closed) {
+    rt_lock_release(&c->lock);
+    return 0;
+  }
+  struct sudog *sg = waitq_pop(&c->recvq);
+  if (sg) {
+    send_direct(c, sg, ep);
+    return 1;
+  }
+  int sent = c->count < c->cap;
+  if (sent) buf_put(c, ep);
+  rt_lock_release(&c->lock);
+  return sent;
+}
+
 grt_chan *grt_chan_retain(grt_chan *c) {
   if (!c) {
     misuse("grt_chan_retain: NULL channel");

@@ -347,6 +347,9 @@ int stack_signal_thread(struct m *mp); /* sigaltstack for this M */
 bool stack_on_signal_stack(void);
 void stack_signal_install(void); /* process-wide SIGSEGV handler */
 
+/* ---- chan.c ---------------------------------------------------------------- */
+int chan_try_send(grt_chan *c, const void *ep); /* never blocks; any thread, g0 too */
+
 /* ---- netpoll.c ------------------------------------------------------------ */
 bool netpoll_waiting(void); /* goroutines wait for I/O */
 /* Waits up to timeout_ns (-1 forever, 0 not at all); the Gs made ready come
