@@ -328,6 +328,26 @@ GRT_API ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns);
 GRT_API ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns);
 GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
 
+/* ---- Signals as channels (Go's signal.Notify) ----------------------------
+ *
+ * grt_signal_notify(c, sig): from now on each sig is sent to c (a channel of
+ * int: the signal's number), without blocking (a full channel misses it,
+ * so give it a buffer), instead of the signal's action: a notified SIGINT
+ * no longer ends the process.  A dedicated thread does the sending; the
+ * handler only writes to a pipe.  c gets a reference (grt_chan_retain),
+ * dropped by grt_signal_stop.  0; -EINVAL for a NULL channel or a signal
+ * that cannot be delivered (SIGKILL, SIGSTOP, SIGPROF, SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE), with one line; -ENOSPC past 16 channels per signal.
+ * Any thread.  A signal blocked in every thread never arrives: grt's
+ * threads start with the signal mask of the thread that called grt_main,
+ * less the signals grt needs (SIGPROF, SIGSEGV, SIGBUS, SIGURG, SIGQUIT).
+ * grt_signal_stop(c): c gets no more signals; a signal no channel wants
+ * any more gets back the action it had.  Returns how many signals c was
+ * registered for; -EINVAL for NULL.
+ */
+GRT_API int grt_signal_notify(grt_chan *c, int sig);
+GRT_API int grt_signal_stop(grt_chan *c);
+
 /* ---- Goroutine dumps and the /debug/pprof server -------------------------- */
 
 /*

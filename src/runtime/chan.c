@@ -293,6 +293,10 @@ long grt_chan_cap(grt_chan *c) {
   return (long)c->cap;
 }
 
+size_t chan_elem_size(const grt_chan *c) {
+  return c->elem_size;
+}
+
 /* A send that never blocks, for the runtime's own senders (timers run on
  * g0): 1 sent (to a waiting receiver, or into the buffer), 0 no room, or
  * closed.  Any thread. */

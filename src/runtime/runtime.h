@@ -349,6 +349,7 @@ void stack_signal_install(void); /* process-wide SIGSEGV handler */
 
 /* ---- chan.c ---------------------------------------------------------------- */
 int chan_try_send(grt_chan *c, const void *ep); /* never blocks; any thread, g0 too */
+size_t chan_elem_size(const grt_chan *c);
 
 /* ---- netpoll.c ------------------------------------------------------------ */
 bool netpoll_waiting(void); /* goroutines wait for I/O */

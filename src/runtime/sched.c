@@ -142,9 +142,10 @@ static struct {
   int64_t handoff_ns;
   bool debug_hogs;
   size_t main_stack;
-  bool can_handoff;                  /* membarrier(PRIVATE_EXPEDITED) is available */
-  _Atomic int64_t coarse_now;        /* sched_coarse_now: set by sysmon, and by its wakers */
-  _Atomic uint64_t handoffs;         /* Ps taken from goroutines that held them too long */
+  sigset_t sigmask;           /* every new M's: grt_main's caller's, less grt's own signals */
+  bool can_handoff;           /* membarrier(PRIVATE_EXPEDITED) is available */
+  _Atomic int64_t coarse_now; /* sched_coarse_now: set by sysmon, and by its wakers */
+  _Atomic uint64_t handoffs;  /* Ps taken from goroutines that held them too long */
   _Atomic int64_t running_without_p; /* handed-off goroutines not yet back to a P */
   int (*main_fn)(int, char **);
   int main_argc;
@@ -643,9 +644,10 @@ static bool m_new(struct p *pp, bool spinning) {
 static void *mstart(void *arg) {
   struct m *mp = arg;
   m_bind_thread(mp, (uintptr_t)__builtin_frame_address(0));
-  sigset_t none;
-  sigemptyset(&none);
-  pthread_sigmask(SIG_SETMASK, &none, NULL);
+  /* The mask of the thread that called grt_main, less the signals grt
+   * needs: a program that blocks SIGTERM in main and sigwaits for it in
+   * one thread gets it there, as with plain pthreads. */
+  pthread_sigmask(SIG_SETMASK, &sched.sigmask, NULL);
   acquirep(mp, mp->nextp);
   mp->nextp = NULL;
   schedule();
@@ -1542,6 +1544,14 @@ int sched_init(const struct sched_config *cfg) {
   sched.handoff_ns = cfg->handoff_ns;
   sched.debug_hogs = cfg->debug_hogs;
   sched.main_stack = cfg->main_stack;
+  pthread_sigmask(SIG_SETMASK, NULL, &sched.sigmask);
+  /* Never blocked on an M: the profiler's, faults (overflow reports), the
+   * hogs report's, and the dump's. */
+  static const int needed[] = {SIGPROF, SIGSEGV, SIGBUS, SIGURG, SIGQUIT};
+  for (size_t i = 0; i < sizeof needed / sizeof *needed; i++) {
+    sigdelset(&sched.sigmask, needed[i]);
+  }
+  pthread_sigmask(SIG_SETMASK, &sched.sigmask, NULL); /* m0 too */
   /* sysmon's half of the handoff handshake (see sysmon_handoff). */
   sched.can_handoff = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
   if (!sched.can_handoff)

@@ -3,7 +3,10 @@
  *   SIGQUIT            dump every goroutine to stderr, exit 2 (as Go);
  *   SIGINT, SIGTERM    only while GRT_CPUPROFILE profiles the run: write
  *                      the profile first, then take the signal's own action
- *                      (the default, or the handler the program had).
+ *                      (the default, or the handler the program had);
+ *   any signal given to grt_signal_notify: its number is sent to every
+ *                      channel registered for it (Go's signal.Notify),
+ *                      instead of any of the above.
  *
  * Invariants:
  *  - The handler only writes the signal's number to a non-blocking pipe
@@ -23,6 +26,7 @@
 #include "base/warn.h"
 #include "grt.h"
 #include "pprof/cpuprof.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +37,17 @@
 #include <unistd.h>
 
 static int sig_pipe[2] = {-1, -1};
+
+/* grt_signal_notify's registrations (under notify_mu; the handler never
+ * reads them: it only writes to the pipe). */
+#define NOTIFY_MAX 16 /* channels per signal */
+static pthread_mutex_t notify_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  grt_chan *chans[NOTIFY_MAX];
+  int n;
+  struct sigaction prev; /* before the first registration */
+  bool had_prev;
+} notify[NSIG];
 static const int stop_signals[] = {SIGINT, SIGTERM};
 static struct sigaction stop_prev[2]; /* the program's, for stop_signals */
 static bool stop_ours[2];
@@ -67,6 +82,16 @@ static void stop(int sig) {
   kill(getpid(), sig); /* to the process: a thread that takes it runs its action */
 }
 
+/* Sends sig to every channel registered for it; false if there is none. */
+static bool deliver(int sig) {
+  pthread_mutex_lock(&notify_mu);
+  int n = notify[sig].n;
+  for (int i = 0; i < n; i++)
+    chan_try_send(notify[sig].chans[i], &sig); /* never blocks: a full channel misses it */
+  pthread_mutex_unlock(&notify_mu);
+  return n > 0;
+}
+
 static void *signal_thread(void *unused) {
   (void)unused;
   for (;;) {
@@ -74,6 +99,7 @@ static void *signal_thread(void *unused) {
     ssize_t r = read(sig_pipe[0], &c, 1);
     if (r < 0 && errno == EINTR) continue;
     if (r != 1) return NULL;
+    if (deliver(c)) continue;
     if (c == SIGQUIT) {
       static const char hdr[] = "SIGQUIT: quit\n\n";
       ssize_t w = write(2, hdr, sizeof hdr - 1);
@@ -141,4 +167,91 @@ void signals_install(bool profiling) {
     take(stop_signals[i], &stop_prev[i]);
     stop_ours[i] = true;
   }
+}
+
+/* ---- grt_signal_notify ---------------------------------------------------- */
+
+static bool notifiable(int sig) {
+  switch (sig) {
+  case SIGKILL:
+  case SIGSTOP: /* cannot be caught */
+  case SIGPROF: /* the profiler's */
+  case SIGSEGV:
+  case SIGBUS:
+  case SIGILL:
+  case SIGFPE: /* faults: the runtime reports them */
+    return false;
+  default:
+    return sig > 0 && sig < NSIG;
+  }
+}
+
+/* Is sig one that signals_install took over (so stays ours)? */
+static bool taken_at_start(int sig) {
+  if (sig == SIGQUIT) return sig_pipe[0] >= 0;
+  for (int i = 0; i < 2; i++)
+    if (stop_signals[i] == sig) return stop_ours[i];
+  return false;
+}
+
+int grt_signal_notify(grt_chan *c, int sig) {
+  if (!c) {
+    warn_line("grt: grt_signal_notify: NULL channel");
+    return -EINVAL;
+  }
+  if (!notifiable(sig)) {
+    warn_line("grt: grt_signal_notify: signal %d cannot be delivered to a channel", sig);
+    return -EINVAL;
+  }
+  if (chan_elem_size(c) != sizeof(int)) {
+    warn_line("grt: grt_signal_notify: the channel's elements are %zu bytes, not an int's",
+              chan_elem_size(c));
+    return -EINVAL;
+  }
+  if (!start_thread()) return -ENOMEM;
+  pthread_mutex_lock(&notify_mu);
+  int err = 0;
+  for (int i = 0; i < notify[sig].n; i++)
+    if (notify[sig].chans[i] == c) goto out; /* already */
+  if (notify[sig].n == NOTIFY_MAX) {
+    warn_line("grt: grt_signal_notify: %d channels for signal %d already", NOTIFY_MAX, sig);
+    err = -ENOSPC;
+    goto out;
+  }
+  if (!grt_chan_retain(c)) {
+    err = -EINVAL;
+    goto out;
+  }
+  notify[sig].chans[notify[sig].n++] = c;
+  if (notify[sig].n == 1 && !taken_at_start(sig)) {
+    take(sig, &notify[sig].prev);
+    notify[sig].had_prev = true;
+  }
+out:
+  pthread_mutex_unlock(&notify_mu);
+  return err;
+}
+
+int grt_signal_stop(grt_chan *c) {
+  if (!c) {
+    warn_line("grt: grt_signal_stop: NULL channel");
+    return -EINVAL;
+  }
+  int found = 0;
+  pthread_mutex_lock(&notify_mu);
+  for (int sig = 1; sig < NSIG; sig++) {
+    for (int i = 0; i < notify[sig].n; i++) {
+      if (notify[sig].chans[i] != c) continue;
+      notify[sig].chans[i] = notify[sig].chans[--notify[sig].n];
+      grt_chan_release(c);
+      found++;
+      break;
+    }
+    if (found && notify[sig].n == 0 && notify[sig].had_prev) {
+      sigaction(sig, &notify[sig].prev, NULL); /* the program's again */
+      notify[sig].had_prev = false;
+    }
+  }
+  pthread_mutex_unlock(&notify_mu);
+  return found;
 }
