@@ -266,8 +266,9 @@ void grt_cond_broadcast(grt_cond *c) {
 
 /* ---- grt_once ------------------------------------------------------------- */
 
+/* No RT_ENTER here: fn is the user's code and must run unmarked (sysmon
+ * may then hand off the P of an fn that blocks); the mutex calls mark. */
 int grt_once_do(grt_once *o, void (*fn)(void *), void *arg) {
-  RT_ENTER();
   if (sync2_null(o, "grt_once_do", "the once")) return -EINVAL;
   if (sync2_null((const void *)(uintptr_t)fn, "grt_once_do", "the function")) return -EINVAL;
   _Atomic uint32_t *done = (_Atomic uint32_t *)&o->done;
