@@ -269,6 +269,101 @@ GRT_API void grt_wg_add(grt_wg *wg, int n);
 GRT_API void grt_wg_done(grt_wg *wg);
 GRT_API void grt_wg_wait(grt_wg *wg);
 
+/* Locks m, giving up after ns nanoseconds: 0 if acquired, -ETIMEDOUT if
+ * not (ns <= 0 only tries), -EINVAL for NULL.  A deadline that overflows
+ * (e.g. INT64_MAX) never comes: that is grt_mutex_lock.  A goroutine
+ * parks (FIFO with the other waiters); outside a goroutine it spins with
+ * backoff until the deadline. */
+GRT_API int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns);
+
+/* A reader/writer mutex, as Go's sync.RWMutex: any number of readers or
+ * one writer.  Writer-preferring: once a writer waits, new readers wait
+ * too, until that writer has had the lock; a writer's unlock lets every
+ * reader then waiting in.  Zero-initialized (or GRT_RWMUTEX_INIT) means
+ * unlocked.  Not recursive: a reader that read-locks again while a writer
+ * waits deadlocks, as in Go.  Unlock or runlock of a mutex not so held
+ * prints an error and does nothing.  Outside a goroutine, lock and rlock
+ * spin with backoff (they still exclude, but such a spinning writer does
+ * not hold readers back). */
+typedef struct grt_rwmutex {
+  uint32_t waitlock;
+  uint32_t writer;     /* a writer holds it */
+  int32_t readers;     /* readers holding it */
+  int32_t wwaiting;    /* writers parked */
+  void *rhead;         /* parked readers */
+  void *whead, *wtail; /* parked writers, FIFO */
+} grt_rwmutex;
+#define GRT_RWMUTEX_INIT                                                                           \
+  { 0, 0, 0, 0, 0, 0, 0 }
+
+GRT_API void grt_rwmutex_lock(grt_rwmutex *rw);
+GRT_API int grt_rwmutex_trylock(grt_rwmutex *rw); /* 1 if acquired (0 for NULL) */
+GRT_API void grt_rwmutex_unlock(grt_rwmutex *rw);
+GRT_API void grt_rwmutex_rlock(grt_rwmutex *rw);
+GRT_API int grt_rwmutex_tryrlock(grt_rwmutex *rw); /* 1 if acquired (0 for NULL) */
+GRT_API void grt_rwmutex_runlock(grt_rwmutex *rw);
+
+/* A condition variable, as Go's sync.Cond.  Zero-initialized (or
+ * GRT_COND_INIT).  grt_cond_wait(c, m) unlocks m, waits for a signal or
+ * broadcast, and locks m again before it returns; the caller must hold
+ * m, a misuse the call cannot detect (grt_mutex has no owner): its
+ * unlock of m prints the unlocked-mutex line if m was not locked at all.
+ * As in Go, wake-ups are FIFO and never spurious, but the condition must
+ * still be checked in a loop.  signal wakes the longest waiter, broadcast
+ * all; both are no-ops with no waiter and need not hold m.  Outside a
+ * goroutine, wait spins with backoff until signalled (it keeps its place
+ * in the FIFO). */
+typedef struct grt_cond {
+  uint32_t waitlock;
+  uint32_t wait_ticket;   /* the next waiter's ticket */
+  uint32_t notify_ticket; /* every ticket below this was woken */
+  void *head, *tail;      /* parked goroutines, by ticket */
+} grt_cond;
+#define GRT_COND_INIT                                                                              \
+  { 0, 0, 0, 0, 0 }
+
+GRT_API void grt_cond_wait(grt_cond *c, grt_mutex *m);
+GRT_API void grt_cond_signal(grt_cond *c);
+GRT_API void grt_cond_broadcast(grt_cond *c);
+
+/* Once, as Go's sync.Once: grt_once_do calls fn(arg) only the first time
+ * it is called for o; every other call, concurrent or later, returns only
+ * after that first fn returned.  Zero-initialized (or GRT_ONCE_INIT).
+ * Returns 0, or -EINVAL for a NULL o or fn.  fn calling grt_once_do on
+ * the same o deadlocks, as in Go.  (There is no panic in C: a fn that
+ * never returns keeps the others waiting.)  Outside a goroutine the
+ * others spin with backoff. */
+typedef struct grt_once {
+  uint32_t done;
+  grt_mutex m;
+} grt_once;
+#define GRT_ONCE_INIT                                                                              \
+  { 0, GRT_MUTEX_INIT }
+
+GRT_API int grt_once_do(grt_once *o, void (*fn)(void *), void *arg);
+
+/* A counting semaphore (Go's x/sync/semaphore, unweighted capacity):
+ * count units; acquire(n) takes n, waiting until n are there; release(n)
+ * returns n.  Waiters are served FIFO: one waiting for many holds back
+ * later ones waiting for few.  GRT_SEM_INIT(n) or grt_sem_init starts it
+ * at n units (zero-initialized: 0).  acquire and release return 0, or
+ * -EINVAL for a NULL s or n < 0 (release: or a count that would pass
+ * INT64_MAX); n == 0 is a no-op.  tryacquire returns 1 if it took n at
+ * once, 0 if not (or on misuse).  Outside a goroutine, acquire spins with
+ * backoff (not queued: goroutines waiting for units go first). */
+typedef struct grt_sem {
+  int64_t count;
+  uint32_t waitlock;
+  void *head, *tail;
+} grt_sem;
+#define GRT_SEM_INIT(n)                                                                            \
+  { (n), 0, 0, 0 }
+
+GRT_API int grt_sem_init(grt_sem *s, int64_t n);
+GRT_API int grt_sem_acquire(grt_sem *s, int64_t n);
+GRT_API int grt_sem_tryacquire(grt_sem *s, int64_t n);
+GRT_API int grt_sem_release(grt_sem *s, int64_t n);
+
 /* ---- Foreign code --------------------------------------------------------- */
 
 /*

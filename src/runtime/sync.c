@@ -18,6 +18,7 @@
  */
 #include "runtime/runtime.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <time.h>
 
@@ -173,4 +174,94 @@ void grt_wg_wait(grt_wg *wg) {
   gp->waitlink = wg->waiters;
   wg->waiters = gp;
   sched_park(sched_unlock_commit, lock_of(&wg->waitlock), "wait group");
+}
+
+/* ---- grt_mutex_lock_timeout ----
+ * The waiter queues as grt_mutex_lock does and arms a timer (on its own
+ * stack) while it holds waitlock, so the timer's callback, which takes
+ * waitlock, runs only after the park.  Whoever finds the waiter in the
+ * queue under waitlock decides: unlock hands it the mutex, the callback
+ * unlinks it (timed out).  The callback may still be running when the
+ * waiter wakes (handed the mutex and the timer already fired): the waiter
+ * waits for its 'done' before its stack frame goes away. */
+struct timed_wait {
+  grt_mutex *m;
+  struct g *gp;
+  struct timer t;
+  bool timedout;
+  _Atomic bool done;
+};
+
+static void lock_timeout_fire(void *arg) {
+  struct timed_wait *w = arg;
+  grt_mutex *m = w->m;
+  struct g *gp = w->gp;
+  rt_lock_acquire(lock_of(&m->waitlock));
+  struct g *prev = NULL, *it = m->head;
+  while (it && it != gp) {
+    prev = it;
+    it = it->waitlink;
+  }
+  if (it) {
+    if (prev)
+      prev->waitlink = gp->waitlink;
+    else
+      m->head = gp->waitlink;
+    if (m->tail == gp) m->tail = prev;
+    if (!m->head) atomic_fetch_and(atomic_u32(&m->state), ~MUTEX_WAITERS);
+    w->timedout = true;
+  }
+  rt_lock_release(lock_of(&m->waitlock));
+  atomic_store(&w->done, true); /* w is not touched after this */
+  if (it) sched_ready(gp);
+}
+
+int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns) {
+  RT_ENTER();
+  if (null_object(m, "grt_mutex_lock_timeout", "the mutex")) return -EINVAL;
+  if (try_acquire(m)) return 0;
+  if (ns <= 0) return -ETIMEDOUT;
+  int64_t deadline = deadline_after(ns);
+  if (deadline == DEADLINE_NEVER) {
+    grt_mutex_lock(m);
+    return 0;
+  }
+  struct g *gp = getcurg();
+  if (!gp) {
+    for (int spins = 0; !try_acquire(m);) {
+      if (nanotime() >= deadline) return -ETIMEDOUT;
+      backoff(&spins);
+    }
+    return 0;
+  }
+  _Atomic uint32_t *state = atomic_u32(&m->state);
+  rt_lock_acquire(lock_of(&m->waitlock));
+  uint32_t s = atomic_load(state);
+  for (;;) {
+    if (!(s & MUTEX_LOCKED)) {
+      if (atomic_compare_exchange_weak(state, &s, s | MUTEX_LOCKED)) {
+        rt_lock_release(lock_of(&m->waitlock));
+        return 0;
+      }
+      continue;
+    }
+    if (atomic_compare_exchange_weak(state, &s, s | MUTEX_WAITERS)) break;
+  }
+  struct timed_wait w = {.m = m, .gp = gp, .t = {.idx = -1}, .timedout = false};
+  atomic_init(&w.done, false);
+  gp->waitlink = NULL;
+  if (m->tail)
+    ((struct g *)m->tail)->waitlink = gp;
+  else
+    m->head = gp;
+  m->tail = gp;
+  w.t.f = lock_timeout_fire;
+  w.t.arg = &w;
+  timer_add(&w.t, deadline); /* its callback waits for waitlock: after we park */
+  sched_park(sched_unlock_commit, lock_of(&m->waitlock), "mutex");
+  if (!timer_del(&w.t)) {
+    for (int spins = 0; !atomic_load(&w.done);)
+      backoff(&spins);
+  }
+  return w.timedout ? -ETIMEDOUT : 0;
 }
