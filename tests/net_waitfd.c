@@ -9,7 +9,8 @@
  *   - a socket pair, both directions at once: only GRT_WRITABLE while
  *     nothing is queued, both once the peer writes;
  *   - a goroutine parked in grt_wait_fd is woken with -EBADF when another
- *     goroutine grt_closes the fd;
+ *     goroutine grt_closes the fd (within its 5 s timeout: a lost wakeup
+ *     fails, as -ETIMEDOUT, instead of hanging);
  *   - outside a goroutine (a plain thread) it polls: -ETIMEDOUT, then
  *     GRT_READABLE, and leaves the fd's flags alone;
  *   - misuse: events 0, or with other bits, is -EINVAL with one line.
@@ -175,20 +176,19 @@ static int run(int argc, char **argv) {
   CHECK(read(sv[0], &c, 1) == 1 && c == 'x');
 
   /* grt_close wakes a waiter with -EBADF: the pipe's read end, and the
-   * socket waited on in both directions (the peer's queue is full of
-   * nothing, so it is writable: wait on the read side of sv[1] instead). */
+   * socket's other end (read side: its write side is ready at once). */
   struct later lc = {p[0], 30000000};
   grt_wg_add(&wg, 1);
   CHECK(grt_go(close_later, &lc) == 0);
   long t0 = atomic_load(&ticks);
-  CHECK(grt_wait_fd(p[0], GRT_READABLE, -1) == -EBADF);
+  CHECK(grt_wait_fd(p[0], GRT_READABLE, 5 * 1000000000LL) == -EBADF); /* bounded */
   CHECK(atomic_load(&ticks) - t0 >= 3);
   grt_wg_wait(&wg);
   CHECK(grt_wait_fd(p[0], GRT_READABLE, 0) == -EBADF); /* closed: a bad fd */
   struct later lc2 = {sv[1], 30000000};
   grt_wg_add(&wg, 1);
   CHECK(grt_go(close_later, &lc2) == 0);
-  CHECK(grt_wait_fd(sv[1], GRT_READABLE, -1) == -EBADF);
+  CHECK(grt_wait_fd(sv[1], GRT_READABLE, 5 * 1000000000LL) == -EBADF);
   grt_wg_wait(&wg);
 
   /* Outside a goroutine: a plain thread on a fresh pipe. */
