@@ -41,7 +41,9 @@
  *     sleeps the thread.  Calls that need the scheduler, its threads or its
  *     poller return -ENOTSUP (NULL with errno ENOTSUP) and print one line
  *     the first time: grt_go, grt_callback, grt_read, grt_write,
- *     grt_close, grt_accept, grt_listen_tcp, grt_connect_tcp, grt_dump,
+ *     grt_close, grt_accept, grt_listen_tcp, grt_connect_tcp, grt_wait_fd,
+ *     grt_listen_addr, grt_connect_addr, grt_accept_addr, grt_sendto,
+ *     grt_recvfrom, grt_dump,
  *     grt_prof_start, grt_read_stats.  (grt_pprof_serve still starts a
  *     server there, whose profile and goroutine pages are refused.)
  *     Channel calls act as outside a goroutine (send, recv and select:
@@ -57,6 +59,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -422,6 +425,67 @@ GRT_API ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns);
  * went out, that count instead. */
 GRT_API ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns);
 GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
+
+/*
+ * Sockets from a sockaddr: AF_INET, AF_INET6 or AF_UNIX (path or abstract
+ * name), type SOCK_STREAM or SOCK_DGRAM.  sa and len as for bind(2) and
+ * connect(2).  A NULL sa, a type that is neither, or a len that is no
+ * sockaddr's is -EINVAL; another family is -EAFNOSUPPORT (each with one
+ * line).  The fds are non-blocking, close-on-exec and registered, as
+ * grt_listen_tcp's are; close them with grt_close.
+ *
+ * grt_listen_addr binds (with SO_REUSEADDR for IP) and, for SOCK_STREAM,
+ * listens (backlog <= 0: 128).  For SOCK_DGRAM the bound socket is what
+ * grt_recvfrom and grt_sendto take.  A unix path must not exist yet
+ * (-EADDRINUSE): unlink it before, and after the close.
+ * grt_connect_addr connects, waiting up to timeout_ns for a stream
+ * connection; a datagram socket is connected at once (it then sends to,
+ * and receives from, that peer only).  A unix stream listener whose
+ * backlog is full: -EAGAIN, at once.
+ * grt_accept_addr is grt_accept that also stores the peer's address, as
+ * accept(2) does: peer may be NULL (then len is ignored); otherwise *len
+ * is peer's size on entry and the address's length on return (a NULL len
+ * is -EINVAL).  It waits forever; grt_close on lfd ends the wait (-EBADF).
+ */
+GRT_API int grt_listen_addr(const struct sockaddr *sa, socklen_t len, int type,
+                            int backlog); /* fd or -errno */
+GRT_API int grt_connect_addr(const struct sockaddr *sa, socklen_t len, int type,
+                             int64_t timeout_ns);                            /* fd or -errno */
+GRT_API int grt_accept_addr(int lfd, struct sockaddr *peer, socklen_t *len); /* fd or -errno */
+/* One datagram (or, on a stream socket, up to n bytes): the count sent.
+ * to may be NULL (with tolen 0) on a connected socket; NULL with tolen > 0
+ * is -EINVAL.  Waits up to timeout_ns for room in the send buffer. */
+GRT_API ssize_t grt_sendto(int fd, const void *buf, size_t n, const struct sockaddr *to,
+                           socklen_t tolen, int64_t timeout_ns);
+/* One datagram, cut at n bytes (the rest is lost, as with recvfrom(2)):
+ * its length.  from may be NULL; otherwise *fromlen is from's size on
+ * entry and the sender's address length on return (a NULL fromlen is
+ * -EINVAL).  Unnamed unix senders give a length of sizeof(sa_family_t). */
+GRT_API ssize_t grt_recvfrom(int fd, void *buf, size_t n, struct sockaddr *from, socklen_t *fromlen,
+                             int64_t timeout_ns);
+
+/*
+ * Waiting on any fd, for libraries that do their own non-blocking I/O
+ * (OpenSSL, libpq, libcurl, c-ares): grt_wait_fd parks the goroutine until
+ * fd is readable (GRT_READABLE), writable (GRT_WRITABLE) or, with both
+ * bits, either, through the same netpoller as the calls above.  It returns
+ * the mask of the asked-for directions that are ready now (> 0; a hangup
+ * or error on the fd counts as both, as poll(2) would let a read or write
+ * see it), -ETIMEDOUT when the timeout (as above: 0 only looks, negative
+ * or INT64_MAX is forever) passes first, -EBADF when the fd is bad or
+ * another goroutine grt_closes it meanwhile, -EBUSY when another goroutine
+ * already waits on it for the same direction.  Readiness is level, as with
+ * poll(2): the answer is checked against the fd's state at return, so a
+ * ready mask is never stale, but another thread may still take the data
+ * first; the caller's read or write must handle EAGAIN.  Like grt_read it
+ * registers the fd: it makes the fd non-blocking (O_NONBLOCK stays set;
+ * nothing else changes) and refuses what epoll cannot wait on (-EPERM, as
+ * above).  events 0 or with other bits: -EINVAL and one line.  Outside a
+ * goroutine it blocks the thread in poll(2) and leaves the fd as it is.
+ */
+#define GRT_READABLE 1
+#define GRT_WRITABLE 2
+GRT_API int grt_wait_fd(int fd, int events, int64_t timeout_ns);
 
 /* ---- Signals as channels (Go's signal.Notify) ----------------------------
  *

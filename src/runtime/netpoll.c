@@ -46,8 +46,13 @@
 
 struct pwait {
   struct g *g;
-  int result; /* 1 while waiting; then 0, -ETIMEDOUT or -EBADF */
+  int result; /* 0 while waiting; then the ready mask, -ETIMEDOUT or -EBADF */
 };
+
+/* pwait masks: the directions a wait is for, and the ones that came. */
+#define PW_READ 1  /* GRT_READABLE */
+#define PW_WRITE 2 /* GRT_WRITABLE */
+_Static_assert(PW_READ == GRT_READABLE && PW_WRITE == GRT_WRITABLE, "grt_wait_fd's mask");
 
 struct pollfd_desc {
   rt_lock lock;
@@ -146,10 +151,17 @@ static struct pollfd_desc *pd_register(int fd, int *err, const char *call) {
   return pd;
 }
 
+/* Under pd->lock: unlinks w from both slots (a grt_wait_fd for either
+ * direction is linked from both). */
+static void unlink_waiter(struct pollfd_desc *pd, struct pwait *w) {
+  if (pd->rw == w) pd->rw = NULL;
+  if (pd->ww == w) pd->ww = NULL;
+}
+
 /* Under pd->lock: unlinks *slot's waiter with result and readies it. */
-static void wake_waiter(struct pwait **slot, int result) {
+static void wake_waiter(struct pollfd_desc *pd, struct pwait **slot, int result) {
   struct pwait *w = *slot;
-  *slot = NULL;
+  unlink_waiter(pd, w);
   w->result = result;
   sched_ready_next(w->g, false);
 }
@@ -158,7 +170,7 @@ static void deadline_fired(struct pollfd_desc *pd, bool read) {
   rt_lock_acquire(&pd->lock);
   struct pwait **slot = read ? &pd->rw : &pd->ww;
   int64_t deadline = read ? pd->rdeadline : pd->wdeadline;
-  if (*slot && deadline != 0 && nanotime() >= deadline) wake_waiter(slot, -ETIMEDOUT);
+  if (*slot && deadline != 0 && nanotime() >= deadline) wake_waiter(pd, slot, -ETIMEDOUT);
   rt_lock_release(&pd->lock);
 }
 static void read_deadline(void *pd) {
@@ -168,32 +180,38 @@ static void write_deadline(void *pd) {
   deadline_fired(pd, false);
 }
 
-/* Parks the calling goroutine until fd is ready for reading (read) or
- * writing, the deadline (0: none) passes, or the fd is closed. */
-static int pd_wait(struct pollfd_desc *pd, bool read, int64_t deadline) {
+/* Parks the calling goroutine until fd is ready for one of the directions
+ * in mask (PW_READ, PW_WRITE), the deadline (0: none) passes, or the fd is
+ * closed.  Returns the ready directions (> 0) or -errno.  A wait for both
+ * is linked from both slots and uses the read deadline's timer. */
+static int pd_wait_mask(struct pollfd_desc *pd, int mask, int64_t deadline) {
   struct g *gp = getcurg();
   rt_lock_acquire(&pd->lock);
   if (pd->closing) {
     rt_lock_release(&pd->lock);
     return -EBADF;
   }
-  bool *ready = read ? &pd->rready : &pd->wready;
-  if (*ready) {
-    *ready = false;
+  int latched = 0;
+  if ((mask & PW_READ) && pd->rready) latched |= PW_READ;
+  if ((mask & PW_WRITE) && pd->wready) latched |= PW_WRITE;
+  if (latched) {
+    if (latched & PW_READ) pd->rready = false;
+    if (latched & PW_WRITE) pd->wready = false;
     rt_lock_release(&pd->lock);
-    return 0;
+    return latched;
   }
   if (deadline != 0 && nanotime() >= deadline) {
     rt_lock_release(&pd->lock);
     return -ETIMEDOUT;
   }
-  struct pwait **slot = read ? &pd->rw : &pd->ww;
-  if (*slot) {
+  if (((mask & PW_READ) && pd->rw) || ((mask & PW_WRITE) && pd->ww)) {
     rt_lock_release(&pd->lock);
     return -EBUSY;
   }
-  struct pwait w = {.g = gp, .result = 1};
-  *slot = &w;
+  struct pwait w = {.g = gp, .result = 0};
+  if (mask & PW_READ) pd->rw = &w;
+  if (mask & PW_WRITE) pd->ww = &w;
+  bool read = mask & PW_READ; /* whose deadline and timer the wait uses */
   struct timer *t = read ? &pd->rt : &pd->wt;
   if (read)
     pd->rdeadline = deadline;
@@ -210,6 +228,12 @@ static int pd_wait(struct pollfd_desc *pd, bool read, int64_t deadline) {
   atomic_fetch_sub(&nwaiters, 1);
   if (deadline != 0) timer_del(t);
   return w.result;
+}
+
+/* pd_wait_mask for one direction: 0 once ready, or -errno. */
+static int pd_wait(struct pollfd_desc *pd, bool read, int64_t deadline) {
+  int r = pd_wait_mask(pd, read ? PW_READ : PW_WRITE, deadline);
+  return r < 0 ? r : 0;
 }
 
 /* ---- the scheduler's side ------------------------------------------------ */
@@ -254,26 +278,32 @@ int netpoll(int64_t timeout_ns, struct g **list) {
     if (!pd) continue;
     uint32_t e = evs[i].events;
     rt_lock_acquire(&pd->lock);
+    /* A waiter for both directions is linked from both slots: it is
+     * collected once, with every direction that came. */
     struct pwait *woke[2] = {NULL, NULL};
+    int got[2] = {0, 0};
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       if (pd->rw) {
         woke[0] = pd->rw;
-        pd->rw = NULL;
+        got[0] = PW_READ;
       } else {
         pd->rready = true;
       }
     }
     if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-      if (pd->ww) {
+      if (pd->ww == woke[0] && woke[0]) {
+        got[0] |= PW_WRITE;
+      } else if (pd->ww) {
         woke[1] = pd->ww;
-        pd->ww = NULL;
+        got[1] = PW_WRITE;
       } else {
         pd->wready = true;
       }
     }
     for (int k = 0; k < 2; k++) {
       if (!woke[k]) continue;
-      woke[k]->result = 0;
+      unlink_waiter(pd, woke[k]);
+      woke[k]->result = got[k];
       woke[k]->g->schedlink = *list;
       *list = woke[k]->g;
       count++;
@@ -372,8 +402,8 @@ int grt_close(int fd) {
     rt_lock_acquire(&pd->lock);
     if (pd->registered) {
       pd->closing = true;
-      if (pd->rw) wake_waiter(&pd->rw, -EBADF);
-      if (pd->ww) wake_waiter(&pd->ww, -EBADF);
+      if (pd->rw) wake_waiter(pd, &pd->rw, -EBADF);
+      if (pd->ww) wake_waiter(pd, &pd->ww, -EBADF);
       epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
       pd->registered = false;
       pd->rready = pd->wready = false;
@@ -383,18 +413,189 @@ int grt_close(int fd) {
   return close(fd) == 0 ? 0 : -errno;
 }
 
-int grt_accept(int lfd) {
-  if (sched_forked()) return sched_forked_refuse("grt_accept");
+/* ---- waiting on any fd ------------------------------------------------------ */
+
+/* poll(2)'s revents as a PW_ mask of the directions in mask; hangups and
+ * errors count as both, as the netpoller counts them. */
+static int poll_mask(short revents, int mask) {
+  int got = 0;
+  if (revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) got |= PW_READ;
+  if (revents & (POLLOUT | POLLHUP | POLLERR)) got |= PW_WRITE;
+  return got & mask;
+}
+
+/* Looks (timeout_ms 0) or waits with poll(2): the ready mask, 0 if none. */
+static int poll_once(int fd, int mask, int ms) {
+  struct pollfd p = {.fd = fd,
+                     .events = (short)(((mask & PW_READ) ? POLLIN | POLLRDHUP : 0) |
+                                       ((mask & PW_WRITE) ? POLLOUT : 0))};
+  int r = poll(&p, 1, ms);
+  if (r < 0) return errno == EINTR ? 0 : -errno;
+  if (r == 0) return 0;
+  if (p.revents & POLLNVAL) return -EBADF;
+  return poll_mask(p.revents, mask);
+}
+
+int grt_wait_fd(int fd, int events, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_wait_fd");
   RT_ENTER();
+  if (events <= 0 || (events & ~(GRT_READABLE | GRT_WRITABLE))) {
+    warn_line("grt: grt_wait_fd: events %#x is not GRT_READABLE, GRT_WRITABLE or both", events);
+    return -EINVAL;
+  }
+  int64_t deadline = deadline_of(timeout_ns);
+  if (!getcurg()) { /* outside a goroutine: poll(2), the fd unchanged */
+    for (;;) {
+      int ms = -1;
+      if (deadline) {
+        int64_t left = deadline - nanotime();
+        ms = left <= 0 ? 0 : timeout_ms(left);
+      }
+      int r = poll_once(fd, events, ms);
+      if (r != 0) return r;
+      if (deadline && nanotime() >= deadline) return -ETIMEDOUT;
+    }
+  }
   int err;
-  struct pollfd_desc *pd = pd_register(lfd, &err, "grt_accept");
+  struct pollfd_desc *pd = pd_register(fd, &err, "grt_wait_fd");
+  if (!pd) return err;
+  /* The latches are edges that came with no waiter and may be stale (the
+   * caller read or wrote since with plain calls): poll(2) says what holds
+   * now, and a wakeup it does not confirm is waited out again.  Each round
+   * either consumes a latch or parks, so this ends. */
+  for (;;) {
+    int now = poll_once(fd, events, 0);
+    if (now != 0) return now;
+    int r = pd_wait_mask(pd, events, deadline);
+    if (r < 0) return r;
+  }
+}
+
+/* ---- sockets ---------------------------------------------------------------- */
+
+/* Checks a socket call's address and type: 0, or -EINVAL (or
+ * -EAFNOSUPPORT) with one line naming call. */
+static int sock_check(const struct sockaddr *sa, socklen_t len, int type, const char *call) {
+  if (!sa) {
+    warn_line("grt: %s: sockaddr is NULL", call);
+    return -EINVAL;
+  }
+  if (type != SOCK_STREAM && type != SOCK_DGRAM) {
+    warn_line("grt: %s: type %d is neither SOCK_STREAM nor SOCK_DGRAM", call, type);
+    return -EINVAL;
+  }
+  if (len < sizeof(sa_family_t) || len > sizeof(struct sockaddr_storage)) {
+    warn_line("grt: %s: sockaddr length %u is out of range", call, (unsigned)len);
+    return -EINVAL;
+  }
+  if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6 && sa->sa_family != AF_UNIX) {
+    warn_line("grt: %s: address family %d is not AF_INET, AF_INET6 or AF_UNIX", call,
+              sa->sa_family);
+    return -EAFNOSUPPORT;
+  }
+  return 0;
+}
+
+static void tcp_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails on unix: fine */
+}
+
+/* A bound socket (listening, for a stream one), registered: fd or -errno. */
+static int sock_listen(const struct sockaddr *sa, socklen_t len, int type, int backlog,
+                       const char *call) {
+  int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (sa->sa_family != AF_UNIX) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  }
+  int err = 0;
+  if (bind(fd, sa, len) != 0 ||
+      (type == SOCK_STREAM && listen(fd, backlog > 0 ? backlog : 128) != 0))
+    err = -errno;
+  else if (pd_register(fd, &err, call))
+    return fd;
+  close(fd);
+  return err;
+}
+
+/* A connected socket, registered: fd or -errno.  Gives up at deadline. */
+static int sock_connect(const struct sockaddr *sa, socklen_t len, int type, int64_t deadline,
+                        const char *call) {
+  int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int err;
+  struct pollfd_desc *pd = pd_register(fd, &err, call);
+  if (!pd) {
+    close(fd);
+    return err;
+  }
+  int r;
+  do
+    r = connect(fd, sa, len);
+  while (r != 0 && errno == EINTR);
+  if (r != 0 && errno == EINPROGRESS) {
+    /* Writable, with no error, and a peer: connected.  A wakeup without
+     * a peer is spurious (a readiness left over from an earlier socket
+     * with the same fd number): wait again, as Go's connect does. */
+    for (;;) {
+      r = io_wait(fd, pd, false, deadline);
+      if (r != 0) break;
+      int soerr = 0;
+      socklen_t slen = sizeof soerr;
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen);
+      if (soerr) {
+        r = -soerr;
+        break;
+      }
+      struct sockaddr_storage peer;
+      socklen_t plen = sizeof peer;
+      if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) break;
+      if (errno != ENOTCONN) {
+        r = -errno;
+        break;
+      }
+    }
+  } else if (r != 0) {
+    r = -errno; /* a unix stream listener whose backlog is full: -EAGAIN */
+  }
+  if (r != 0) {
+    grt_close(fd);
+    return r;
+  }
+  if (type == SOCK_STREAM && sa->sa_family != AF_UNIX) tcp_nodelay(fd);
+  return fd;
+}
+
+int grt_listen_addr(const struct sockaddr *sa, socklen_t len, int type, int backlog) {
+  if (sched_forked()) return sched_forked_refuse("grt_listen_addr");
+  RT_ENTER();
+  int err = sock_check(sa, len, type, "grt_listen_addr");
+  return err ? err : sock_listen(sa, len, type, backlog, "grt_listen_addr");
+}
+
+int grt_connect_addr(const struct sockaddr *sa, socklen_t len, int type, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_connect_addr");
+  RT_ENTER();
+  int64_t deadline = deadline_of(timeout_ns);
+  int err = sock_check(sa, len, type, "grt_connect_addr");
+  return err ? err : sock_connect(sa, len, type, deadline, "grt_connect_addr");
+}
+
+static int accept_addr(int lfd, struct sockaddr *peer, socklen_t *len, const char *call) {
+  if (peer && !len) {
+    warn_line("grt: %s: peer is set but its length pointer is NULL", call);
+    return -EINVAL;
+  }
+  int err;
+  struct pollfd_desc *pd = pd_register(lfd, &err, call);
   if (!pd) return err;
   for (;;) {
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(lfd, peer, peer ? len : NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      if (!pd_register(fd, &err, "grt_accept")) {
+      tcp_nodelay(fd);
+      if (!pd_register(fd, &err, call)) {
         close(fd);
         return err;
       }
@@ -403,6 +604,64 @@ int grt_accept(int lfd) {
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno != EAGAIN) return -errno;
     int w = io_wait(lfd, pd, true, 0);
+    if (w) return w;
+  }
+}
+
+int grt_accept_addr(int lfd, struct sockaddr *peer, socklen_t *len) {
+  if (sched_forked()) return sched_forked_refuse("grt_accept_addr");
+  RT_ENTER();
+  return accept_addr(lfd, peer, len, "grt_accept_addr");
+}
+
+int grt_accept(int lfd) {
+  if (sched_forked()) return sched_forked_refuse("grt_accept");
+  RT_ENTER();
+  return accept_addr(lfd, NULL, NULL, "grt_accept");
+}
+
+ssize_t grt_sendto(int fd, const void *buf, size_t n, const struct sockaddr *to, socklen_t tolen,
+                   int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_sendto");
+  RT_ENTER();
+  if (null_buffer(buf, n, "grt_sendto")) return -EINVAL;
+  if (!to && tolen != 0) {
+    warn_line("grt: grt_sendto: to is NULL but tolen is %u", (unsigned)tolen);
+    return -EINVAL;
+  }
+  int err;
+  struct pollfd_desc *pd = pd_register(fd, &err, "grt_sendto");
+  if (!pd) return err;
+  int64_t deadline = deadline_of(timeout_ns);
+  for (;;) {
+    ssize_t r = sendto(fd, buf, n, MSG_NOSIGNAL, to, to ? tolen : 0);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return -errno;
+    int w = io_wait(fd, pd, false, deadline);
+    if (w) return w;
+  }
+}
+
+ssize_t grt_recvfrom(int fd, void *buf, size_t n, struct sockaddr *from, socklen_t *fromlen,
+                     int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_recvfrom");
+  RT_ENTER();
+  if (null_buffer(buf, n, "grt_recvfrom")) return -EINVAL;
+  if (from && !fromlen) {
+    warn_line("grt: grt_recvfrom: from is set but fromlen is NULL");
+    return -EINVAL;
+  }
+  int err;
+  struct pollfd_desc *pd = pd_register(fd, &err, "grt_recvfrom");
+  if (!pd) return err;
+  int64_t deadline = deadline_of(timeout_ns);
+  for (;;) {
+    ssize_t r = recvfrom(fd, buf, n, 0, from, from ? fromlen : NULL);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return -errno;
+    int w = io_wait(fd, pd, true, deadline);
     if (w) return w;
   }
 }
@@ -441,20 +700,12 @@ int grt_listen_tcp(const char *host, int port, int backlog) {
   if (err) return err;
   err = -EADDRNOTAVAIL;
   for (struct addrinfo *a = res; a; a = a->ai_next) {
-    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      err = -errno;
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, backlog > 0 ? backlog : 128) == 0 &&
-        pd_register(fd, &err, "grt_listen_tcp")) {
+    int fd = sock_listen(a->ai_addr, a->ai_addrlen, a->ai_socktype, backlog, "grt_listen_tcp");
+    if (fd >= 0) {
       freeaddrinfo(res);
       return fd;
     }
-    if (errno) err = -errno;
-    close(fd);
+    err = fd;
   }
   freeaddrinfo(res);
   return err;
@@ -469,50 +720,12 @@ int grt_connect_tcp(const char *host, int port, int64_t timeout_ns) {
   if (err) return err;
   err = -ECONNREFUSED;
   for (struct addrinfo *a = res; a; a = a->ai_next) {
-    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) {
-      err = -errno;
-      continue;
-    }
-    struct pollfd_desc *pd = pd_register(fd, &err, "grt_connect_tcp");
-    if (!pd) {
-      close(fd);
-      continue;
-    }
-    int r = connect(fd, a->ai_addr, a->ai_addrlen);
-    if (r != 0 && errno == EINPROGRESS) {
-      /* Writable, with no error, and a peer: connected.  A wakeup without
-       * a peer is spurious (a readiness left over from an earlier socket
-       * with the same fd number): wait again, as Go's connect does. */
-      for (;;) {
-        r = io_wait(fd, pd, false, deadline);
-        if (r != 0) break;
-        int soerr = 0;
-        socklen_t len = sizeof soerr;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-        if (soerr) {
-          r = -soerr;
-          break;
-        }
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof peer;
-        if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) break;
-        if (errno != ENOTCONN) {
-          r = -errno;
-          break;
-        }
-      }
-    } else if (r != 0) {
-      r = -errno;
-    }
-    if (r == 0) {
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int fd = sock_connect(a->ai_addr, a->ai_addrlen, a->ai_socktype, deadline, "grt_connect_tcp");
+    if (fd >= 0) {
       freeaddrinfo(res);
       return fd;
     }
-    err = r;
-    grt_close(fd);
+    err = fd;
     if (err == -ETIMEDOUT) break;
   }
   freeaddrinfo(res);
