@@ -347,6 +347,11 @@ int stack_signal_thread(struct m *mp); /* sigaltstack for this M */
 bool stack_on_signal_stack(void);
 void stack_signal_install(void); /* process-wide SIGSEGV handler */
 
+/* ---- sync.c: helpers sync2.c shares -------------------------------------- */
+rt_lock *sync_lock_of(uint32_t *p); /* a public struct's lock word as an rt_lock */
+void sync_backoff(int *spins);      /* off a goroutine: yield, then sleep 50 us */
+bool sync_null(const void *p, const char *call, const char *what); /* one line if NULL */
+
 /* ---- chan.c ---------------------------------------------------------------- */
 int chan_try_send(grt_chan *c, const void *ep); /* never blocks; any thread, g0 too */
 size_t chan_elem_size(const grt_chan *c);

@@ -28,11 +28,11 @@
 static _Atomic uint32_t *atomic_u32(uint32_t *p) {
   return (_Atomic uint32_t *)p;
 }
-static rt_lock *lock_of(uint32_t *p) {
+rt_lock *sync_lock_of(uint32_t *p) {
   return (rt_lock *)p;
 }
 
-static void backoff(int *spins) {
+void sync_backoff(int *spins) {
   if (*spins < 64) {
     (*spins)++;
     sched_yield();
@@ -43,7 +43,7 @@ static void backoff(int *spins) {
 }
 
 /* A NULL object: one line naming the call (grt.h: never a crash). */
-static bool null_object(const void *p, const char *call, const char *what) {
+bool sync_null(const void *p, const char *call, const char *what) {
   if (p) return false;
   warn_line("grt: %s: %s is NULL", call, what);
   return true;
@@ -57,27 +57,27 @@ static bool try_acquire(grt_mutex *m) {
 
 /* 0 for NULL (with its line): never "acquired". */
 int grt_mutex_trylock(grt_mutex *m) {
-  if (null_object(m, "grt_mutex_trylock", "the mutex")) return 0;
+  if (sync_null(m, "grt_mutex_trylock", "the mutex")) return 0;
   return try_acquire(m);
 }
 
 void grt_mutex_lock(grt_mutex *m) {
   RT_ENTER();
-  if (null_object(m, "grt_mutex_lock", "the mutex")) return;
+  if (sync_null(m, "grt_mutex_lock", "the mutex")) return;
   if (try_acquire(m)) return;
   struct g *gp = getcurg();
   if (!gp) {
     for (int spins = 0; !try_acquire(m);)
-      backoff(&spins);
+      sync_backoff(&spins);
     return;
   }
   _Atomic uint32_t *state = atomic_u32(&m->state);
-  rt_lock_acquire(lock_of(&m->waitlock));
+  rt_lock_acquire(sync_lock_of(&m->waitlock));
   uint32_t s = atomic_load(state);
   for (;;) {
     if (!(s & MUTEX_LOCKED)) {
       if (atomic_compare_exchange_weak(state, &s, s | MUTEX_LOCKED)) {
-        rt_lock_release(lock_of(&m->waitlock));
+        rt_lock_release(sync_lock_of(&m->waitlock));
         return;
       }
       continue;
@@ -90,13 +90,13 @@ void grt_mutex_lock(grt_mutex *m) {
   else
     m->head = gp;
   m->tail = gp;
-  sched_park(sched_unlock_commit, lock_of(&m->waitlock), "mutex");
+  sched_park(sched_unlock_commit, sync_lock_of(&m->waitlock), "mutex");
   /* Woken by unlock: ownership was handed to us. */
 }
 
 void grt_mutex_unlock(grt_mutex *m) {
   RT_ENTER();
-  if (null_object(m, "grt_mutex_unlock", "the mutex")) return;
+  if (sync_null(m, "grt_mutex_unlock", "the mutex")) return;
   _Atomic uint32_t *state = atomic_u32(&m->state);
   uint32_t s = MUTEX_LOCKED;
   if (atomic_compare_exchange_strong_explicit(state, &s, 0, memory_order_release,
@@ -106,7 +106,7 @@ void grt_mutex_unlock(grt_mutex *m) {
     warn_line("grt: grt_mutex_unlock of an unlocked mutex %p", (void *)m);
     return;
   }
-  rt_lock_acquire(lock_of(&m->waitlock));
+  rt_lock_acquire(sync_lock_of(&m->waitlock));
   struct g *w = m->head;
   if (w) {
     m->head = w->waitlink;
@@ -117,7 +117,7 @@ void grt_mutex_unlock(grt_mutex *m) {
   } else {
     atomic_store_explicit(state, 0, memory_order_release);
   }
-  rt_lock_release(lock_of(&m->waitlock));
+  rt_lock_release(sync_lock_of(&m->waitlock));
   if (w) sched_ready(w);
 }
 
@@ -133,10 +133,10 @@ static void wg_add(grt_wg *wg, int n, const char *call) {
     return;
   }
   if (v > 0 || n == 0) return;
-  rt_lock_acquire(lock_of(&wg->waitlock));
+  rt_lock_acquire(sync_lock_of(&wg->waitlock));
   struct g *w = wg->waiters;
   wg->waiters = NULL;
-  rt_lock_release(lock_of(&wg->waitlock));
+  rt_lock_release(sync_lock_of(&wg->waitlock));
   while (w) {
     struct g *next = w->waitlink;
     sched_ready(w);
@@ -146,34 +146,34 @@ static void wg_add(grt_wg *wg, int n, const char *call) {
 
 void grt_wg_add(grt_wg *wg, int n) {
   RT_ENTER();
-  if (null_object(wg, "grt_wg_add", "the wait group")) return;
+  if (sync_null(wg, "grt_wg_add", "the wait group")) return;
   wg_add(wg, n, "grt_wg_add");
 }
 
 void grt_wg_done(grt_wg *wg) {
   RT_ENTER();
-  if (null_object(wg, "grt_wg_done", "the wait group")) return;
+  if (sync_null(wg, "grt_wg_done", "the wait group")) return;
   wg_add(wg, -1, "grt_wg_done");
 }
 
 void grt_wg_wait(grt_wg *wg) {
   RT_ENTER();
-  if (null_object(wg, "grt_wg_wait", "the wait group")) return;
+  if (sync_null(wg, "grt_wg_wait", "the wait group")) return;
   if (atomic_load(wg_count(wg)) == 0) return;
   struct g *gp = getcurg();
   if (!gp) {
     for (int spins = 0; atomic_load(wg_count(wg)) != 0;)
-      backoff(&spins);
+      sync_backoff(&spins);
     return;
   }
-  rt_lock_acquire(lock_of(&wg->waitlock));
+  rt_lock_acquire(sync_lock_of(&wg->waitlock));
   if (atomic_load(wg_count(wg)) == 0) {
-    rt_lock_release(lock_of(&wg->waitlock));
+    rt_lock_release(sync_lock_of(&wg->waitlock));
     return;
   }
   gp->waitlink = wg->waiters;
   wg->waiters = gp;
-  sched_park(sched_unlock_commit, lock_of(&wg->waitlock), "wait group");
+  sched_park(sched_unlock_commit, sync_lock_of(&wg->waitlock), "wait group");
 }
 
 /* ---- grt_mutex_lock_timeout ----
@@ -196,7 +196,7 @@ static void lock_timeout_fire(void *arg) {
   struct timed_wait *w = arg;
   grt_mutex *m = w->m;
   struct g *gp = w->gp;
-  rt_lock_acquire(lock_of(&m->waitlock));
+  rt_lock_acquire(sync_lock_of(&m->waitlock));
   struct g *prev = NULL, *it = m->head;
   while (it && it != gp) {
     prev = it;
@@ -211,14 +211,14 @@ static void lock_timeout_fire(void *arg) {
     if (!m->head) atomic_fetch_and(atomic_u32(&m->state), ~MUTEX_WAITERS);
     w->timedout = true;
   }
-  rt_lock_release(lock_of(&m->waitlock));
+  rt_lock_release(sync_lock_of(&m->waitlock));
   atomic_store(&w->done, true); /* w is not touched after this */
   if (it) sched_ready(gp);
 }
 
 int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns) {
   RT_ENTER();
-  if (null_object(m, "grt_mutex_lock_timeout", "the mutex")) return -EINVAL;
+  if (sync_null(m, "grt_mutex_lock_timeout", "the mutex")) return -EINVAL;
   if (try_acquire(m)) return 0;
   if (ns <= 0) return -ETIMEDOUT;
   int64_t deadline = deadline_after(ns);
@@ -230,17 +230,17 @@ int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns) {
   if (!gp) {
     for (int spins = 0; !try_acquire(m);) {
       if (nanotime() >= deadline) return -ETIMEDOUT;
-      backoff(&spins);
+      sync_backoff(&spins);
     }
     return 0;
   }
   _Atomic uint32_t *state = atomic_u32(&m->state);
-  rt_lock_acquire(lock_of(&m->waitlock));
+  rt_lock_acquire(sync_lock_of(&m->waitlock));
   uint32_t s = atomic_load(state);
   for (;;) {
     if (!(s & MUTEX_LOCKED)) {
       if (atomic_compare_exchange_weak(state, &s, s | MUTEX_LOCKED)) {
-        rt_lock_release(lock_of(&m->waitlock));
+        rt_lock_release(sync_lock_of(&m->waitlock));
         return 0;
       }
       continue;
@@ -258,10 +258,10 @@ int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns) {
   w.t.f = lock_timeout_fire;
   w.t.arg = &w;
   timer_add(&w.t, deadline); /* its callback waits for waitlock: after we park */
-  sched_park(sched_unlock_commit, lock_of(&m->waitlock), "mutex");
+  sched_park(sched_unlock_commit, sync_lock_of(&m->waitlock), "mutex");
   if (!timer_del(&w.t)) {
     for (int spins = 0; !atomic_load(&w.done);)
-      backoff(&spins);
+      sync_backoff(&spins);
   }
   return w.timedout ? -ETIMEDOUT : 0;
 }

@@ -28,26 +28,6 @@
 #include <sched.h>
 #include <time.h>
 
-static rt_lock *sync2_lock(uint32_t *p) {
-  return (rt_lock *)p;
-}
-
-static void sync2_backoff(int *spins) {
-  if (*spins < 64) {
-    (*spins)++;
-    sched_yield();
-    return;
-  }
-  struct timespec ts = {0, 50000};
-  nanosleep(&ts, NULL);
-}
-
-static bool sync2_null(const void *p, const char *call, const char *what) {
-  if (p) return false;
-  warn_line("grt: %s: %s is NULL", call, what);
-  return true;
-}
-
 /* Readies a list of Gs linked by waitlink. */
 static void sync2_ready_list(struct g *w) {
   while (w) {
@@ -72,53 +52,53 @@ static bool rw_trylock_locked(grt_rwmutex *rw) {
 }
 
 int grt_rwmutex_tryrlock(grt_rwmutex *rw) {
-  if (sync2_null(rw, "grt_rwmutex_tryrlock", "the rwmutex")) return 0;
-  rt_lock_acquire(sync2_lock(&rw->waitlock));
+  if (sync_null(rw, "grt_rwmutex_tryrlock", "the rwmutex")) return 0;
+  rt_lock_acquire(sync_lock_of(&rw->waitlock));
   bool ok = rw_tryrlock_locked(rw);
-  rt_lock_release(sync2_lock(&rw->waitlock));
+  rt_lock_release(sync_lock_of(&rw->waitlock));
   return ok;
 }
 
 int grt_rwmutex_trylock(grt_rwmutex *rw) {
-  if (sync2_null(rw, "grt_rwmutex_trylock", "the rwmutex")) return 0;
-  rt_lock_acquire(sync2_lock(&rw->waitlock));
+  if (sync_null(rw, "grt_rwmutex_trylock", "the rwmutex")) return 0;
+  rt_lock_acquire(sync_lock_of(&rw->waitlock));
   bool ok = rw_trylock_locked(rw);
-  rt_lock_release(sync2_lock(&rw->waitlock));
+  rt_lock_release(sync_lock_of(&rw->waitlock));
   return ok;
 }
 
 void grt_rwmutex_rlock(grt_rwmutex *rw) {
   RT_ENTER();
-  if (sync2_null(rw, "grt_rwmutex_rlock", "the rwmutex")) return;
+  if (sync_null(rw, "grt_rwmutex_rlock", "the rwmutex")) return;
   struct g *gp = getcurg();
   if (!gp) {
     for (int spins = 0; !grt_rwmutex_tryrlock(rw);)
-      sync2_backoff(&spins);
+      sync_backoff(&spins);
     return;
   }
-  rt_lock_acquire(sync2_lock(&rw->waitlock));
+  rt_lock_acquire(sync_lock_of(&rw->waitlock));
   if (rw_tryrlock_locked(rw)) {
-    rt_lock_release(sync2_lock(&rw->waitlock));
+    rt_lock_release(sync_lock_of(&rw->waitlock));
     return;
   }
   gp->waitlink = rw->rhead;
   rw->rhead = gp;
-  sched_park(sched_unlock_commit, sync2_lock(&rw->waitlock), "sync.RWMutex.RLock");
+  sched_park(sched_unlock_commit, sync_lock_of(&rw->waitlock), "sync.RWMutex.RLock");
   /* Woken by unlock: counted as a reader already. */
 }
 
 void grt_rwmutex_lock(grt_rwmutex *rw) {
   RT_ENTER();
-  if (sync2_null(rw, "grt_rwmutex_lock", "the rwmutex")) return;
+  if (sync_null(rw, "grt_rwmutex_lock", "the rwmutex")) return;
   struct g *gp = getcurg();
   if (!gp) {
     for (int spins = 0; !grt_rwmutex_trylock(rw);)
-      sync2_backoff(&spins);
+      sync_backoff(&spins);
     return;
   }
-  rt_lock_acquire(sync2_lock(&rw->waitlock));
+  rt_lock_acquire(sync_lock_of(&rw->waitlock));
   if (rw_trylock_locked(rw)) {
-    rt_lock_release(sync2_lock(&rw->waitlock));
+    rt_lock_release(sync_lock_of(&rw->waitlock));
     return;
   }
   gp->waitlink = NULL;
@@ -128,7 +108,7 @@ void grt_rwmutex_lock(grt_rwmutex *rw) {
     rw->whead = gp;
   rw->wtail = gp;
   rw->wwaiting++;
-  sched_park(sched_unlock_commit, sync2_lock(&rw->waitlock), "sync.RWMutex.Lock");
+  sched_park(sched_unlock_commit, sync_lock_of(&rw->waitlock), "sync.RWMutex.Lock");
   /* Woken by runlock or unlock: the lock was handed to us. */
 }
 
@@ -147,25 +127,25 @@ static struct g *rw_pop_writer(grt_rwmutex *rw) {
 
 void grt_rwmutex_runlock(grt_rwmutex *rw) {
   RT_ENTER();
-  if (sync2_null(rw, "grt_rwmutex_runlock", "the rwmutex")) return;
-  rt_lock_acquire(sync2_lock(&rw->waitlock));
+  if (sync_null(rw, "grt_rwmutex_runlock", "the rwmutex")) return;
+  rt_lock_acquire(sync_lock_of(&rw->waitlock));
   if (rw->readers <= 0) {
-    rt_lock_release(sync2_lock(&rw->waitlock));
+    rt_lock_release(sync_lock_of(&rw->waitlock));
     warn_line("grt: grt_rwmutex_runlock of an rwmutex not read-locked %p", (void *)rw);
     return;
   }
   struct g *w = NULL;
   if (--rw->readers == 0) w = rw_pop_writer(rw);
-  rt_lock_release(sync2_lock(&rw->waitlock));
+  rt_lock_release(sync_lock_of(&rw->waitlock));
   if (w) sched_ready(w);
 }
 
 void grt_rwmutex_unlock(grt_rwmutex *rw) {
   RT_ENTER();
-  if (sync2_null(rw, "grt_rwmutex_unlock", "the rwmutex")) return;
-  rt_lock_acquire(sync2_lock(&rw->waitlock));
+  if (sync_null(rw, "grt_rwmutex_unlock", "the rwmutex")) return;
+  rt_lock_acquire(sync_lock_of(&rw->waitlock));
   if (!rw->writer) {
-    rt_lock_release(sync2_lock(&rw->waitlock));
+    rt_lock_release(sync_lock_of(&rw->waitlock));
     warn_line("grt: grt_rwmutex_unlock of an rwmutex not write-locked %p", (void *)rw);
     return;
   }
@@ -178,7 +158,7 @@ void grt_rwmutex_unlock(grt_rwmutex *rw) {
   } else {
     w = rw_pop_writer(rw);
   }
-  rt_lock_release(sync2_lock(&rw->waitlock));
+  rt_lock_release(sync_lock_of(&rw->waitlock));
   sync2_ready_list(w);
 }
 
@@ -201,16 +181,16 @@ static bool cond_done(grt_cond *c, uint32_t t) {
 
 void grt_cond_wait(grt_cond *c, grt_mutex *m) {
   RT_ENTER();
-  if (sync2_null(c, "grt_cond_wait", "the cond")) return;
-  if (sync2_null(m, "grt_cond_wait", "the mutex")) return;
+  if (sync_null(c, "grt_cond_wait", "the cond")) return;
+  if (sync_null(m, "grt_cond_wait", "the mutex")) return;
   struct g *gp = getcurg();
-  rt_lock_acquire(sync2_lock(&c->waitlock));
+  rt_lock_acquire(sync_lock_of(&c->waitlock));
   uint32_t t = c->wait_ticket++;
   if (!gp) {
-    rt_lock_release(sync2_lock(&c->waitlock));
+    rt_lock_release(sync_lock_of(&c->waitlock));
     grt_mutex_unlock(m);
     for (int spins = 0; !cond_done(c, t);)
-      sync2_backoff(&spins);
+      sync_backoff(&spins);
     grt_mutex_lock(m);
     return;
   }
@@ -222,16 +202,16 @@ void grt_cond_wait(grt_cond *c, grt_mutex *m) {
   c->tail = &w;
   /* Unlocked while we are queued and hold waitlock: no signal is lost. */
   grt_mutex_unlock(m);
-  sched_park(sched_unlock_commit, sync2_lock(&c->waitlock), "sync.Cond.Wait");
+  sched_park(sched_unlock_commit, sync_lock_of(&c->waitlock), "sync.Cond.Wait");
   grt_mutex_lock(m);
 }
 
 void grt_cond_signal(grt_cond *c) {
   RT_ENTER();
-  if (sync2_null(c, "grt_cond_signal", "the cond")) return;
-  rt_lock_acquire(sync2_lock(&c->waitlock));
+  if (sync_null(c, "grt_cond_signal", "the cond")) return;
+  rt_lock_acquire(sync_lock_of(&c->waitlock));
   if (c->wait_ticket == c->notify_ticket) {
-    rt_lock_release(sync2_lock(&c->waitlock));
+    rt_lock_release(sync_lock_of(&c->waitlock));
     return;
   }
   uint32_t t = c->notify_ticket;
@@ -243,14 +223,14 @@ void grt_cond_signal(grt_cond *c) {
     if (!c->head) c->tail = NULL;
     gp = w->gp; /* w is on gp's stack: not touched after it is readied */
   }
-  rt_lock_release(sync2_lock(&c->waitlock));
+  rt_lock_release(sync_lock_of(&c->waitlock));
   if (gp) sched_ready(gp);
 }
 
 void grt_cond_broadcast(grt_cond *c) {
   RT_ENTER();
-  if (sync2_null(c, "grt_cond_broadcast", "the cond")) return;
-  rt_lock_acquire(sync2_lock(&c->waitlock));
+  if (sync_null(c, "grt_cond_broadcast", "the cond")) return;
+  rt_lock_acquire(sync_lock_of(&c->waitlock));
   atomic_store(cond_notified(c), c->wait_ticket);
   struct cond_waiter *w = c->head;
   c->head = c->tail = NULL;
@@ -260,7 +240,7 @@ void grt_cond_broadcast(grt_cond *c) {
     tailp = &w->gp->waitlink;
   }
   *tailp = NULL;
-  rt_lock_release(sync2_lock(&c->waitlock));
+  rt_lock_release(sync_lock_of(&c->waitlock));
   sync2_ready_list(list);
 }
 
@@ -269,8 +249,8 @@ void grt_cond_broadcast(grt_cond *c) {
 /* No RT_ENTER here: fn is the user's code and must run unmarked (sysmon
  * may then hand off the P of an fn that blocks); the mutex calls mark. */
 int grt_once_do(grt_once *o, void (*fn)(void *), void *arg) {
-  if (sync2_null(o, "grt_once_do", "the once")) return -EINVAL;
-  if (sync2_null((const void *)(uintptr_t)fn, "grt_once_do", "the function")) return -EINVAL;
+  if (sync_null(o, "grt_once_do", "the once")) return -EINVAL;
+  if (sync_null((const void *)(uintptr_t)fn, "grt_once_do", "the function")) return -EINVAL;
   _Atomic uint32_t *done = (_Atomic uint32_t *)&o->done;
   if (atomic_load_explicit(done, memory_order_acquire)) return 0;
   grt_mutex_lock(&o->m);
@@ -297,7 +277,7 @@ static bool sem_bad_n(int64_t n, const char *call) {
 }
 
 int grt_sem_init(grt_sem *s, int64_t n) {
-  if (sync2_null(s, "grt_sem_init", "the semaphore")) return -EINVAL;
+  if (sync_null(s, "grt_sem_init", "the semaphore")) return -EINVAL;
   if (sem_bad_n(n, "grt_sem_init")) return -EINVAL;
   *s = (grt_sem)GRT_SEM_INIT(n);
   return 0;
@@ -311,28 +291,28 @@ static bool sem_take_locked(grt_sem *s, int64_t n) {
 }
 
 int grt_sem_tryacquire(grt_sem *s, int64_t n) {
-  if (sync2_null(s, "grt_sem_tryacquire", "the semaphore")) return 0;
+  if (sync_null(s, "grt_sem_tryacquire", "the semaphore")) return 0;
   if (sem_bad_n(n, "grt_sem_tryacquire")) return 0;
-  rt_lock_acquire(sync2_lock(&s->waitlock));
+  rt_lock_acquire(sync_lock_of(&s->waitlock));
   bool ok = sem_take_locked(s, n);
-  rt_lock_release(sync2_lock(&s->waitlock));
+  rt_lock_release(sync_lock_of(&s->waitlock));
   return ok;
 }
 
 int grt_sem_acquire(grt_sem *s, int64_t n) {
   RT_ENTER();
-  if (sync2_null(s, "grt_sem_acquire", "the semaphore")) return -EINVAL;
+  if (sync_null(s, "grt_sem_acquire", "the semaphore")) return -EINVAL;
   if (sem_bad_n(n, "grt_sem_acquire")) return -EINVAL;
   if (n == 0) return 0;
   struct g *gp = getcurg();
   if (!gp) {
     for (int spins = 0; !grt_sem_tryacquire(s, n);)
-      sync2_backoff(&spins);
+      sync_backoff(&spins);
     return 0;
   }
-  rt_lock_acquire(sync2_lock(&s->waitlock));
+  rt_lock_acquire(sync_lock_of(&s->waitlock));
   if (sem_take_locked(s, n)) {
-    rt_lock_release(sync2_lock(&s->waitlock));
+    rt_lock_release(sync_lock_of(&s->waitlock));
     return 0;
   }
   struct sem_waiter w = {.gp = gp, .n = n, .next = NULL};
@@ -341,18 +321,18 @@ int grt_sem_acquire(grt_sem *s, int64_t n) {
   else
     s->head = &w;
   s->tail = &w;
-  sched_park(sched_unlock_commit, sync2_lock(&s->waitlock), "semacquire");
+  sched_park(sched_unlock_commit, sync_lock_of(&s->waitlock), "semacquire");
   return 0; /* release took our n units for us */
 }
 
 int grt_sem_release(grt_sem *s, int64_t n) {
   RT_ENTER();
-  if (sync2_null(s, "grt_sem_release", "the semaphore")) return -EINVAL;
+  if (sync_null(s, "grt_sem_release", "the semaphore")) return -EINVAL;
   if (sem_bad_n(n, "grt_sem_release")) return -EINVAL;
-  rt_lock_acquire(sync2_lock(&s->waitlock));
+  rt_lock_acquire(sync_lock_of(&s->waitlock));
   int64_t c;
   if (__builtin_add_overflow(s->count, n, &c)) {
-    rt_lock_release(sync2_lock(&s->waitlock));
+    rt_lock_release(sync_lock_of(&s->waitlock));
     warn_line("grt: grt_sem_release: count overflow (%lld + %lld)", (long long)s->count,
               (long long)n);
     return -EINVAL;
@@ -368,7 +348,7 @@ int grt_sem_release(grt_sem *s, int64_t n) {
   }
   if (!s->head) s->tail = NULL;
   *tailp = NULL;
-  rt_lock_release(sync2_lock(&s->waitlock));
+  rt_lock_release(sync_lock_of(&s->waitlock));
   sync2_ready_list(list);
   return 0;
 }
