@@ -26,35 +26,6 @@ static void nop(void *arg) {
   (void)arg;
 }
 
-/* ---- capturing our own stderr around one call ---- */
-
-static char captured[4096];
-static int saved_fd2 = -1, cap_fd = -1;
-
-static void capture_begin(void) {
-  fflush(stderr);
-  cap_fd = memfd_create("stderr", 0);
-  CHECK(cap_fd >= 0);
-  saved_fd2 = dup(2);
-  CHECK(saved_fd2 >= 0 && dup2(cap_fd, 2) == 2);
-}
-
-/* Returns how many lines were written meanwhile; the text is in captured. */
-static int capture_end(void) {
-  fflush(stderr);
-  CHECK(dup2(saved_fd2, 2) == 2);
-  close(saved_fd2);
-  ssize_t n = pread(cap_fd, captured, sizeof captured - 1, 0);
-  CHECK(n >= 0);
-  captured[n] = 0;
-  close(cap_fd);
-  int lines = 0;
-  for (ssize_t i = 0; i < n; i++)
-    lines += captured[i] == '\n';
-  fprintf(stderr, "(captured: %s)\n", n ? captured : "nothing\n");
-  return lines;
-}
-
 /* ---- inside the runtime ---- */
 
 static grt_wg wg;
@@ -106,20 +77,20 @@ static int run(int argc, char **argv) {
   grt_chan_free(c);
 
   /* grt_go(NULL). */
-  capture_begin();
+  stderr_capture_begin();
   int r = grt_go(NULL, 0);
-  int lines = capture_end();
+  int lines = stderr_capture_end();
   CHECK(r == -EINVAL);
-  CHECK(lines == 1 && strstr(captured, "grt_go"));
+  CHECK(lines == 1 && strstr(stderr_captured, "grt_go"));
   grt_go_opts o = {.stack_size = 0, .name = NULL};
   CHECK(grt_go_with(&o, NULL, NULL) == -EINVAL);
 
   /* Unlocking an unlocked mutex: one line, no crash, mutex still works. */
   grt_mutex mu = GRT_MUTEX_INIT;
-  capture_begin();
+  stderr_capture_begin();
   grt_mutex_unlock(&mu);
-  lines = capture_end();
-  CHECK(lines == 1 && strstr(captured, "grt_mutex_unlock"));
+  lines = stderr_capture_end();
+  CHECK(lines == 1 && strstr(stderr_captured, "grt_mutex_unlock"));
   CHECK(grt_mutex_trylock(&mu) == 1);
   CHECK(grt_mutex_trylock(&mu) == 0);
   grt_mutex_unlock(&mu);
@@ -129,10 +100,10 @@ static int run(int argc, char **argv) {
   grt_mutex_unlock(&mu);
 
   /* A wait group driven negative: one line, left at 0 and usable. */
-  capture_begin();
+  stderr_capture_begin();
   grt_wg_add(&wg, -1);
-  lines = capture_end();
-  CHECK(lines == 1 && strstr(captured, "grt_wg_add"));
+  lines = stderr_capture_end();
+  CHECK(lines == 1 && strstr(stderr_captured, "grt_wg_add"));
   grt_wg_wait(&wg); /* zero: returns at once */
   grt_wg_add(&wg, 2);
   CHECK(grt_go(finisher, NULL) == 0 && grt_go(finisher, NULL) == 0);
@@ -140,23 +111,23 @@ static int run(int argc, char **argv) {
   grt_wg_wait(&wg);
 
   /* grt_wg_done below zero names grt_wg_done. */
-  capture_begin();
+  stderr_capture_begin();
   grt_wg_done(&wg);
-  lines = capture_end();
-  CHECK(lines == 1 && strstr(captured, "grt_wg_done"));
+  lines = stderr_capture_end();
+  CHECK(lines == 1 && strstr(stderr_captured, "grt_wg_done"));
 
   /* Sending on a closed channel and closing it twice (Go panics): -EPIPE
    * with one line each, naming the call. */
   grt_chan *closed = grt_chan_make(sizeof(int), 1);
   CHECK(closed && grt_chan_close(closed) == 0);
-  capture_begin();
+  stderr_capture_begin();
   CHECK(grt_chan_send(closed, &x) == -EPIPE);
-  lines = capture_end();
-  CHECK(lines == 1 && strstr(captured, "grt_chan_send"));
-  capture_begin();
+  lines = stderr_capture_end();
+  CHECK(lines == 1 && strstr(stderr_captured, "grt_chan_send"));
+  stderr_capture_begin();
   CHECK(grt_chan_close(closed) == -EPIPE);
-  lines = capture_end();
-  CHECK(lines == 1 && strstr(captured, "grt_chan_close"));
+  lines = stderr_capture_end();
+  CHECK(lines == 1 && strstr(stderr_captured, "grt_chan_close"));
   grt_chan_free(closed);
 
   /* A goroutine still starts fine after all that. */

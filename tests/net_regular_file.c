@@ -20,32 +20,6 @@
 
 #include "testutil.h"
 
-static char captured[4096];
-static int saved_fd2 = -1, cap_fd = -1;
-
-static void capture_begin(void) {
-  fflush(stderr);
-  cap_fd = memfd_create("stderr", 0);
-  CHECK(cap_fd >= 0);
-  saved_fd2 = dup(2);
-  CHECK(saved_fd2 >= 0 && dup2(cap_fd, 2) == 2);
-}
-
-static void capture_end(const char *call) {
-  fflush(stderr);
-  CHECK(dup2(saved_fd2, 2) == 2);
-  close(saved_fd2);
-  ssize_t n = pread(cap_fd, captured, sizeof captured - 1, 0);
-  CHECK(n >= 0);
-  captured[n] = 0;
-  close(cap_fd);
-  int lines = 0;
-  for (ssize_t i = 0; i < n; i++)
-    lines += captured[i] == '\n';
-  printf("  stderr: %s", n ? captured : "(nothing)\n");
-  CHECK(lines == 1 && strstr(captured, call));
-}
-
 enum { READ, WRITE, ACCEPT };
 static const char *const names[] = {"grt_read", "grt_write", "grt_accept"};
 
@@ -56,14 +30,14 @@ static void check_refused(int fd, int op, const char *what) {
   for (int round = 0; round < 2; round++) {
     char buf[16] = "hello";
     long r = 0;
-    capture_begin();
+    stderr_capture_begin();
     if (op == READ) r = grt_read(fd, buf, sizeof buf, 1000000000LL);
     if (op == WRITE) r = grt_write(fd, buf, 5, 1000000000LL);
     if (op == ACCEPT) r = grt_accept(fd);
     int after = fcntl(fd, F_GETFL);
     printf("%s on %s: %ld (%s); O_NONBLOCK %s\n", names[op], what, r,
            r < 0 ? strerror((int)-r) : "", after & O_NONBLOCK ? "SET" : "not set");
-    capture_end(names[op]);
+    stderr_expect_one_line(names[op]);
     CHECK(r == -EPERM);
     CHECK(after == flags);
   }

@@ -27,28 +27,18 @@
 
 static struct pprof_burners burners; /* background load */
 
-/* Runs the misuse calls with stderr in a temporary file; returns how many
- * lines they printed that name the call (each misuse must print one). */
+/* Runs the misuse calls with stderr captured; returns how many lines
+ * they printed that name the call (each misuse must print one). */
 static int misuse_lines(const char *path) {
-  char tmpl[] = "/tmp/prof_startstop.XXXXXX";
-  int fd = mkstemp(tmpl);
-  CHECK(fd >= 0);
-  unlink(tmpl);
-  int saved = dup(2);
-  CHECK(saved >= 0 && dup2(fd, 2) == 2);
+  stderr_capture_begin();
   CHECK(grt_prof_stop() == -EINVAL);
   CHECK(grt_prof_start(NULL) == -EINVAL);
   CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = -1}) == -EINVAL);
   CHECK(grt_prof_start(&(grt_prof_config){.path = path, .hz = 10001}) == -EINVAL);
   CHECK(grt_prof_start(&(grt_prof_config){.path = NULL, .fd = -1}) == -EINVAL);
-  CHECK(dup2(saved, 2) == 2);
-  close(saved);
-  char buf[2048] = {0};
-  CHECK(pread(fd, buf, sizeof buf - 1, 0) >= 0);
-  close(fd);
-  fputs(buf, stderr);
+  stderr_capture_end();
   int n = 0;
-  for (const char *p = buf; (p = strstr(p, "grt: grt_prof_st")) != NULL; p++)
+  for (const char *p = stderr_captured; (p = strstr(p, "grt: grt_prof_st")) != NULL; p++)
     n++;
   return n;
 }

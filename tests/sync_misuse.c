@@ -17,40 +17,6 @@
 
 #include "testutil.h"
 
-static char captured[4096];
-static int saved_fd2 = -1, cap_fd = -1;
-
-static void capture_begin(void) {
-  fflush(stderr);
-  cap_fd = memfd_create("stderr", 0);
-  CHECK(cap_fd >= 0);
-  saved_fd2 = dup(2);
-  CHECK(saved_fd2 >= 0 && dup2(cap_fd, 2) == 2);
-}
-
-/* Fails unless exactly one line naming call was written meanwhile. */
-static void capture_end(const char *call) {
-  fflush(stderr);
-  CHECK(dup2(saved_fd2, 2) == 2);
-  close(saved_fd2);
-  ssize_t n = pread(cap_fd, captured, sizeof captured - 1, 0);
-  CHECK(n >= 0);
-  captured[n] = 0;
-  close(cap_fd);
-  int lines = 0;
-  for (ssize_t i = 0; i < n; i++)
-    lines += captured[i] == '\n';
-  printf("%-24s %s", call, n ? captured : "(nothing on stderr)\n");
-  CHECK(lines == 1 && strstr(captured, call));
-}
-
-#define ONE_LINE(call, stmt)                                                                       \
-  do {                                                                                             \
-    capture_begin();                                                                               \
-    stmt;                                                                                          \
-    capture_end(call);                                                                             \
-  } while (0)
-
 static void nop(void *arg) {
   (void)arg;
 }

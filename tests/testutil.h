@@ -8,6 +8,10 @@
  *                         capture its stdout and stderr
  *   process_cpu_ns()      user + system CPU of the whole process (getrusage)
  *   dump_to_string()      grt_dump of every goroutine, as a string
+ *   stderr_capture_begin/end, ONE_LINE(call, stmt)
+ *                         this process's stderr around some calls: how
+ *                         many lines they wrote, or that a misuse wrote
+ *                         exactly one line naming its call
  *
  * Include it after <grt.h>, with _GNU_SOURCE defined, as every test does.
  */
@@ -72,6 +76,50 @@ static inline char *dump_to_string(void) {
   close(fd);
   return buf;
 }
+
+/* ---- capturing this process's stderr (misuse lines) ---- */
+
+__attribute__((unused)) static char stderr_captured[4096];
+__attribute__((unused)) static int stderr_saved_fd = -1, stderr_cap_fd = -1;
+
+static inline void stderr_capture_begin(void) {
+  fflush(stderr);
+  stderr_cap_fd = memfd_create("stderr", 0);
+  CHECK(stderr_cap_fd >= 0);
+  stderr_saved_fd = dup(2);
+  CHECK(stderr_saved_fd >= 0 && dup2(stderr_cap_fd, 2) == 2);
+}
+
+/* Returns how many lines were written since stderr_capture_begin; the
+ * text is in stderr_captured, and is echoed on stdout for the log. */
+static inline int stderr_capture_end(void) {
+  fflush(stderr);
+  CHECK(dup2(stderr_saved_fd, 2) == 2);
+  close(stderr_saved_fd);
+  ssize_t n = pread(stderr_cap_fd, stderr_captured, sizeof stderr_captured - 1, 0);
+  CHECK(n >= 0);
+  stderr_captured[n] = 0;
+  close(stderr_cap_fd);
+  int lines = 0;
+  for (ssize_t i = 0; i < n; i++)
+    lines += stderr_captured[i] == '\n';
+  printf("  stderr: %s", n ? stderr_captured : "(nothing)\n");
+  return lines;
+}
+
+/* Fails unless exactly one line naming call was written meanwhile. */
+static inline void stderr_expect_one_line(const char *call) {
+  int lines = stderr_capture_end();
+  CHECK(lines == 1 && strstr(stderr_captured, call));
+}
+
+/* Runs stmt with stderr captured and checks its one line names call. */
+#define ONE_LINE(call, stmt)                                                                       \
+  do {                                                                                             \
+    stderr_capture_begin();                                                                        \
+    stmt;                                                                                          \
+    stderr_expect_one_line(call);                                                                  \
+  } while (0)
 
 /* ---- re-running this program as a child ---- */
 
