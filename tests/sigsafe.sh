@@ -20,7 +20,7 @@ set -u
 set -f # the allowlist holds globs: never expand them against files
 
 # ---- the handler's objects (edit when files move) ----------------------------
-OBJECTS="src/sampler/sigprof.c.o src/sampler/ring.c.o"
+OBJECTS="src/sampler/sigprof.c.o src/sampler/ring.c.o src/base/unwind.c.o"
 
 # ---- the allowlist: one entry per line, "<symbol or shell glob>  <why>" -------
 # Keep it short.  Every entry needs its reason; '#' lines are ignored.
@@ -31,6 +31,7 @@ syscall                raw system calls (gettid for the shared slots): a trap in
 memcpy                 emitted by the compiler for struct/array copies; async-signal-safe (POSIX.1-2008 TC2)
 memmove                emitted by the compiler for overlapping copies; async-signal-safe (POSIX.1-2008 TC2)
 memset                 emitted by the compiler to zero structs/arrays; async-signal-safe (POSIX.1-2008 TC2)
+_dl_find_object        glibc >= 2.35, documented AS-Safe: a lock-free search of the loaded objects (base/unwind.c)
 __stack_chk_fail       -fstack-protector (default on some distros): reached only on a smashed canary, then aborts
 _GLOBAL_OFFSET_TABLE_  linker-defined GOT address for PIC code, not a function
 # sanitizer instrumentation (GRT_SANITIZE=ON): inserted by the compiler, not

@@ -1,7 +1,8 @@
 #!/bin/sh
 # sigsafe_selftest: tests/sigsafe.sh fails when a handler object references
 # an unsafe function and passes when it does not, on fake objects compiled
-# in a temp dir at the default paths (src/sampler/sigprof.c.o, ring.c.o).
+# in a temp dir at the default paths (src/sampler/sigprof.c.o, ring.c.o,
+# and a safe src/base/unwind.c.o beside every ring.c.o).
 # Usage: sigsafe_selftest.sh <source dir>
 set -u
 src=$(cd "$1" && pwd) || exit 2
@@ -19,6 +20,14 @@ obj() {
   printf '%s\n' "$3" > "$1/$2"
   "$CC" -std=gnu11 -O2 -fPIC -fvisibility=hidden -Wall -Werror -c "$1/$2" -o "$1/src/sampler/$2.o" ||
     { echo "selftest: cannot compile $2"; exit 2; }
+  # The walker's object is checked too; the cases here vary the other two.
+  if [ "$2" = ring.c ]; then
+    mkdir -p "$1/src/base"
+    printf '%s\n' 'int unw_fake_find(const unsigned long *t, int n, unsigned long pc) {
+  int i = 0; while (i < n && t[i] <= pc) i++; return i; }' > "$1/unwind.c"
+    "$CC" -std=gnu11 -O2 -fPIC -c "$1/unwind.c" -o "$1/src/base/unwind.c.o" ||
+      { echo "selftest: cannot compile unwind.c"; exit 2; }
+  fi
 }
 
 # expect <name> <pass|fail> <object dir> [<text the output must hold> ...]

@@ -3,17 +3,18 @@
  * unloaded while profiling, its file then truncated on disk, and new code
  * run at its old address (issue 16: it died of SIGBUS, silently, taking the
  * process with it).  In a child, with a copy of tests/lib/prof_dlclose_lib.c:
- *   - dlopen the copy, start profiling at 500 Hz, burn CPU in dl_burn_a (so
- *     the collector opens the copy's ELF file to read its CFI), dlclose it,
- *     truncate the copy to 0 bytes, copy its code page byte for byte to the
- *     same address in an anonymous executable mapping (a JIT page), burn CPU
- *     in dl_burn_b there (pcs the collector has not seen), stop;
- *   - "unloaded": as is.  The collector must not read a module that is no
- *     longer loaded: no fault, nothing on stderr;
- *   - "fault": a test hook makes the collector trust its snapshot of the
- *     modules, so libdw does read the truncated file and takes SIGBUS: the
- *     collector survives it, says so in one stderr line naming the file,
- *     and the frame counts as unknown.
+ *   - dlopen the copy, start profiling at 500 Hz, burn CPU in dl_burn_a,
+ *     dlclose it, truncate the copy to 0 bytes, copy its code page byte for
+ *     byte to the same address in an anonymous executable mapping (a JIT
+ *     page), burn CPU in dl_burn_b there (pcs no table covers: the walker's
+ *     lookup rejects them through _dl_find_object), stop;
+ *   - "unloaded": as is.  Nothing may read a module that is no longer
+ *     loaded: no fault, nothing on stderr;
+ *   - "fault": a symbolizer opened while the copy was loaded, told by a
+ *     test hook to trust its snapshot of the modules, looks dl_burn_a up
+ *     after the truncation, so libdw reads the truncated file and takes
+ *     SIGBUS: it survives, says so in one stderr line naming the file, and
+ *     the address counts as unknown.
  * Either child must exit 0 and write a profile that `go tool pprof -raw`
  * reads, with samples in both burners' code.  Skipped without go.
  */
@@ -101,7 +102,9 @@ static int child_main(int argc, char **argv) {
 
   CHECK(grt_prof_start(&(grt_prof_config){.path = child_profile, .hz = HZ}) == 0);
   burn((burn_fn)a);
-  grt_sleep(300 * 1000 * 1000); /* the collector has looked a's pcs up */
+  grt_sleep(300 * 1000 * 1000); /* the collector has drained a's samples */
+  /* fault: a symbolizer whose snapshot of the modules has the library */
+  symbolizer *sym = strcmp(child_mode, "fault") == 0 ? symbolize_open() : NULL;
 
   CHECK(dlclose(h) == 0);
   CHECK(truncate(child_lib, 0) == 0);
@@ -112,6 +115,14 @@ static int child_main(int argc, char **argv) {
   CHECK(mprotect(jit, len, PROT_READ | PROT_EXEC) == 0);
   burn((burn_fn)b); /* the same address, code the collector has not seen */
   grt_sleep(300 * 1000 * 1000);
+  if (sym) {
+    /* It trusts its snapshot (the test hook), so libdw reads the file
+     * truncated under it: the fault is caught, said once, and the address
+     * is unknown. */
+    struct symbolize_line lines[4];
+    CHECK(symbolize_pc(sym, a, lines, 4) >= 1);
+    symbolize_close(sym);
+  }
 
   CHECK(grt_prof_stop() == 0);
   munmap(jit, len);

@@ -20,6 +20,7 @@
 #include "pprof/pprof.h"
 #include "pprof/symbolize.h"
 #include "sampler/labels.h"
+#include "base/unwind.h"
 #include "sampler/sampler.h"
 
 #include <errno.h>
@@ -44,34 +45,16 @@ static struct {
   pthread_t collector;
   struct note collector_stop;
   pprof_writer *w;
-  symbolizer *live_sym; /* for frame state while profiling (NULL: none) */
   uint64_t lost;
   int64_t start_ns; /* CLOCK_MONOTONIC */
   int fd;
   bool close_fd;
 } prof = {.ctl = PTHREAD_MUTEX_INITIALIZER};
 
-/* A leaf whose function has no frame of its own (yet, or any more) leaves
- * the frame register framing its caller, so the walk went from the leaf straight to the
- * caller's caller.  The CFI says where the return address is: put the
- * caller back from the stack words the handler kept.  pcs has room for one
- * more. */
-static void fix_frameless_leaf(uintptr_t *pcs, int *n, const uintptr_t *peek, int npeek) {
-  if (!prof.live_sym || *n < 1 || pcs[0] < PROF_PC_PSEUDO_LIMIT || npeek == 0) return;
-  int off = symbolize_frameless_ra_offset(prof.live_sym, pcs[0]);
-  if (off < 0 || off % 8 != 0 || off / 8 >= npeek) return;
-  uintptr_t ret = peek[off / 8];
-  if (ret < PROF_PC_PSEUDO_LIMIT || (*n > 1 && pcs[1] == ret - 1)) return;
-  memmove(pcs + 2, pcs + 1, (size_t)(*n - 1) * sizeof *pcs);
-  pcs[1] = ret - 1;
-  (*n)++;
-}
-
 /* The sampler's ring_sink. */
-static void add_sample(void *ctx, uint32_t gen, uintptr_t *pcs, int n, const uintptr_t *peek,
-                       int npeek, uint64_t weight, grt_labels *labels) {
+static void add_sample(void *ctx, uint32_t gen, uintptr_t *pcs, int n, uint64_t weight,
+                       grt_labels *labels) {
   (void)ctx;
-  fix_frameless_leaf(pcs, &n, peek, npeek);
   /* gen differs for a late signal of an earlier session: dropped. */
   if (gen == prof.session &&
       pprof_writer_add(prof.w, pcs, n, labels_kv(labels), (int64_t)weight) != 0)
@@ -88,6 +71,7 @@ static void *collector_main(void *unused) {
   pid_t self = (pid_t)syscall(SYS_gettid);
   for (;;) {
     cputimer_scan_foreign(self);
+    unw_refresh(); /* tables for objects dlopened since: a counter check when none */
     note_sleep(&prof.collector_stop, nanotime() + COLLECT_NS);
     if (atomic_load_explicit(&prof.collector_stop.key, memory_order_acquire)) return NULL;
     if (!atomic_load_explicit(&prof.stall, memory_order_relaxed)) drain_all();
@@ -146,9 +130,6 @@ static int start_locked(const grt_prof_config *cfg) {
     if (cfg->path) close(fd);
     return -ENOMEM;
   }
-  /* Snapshot of the loaded modules for fix_frameless_leaf; without it
-   * (out of memory) leaves without frames just lose their caller. */
-  prof.live_sym = symbolize_open();
   prof.fd = fd;
   prof.close_fd = cfg->path != NULL;
   prof.lost = 0;
@@ -171,8 +152,6 @@ static int start_locked(const grt_prof_config *cfg) {
     prof.running = false;
     pprof_writer_free(prof.w);
     prof.w = NULL;
-    symbolize_close(prof.live_sym);
-    prof.live_sym = NULL;
     if (cfg->path) close(fd);
     return -err;
   }
@@ -225,8 +204,6 @@ static int stop_locked(void) {
   if (sym) symbolize_close(sym);
   pprof_writer_free(prof.w);
   prof.w = NULL;
-  symbolize_close(prof.live_sym);
-  prof.live_sym = NULL;
   if (prof.close_fd && close(prof.fd) != 0 && err == 0) err = -errno;
   return err;
 }

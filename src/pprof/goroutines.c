@@ -12,7 +12,7 @@
 #include "pprof/goroutines.h"
 
 #include "base/buf.h"
-#include "base/fpwalk.h"
+#include "base/unwind.h"
 #include "pprof/pprof.h"
 #include "pprof/symbolize.h"
 #include "runtime/runtime.h"
@@ -57,7 +57,7 @@ static void name_suffix(struct buf_str *b, const struct gsnap *g) {
 
 /* As Go: "created by fn in goroutine N" and the grt_go call's position. */
 static void created_by(struct buf_str *b, const struct gsnap *g, symbolizer *sym) {
-  if (g->gopc < FPWALK_MIN_PC) return;
+  if (g->gopc < UNW_MIN_PC) return;
   struct symbolize_line lines[MAX_LINES];
   uintptr_t pc = g->gopc - 1; /* the call site */
   int n = symbolize(sym, pc, lines);

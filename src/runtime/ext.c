@@ -105,6 +105,7 @@ __attribute__((noinline)) static void *callback_on_m(struct m *mp, void *(*fn)(v
       .sp = (uintptr_t)frame,
       .pc = frame[1],
       .fp = frame[0],
+      .cfa = (uintptr_t)(frame + 2),
       .lo = mp->g0->stack_lo,
       .hi = mp->g0->stack_hi,
       .saved_g0_sp = mp->g0->ctx.sp,

@@ -27,6 +27,7 @@
 #define TRANS_SP 8
 #define TRANS_PC 16
 #define TRANS_FP 24
+#define TRANS_CFA 32
 
 #ifndef __ASSEMBLER__
 
@@ -157,6 +158,7 @@ enum transition_kind { TRANS_EXTCALL = 1, TRANS_CALLBACK = 2 };
 struct transition {
   int kind;
   uintptr_t sp, pc, fp;    /* the caller's frame at the boundary */
+  uintptr_t cfa;           /* the caller's SP once pc is returned to (the walk's SP) */
   uintptr_t lo, hi;        /* bounds of the stack those frames are on */
   uintptr_t saved_g0_sp;   /* CALLBACK: g0->ctx.sp to restore on return */
   struct transition *prev; /* next record outward */
@@ -306,9 +308,10 @@ struct m *sched_allm(void);
 struct g *sched_allg(void);
 void sched_allg_done(void);
 pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
-/* Prints "fn+off" lines for pc, then the frame-pointer chain from fp
- * (base/fpwalk.h's rules, with sp and [lo, hi) bounding it). */
-void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t lo,
+/* Prints "fn+off" lines for pc (exact if leaf, else a return address with
+ * sp the SP after the return), then its callers within [lo, hi)
+ * (base/unwind.h, with the tables published so far). */
+void sched_print_frames(int fd, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lo,
                         uintptr_t hi);
 
 /* ---- fork.c --------------------------------------------------------------- */

@@ -40,7 +40,7 @@
 
 #include "base/elfnote.h"
 #include "base/fiber.h"
-#include "base/fpwalk.h"
+#include "base/unwind.h"
 
 #include <dlfcn.h>
 #include <linux/membarrier.h>
@@ -65,6 +65,7 @@ _Static_assert(offsetof(struct m, trans) == M_TRANS, "m->trans offset");
 _Static_assert(offsetof(struct transition, sp) == TRANS_SP, "transition layout");
 _Static_assert(offsetof(struct transition, pc) == TRANS_PC, "transition layout");
 _Static_assert(offsetof(struct transition, fp) == TRANS_FP, "transition layout");
+_Static_assert(offsetof(struct transition, cfa) == TRANS_CFA, "transition layout");
 
 __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibility("hidden")));
 
@@ -283,12 +284,13 @@ static void print_pcs(int fd, const uintptr_t *pcs, int n) {
   print_build_ids(&pr);
 }
 
-void sched_print_frames(int fd, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t lo,
+void sched_print_frames(int fd, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lo,
                         uintptr_t hi) {
   struct frame_printer pr = {.fd = fd};
   if (pc == 0) return;
   print_pc(&pr, pc);
-  fpwalk(fp, sp, lo, hi, fpwalk_read_direct, NULL, print_ret, &pr);
+  unw_walk((struct unw_regs){pc, sp, fp}, leaf, lo, hi, unw_read_direct, NULL, print_ret, &pr,
+           NULL);
   print_build_ids(&pr);
 }
 
@@ -299,8 +301,10 @@ static void print_traceback(void) {
   struct g *cur = getcurg();
   warn_line("\n%s %llu [running]:", cur ? "goroutine" : "runtime (g0 of M)",
             (unsigned long long)(cur ? cur->id : (g->m ? (unsigned)g->m->id : 0)));
-  uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-  sched_print_frames(2, (uintptr_t)print_traceback, fp, fp, g->stack_lo, g->stack_hi);
+  /* This frame has a frame pointer (it takes its address): its caller's
+   * registers are in the frame record. */
+  uintptr_t *fp = __builtin_frame_address(0);
+  sched_print_frames(2, fp[1], false, fp[0], (uintptr_t)(fp + 2), g->stack_lo, g->stack_hi);
 }
 
 /* ---- G, P bookkeeping ----------------------------------------------------- */
@@ -1123,7 +1127,7 @@ static inline void check_stack(struct g *gp) {
               "reached into this stack from above; stack [%#lx, %#lx)); goroutine %llu's frames:",
               (unsigned long long)gp->id, (unsigned long long)gp->id, (unsigned long)gp->stack_lo,
               (unsigned long)gp->stack_hi, (unsigned long long)gp->id);
-    sched_print_frames(2, gp->ctx.pc, gp->ctx.fp, gp->ctx.sp, gp->stack_lo, gp->stack_hi);
+    sched_print_frames(2, gp->ctx.pc, false, gp->ctx.fp, gp->ctx.sp, gp->stack_lo, gp->stack_hi);
     abort();
   }
 }
@@ -2107,7 +2111,8 @@ __attribute__((no_sanitize_address)) static void hog_handler(int sig, siginfo_t 
     if (g == mp->curg && sp >= g->stack_lo && sp < g->stack_hi) {
       mp->hog_pcs[0] = pc;
       atomic_store_explicit(&mp->hog_n, 1, memory_order_relaxed);
-      fpwalk(fp, sp, g->stack_lo, g->stack_hi, fpwalk_read_direct, NULL, hog_push, mp);
+      unw_walk((struct unw_regs){pc, sp, fp}, true, g->stack_lo, g->stack_hi, unw_read_direct, NULL,
+               hog_push, mp, NULL);
     }
     int32_t n = atomic_load_explicit(&mp->hog_n, memory_order_relaxed);
     atomic_store_explicit(&mp->hog_n, n + 1000, memory_order_release); /* done */

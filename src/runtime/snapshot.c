@@ -10,7 +10,7 @@
  *    their fields are read in place with atomic loads.  Another goroutine's stack is never
  *    dereferenced: its words are copied with process_vm_readv on our own
  *    pid, which fails with EFAULT instead of faulting when the memory went
- *    away meanwhile.  Frames are walked by base/fpwalk.h, the walker the
+ *    away meanwhile.  Frames are walked by base/unwind.h, the walker the
  *    profiler and the fatal path use, with a process_vm_readv reader.
  *  - A stack copy counts only if g->switches (bumped by sched.c each time
  *    the G starts and stops running) and g->status read the same after the
@@ -25,7 +25,7 @@
 #include "runtime/runtime.h"
 
 #include "base/buf.h"
-#include "base/fpwalk.h"
+#include "base/unwind.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -61,19 +61,19 @@ static bool copy_remote(pid_t pid, void *dst, uintptr_t src, size_t n) {
   return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
 }
 
-/* fpwalk's reader: the frame record at addr, through the window (one
+/* The walker's reader: the word at addr, through the window (one
  * process_vm_readv per WINDOW bytes, up to the stack's top). */
-static bool read_frame(void *rd, uintptr_t addr, uintptr_t fr[2]) {
+static bool read_word(void *rd, uintptr_t addr, uintptr_t *w) {
   struct stackreader *r = rd;
-  if (!(addr >= r->base && addr - r->base <= r->len && r->len - (addr - r->base) >= 16)) {
+  if (!(addr >= r->base && addr - r->base <= r->len && r->len - (addr - r->base) >= 8)) {
     size_t n = r->hi - addr < WINDOW ? r->hi - addr : WINDOW;
     struct iovec local = {r->buf, n}, remote = {(void *)addr, n};
     ssize_t got = process_vm_readv(r->pid, &local, 1, &remote, 1, 0);
     r->base = addr;
     r->len = got > 0 ? (size_t)got : 0;
-    if (r->len < 16) return false;
+    if (r->len < 8) return false;
   }
-  memcpy(fr, r->buf + (addr - r->base), 16);
+  memcpy(w, r->buf + (addr - r->base), 8);
   return true;
 }
 
@@ -97,16 +97,16 @@ static bool emit_frame(void *out, uintptr_t ret) {
 }
 
 /* Appends the frames of a stopped goroutine: pc is a return address (the
- * one sched_mcall saved, or grt_extcall's in an EXTCALL record), then the
- * frame-pointer chain from fp within [lo, hi).  A chain that breaks off
- * (code without frame pointers) just ends there. */
+ * one sched_mcall saved, or grt_extcall's in an EXTCALL record) and sp the
+ * SP after that return, then the callers within [lo, hi).  A walk that
+ * breaks off just ends there. */
 static int walk(struct snap *s, struct stackreader *r, struct gsnap *g, uintptr_t pc, uintptr_t fp,
                 uintptr_t sp, uintptr_t lo, uintptr_t hi) {
-  if (pc < FPWALK_MIN_PC) return 0;
+  if (pc < UNW_MIN_PC) return 0;
   if (push_pc(s, pc - 1)) return -ENOMEM;
   struct emitter e = {s, g, 0};
   r->hi = hi;
-  fpwalk(fp, sp, lo, hi, read_frame, r, emit_frame, &e);
+  unw_walk((struct unw_regs){pc, sp, fp}, false, lo, hi, read_word, r, emit_frame, &e, NULL);
   return e.err;
 }
 
@@ -153,11 +153,11 @@ static int snap_g(struct snap *s, struct stackreader *r, struct g *gp, struct g 
       struct transition *at = NULL, rec, rec2;
       if (extcall_record(gp, mp, &at, &rec)) {
         g.state = gp == self ? "running" : "extcall";
-        if (walk(s, r, &g, rec.pc, rec.fp, rec.sp, lo, hi)) return -ENOMEM;
+        if (walk(s, r, &g, rec.pc, rec.fp, rec.cfa, lo, hi)) return -ENOMEM;
         stable = LOAD(gp->m) == mp && LOAD(mp->curg) == gp &&
                  atomic_load_explicit(&mp->trans, memory_order_acquire) == at &&
                  copy_remote(r->pid, &rec2, (uintptr_t)at, sizeof rec2) && rec2.sp == rec.sp &&
-                 rec2.pc == rec.pc && rec2.fp == rec.fp;
+                 rec2.cfa == rec.cfa && rec2.pc == rec.pc && rec2.fp == rec.fp;
       } else {
         g.kind = SNAP_ELSEWHERE;
         g.state = "running";
@@ -173,7 +173,7 @@ static int snap_g(struct snap *s, struct stackreader *r, struct g *gp, struct g 
       if (pc == (uintptr_t)sched_goentry) {
         /* Not started yet: show the function it will run, as Go does. */
         uintptr_t fn = (uintptr_t)LOAD(gp->fn);
-        if (fn >= FPWALK_MIN_PC && push_pc(s, fn)) return -ENOMEM;
+        if (fn >= UNW_MIN_PC && push_pc(s, fn)) return -ENOMEM;
       } else if (walk(s, r, &g, pc, fp, sp, lo, hi)) {
         return -ENOMEM;
       }
@@ -199,6 +199,9 @@ static int by_id(const void *a, const void *b) {
 }
 
 int snap_collect(struct snap *s, struct g *self) {
+  /* Tables for code loaded since the last dump or profile (a failure
+   * leaves frame-pointer steps where tables are missing). */
+  unw_refresh();
   struct stackreader *r = malloc(sizeof *r);
   if (!r) return -ENOMEM;
   r->pid = getpid();

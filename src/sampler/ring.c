@@ -24,18 +24,16 @@ void ring_put(struct prof_ring *r, uint32_t gen, const struct ring_sample *s, ui
               grt_labels *labels) {
   uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
   uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-  uint64_t len = RING_HEADER + (uint64_t)s->npeek + (uint64_t)s->n;
+  uint64_t len = RING_HEADER + (uint64_t)s->n;
   if (RING_WORDS - (head - tail) < len) {
     atomic_fetch_add_explicit(&r->lost, weight, memory_order_relaxed);
     return;
   }
   labels_retain(labels);
-  r->words[head % RING_WORDS] = (uint64_t)gen << 32 | (uint64_t)s->npeek << 16 | (uint32_t)s->n;
+  r->words[head % RING_WORDS] = (uint64_t)gen << 32 | (uint32_t)s->n;
   r->words[(head + 1) % RING_WORDS] = weight;
   r->words[(head + 2) % RING_WORDS] = (uint64_t)(uintptr_t)labels;
   uint64_t at = head + RING_HEADER;
-  for (int i = 0; i < s->npeek; i++)
-    r->words[at++ % RING_WORDS] = s->peek[i];
   for (int i = 0; i < s->n; i++)
     r->words[at++ % RING_WORDS] = s->pcs[i];
   atomic_store_explicit(&r->head, head + len, memory_order_release);
@@ -62,20 +60,18 @@ bool shared_put(uint32_t gen, const struct ring_sample *s, uint64_t weight, unsi
 bool ring_drain(struct prof_ring *r, ring_sink sink, void *ctx, uint64_t *lost) {
   uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-  uintptr_t pcs[PROF_MAX_FRAMES + 3], peek[PROF_PEEK_WORDS];
+  uintptr_t pcs[PROF_MAX_FRAMES + 2];
   while (tail != head) {
     uint64_t h0 = r->words[tail % RING_WORDS];
     uint64_t weight = r->words[(tail + 1) % RING_WORDS];
     grt_labels *labels = (grt_labels *)(uintptr_t)r->words[(tail + 2) % RING_WORDS];
-    int n = (int)(uint16_t)h0, npeek = (int)(uint16_t)(h0 >> 16);
-    uint64_t len = RING_HEADER + (uint64_t)npeek + (uint64_t)n;
-    if (n > PROF_MAX_FRAMES + 1 || npeek > PROF_PEEK_WORDS || head - tail < len) return false;
+    uint32_t n = (uint32_t)h0;
+    uint64_t len = RING_HEADER + (uint64_t)n;
+    if (n > PROF_MAX_FRAMES + 1 || head - tail < len) return false;
     uint64_t at = tail + RING_HEADER;
-    for (int i = 0; i < npeek; i++)
-      peek[i] = r->words[at++ % RING_WORDS];
-    for (int i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++)
       pcs[i] = r->words[at++ % RING_WORDS];
-    sink(ctx, (uint32_t)(h0 >> 32), pcs, n, peek, npeek, weight, labels);
+    sink(ctx, (uint32_t)(h0 >> 32), pcs, (int)n, weight, labels);
     tail += len;
   }
   atomic_store_explicit(&r->tail, tail, memory_order_release);
@@ -90,7 +86,7 @@ void shared_drain(ring_sink sink, void *ctx) {
     if (atomic_load_explicit(&slot->state, memory_order_acquire) != SLOT_FULL) continue;
     for (uint32_t k = 0; k < slot->n; k++)
       pcs[k] = slot->pcs[k];
-    sink(ctx, slot->gen, pcs, (int)slot->n, NULL, 0, slot->weight, NULL);
+    sink(ctx, slot->gen, pcs, (int)slot->n, slot->weight, NULL);
     atomic_store_explicit(&slot->state, SLOT_FREE, memory_order_release);
   }
 }

@@ -15,8 +15,8 @@
  *  - Reader: the collector, the only one.  It reads head (acquire), reads
  *    the records up to it, then publishes tail (release) so the writer may
  *    reuse the words.
- *  - A record: header (gen << 32 | npeek << 16 | n), weight, labels
- *    pointer; then npeek words copied from the interrupted SP; then n pcs.
+ *  - A record: header (gen << 32 | n), weight, labels pointer; then n
+ *    pcs.
  *    Words wrap around words[].
  *  - The labels pointer carries one reference, taken by the writer and
  *    dropped by the reader; a sample counted lost takes none.
@@ -47,18 +47,14 @@ enum {
 };
 
 #define PROF_MAX_FRAMES 64 /* real frames per sample; then grt._Truncated */
-#define PROF_PEEK_WORDS 8  /* stack words at SP kept for frameless leaves */
 #define RING_WORDS 8192    /* 64 KiB per M: seconds of samples at 10 kHz */
-#define RING_HEADER 3      /* gen|npeek|n, weight, labels */
+#define RING_HEADER 3      /* gen|n, weight, labels */
 #define SHARED_SLOTS 256
 
-/* A sample under construction, on the signal stack.  peek holds the words
- * at the interrupted SP, for the collector to find the caller of a leaf
- * that has no frame of its own. */
+/* A sample under construction, on the signal stack. */
 struct ring_sample {
-  int n, npeek;
+  int n;
   uintptr_t pcs[PROF_MAX_FRAMES + 2];
-  uintptr_t peek[PROF_PEEK_WORDS];
 };
 
 struct prof_ring {
@@ -76,11 +72,10 @@ void ring_put(struct prof_ring *r, uint32_t gen, const struct ring_sample *s, ui
 /* false: every slot busy (nothing written). */
 bool shared_put(uint32_t gen, const struct ring_sample *s, uint64_t weight, unsigned start);
 
-/* Collector side: each record, oldest first.  pcs has room for one more
- * entry than n (the collector may insert a frame); labels carries the
+/* Collector side: each record, oldest first.  labels carries the
  * record's reference, which the callee owns. */
-typedef void (*ring_sink)(void *ctx, uint32_t gen, uintptr_t *pcs, int n, const uintptr_t *peek,
-                          int npeek, uint64_t weight, grt_labels *labels);
+typedef void (*ring_sink)(void *ctx, uint32_t gen, uintptr_t *pcs, int n, uint64_t weight,
+                          grt_labels *labels);
 /* Drains r, adding the weight it lost since the last drain to *lost.
  * false: a record is malformed (the ring is corrupted; a broken invariant). */
 bool ring_drain(struct prof_ring *r, ring_sink sink, void *ctx, uint64_t *lost);

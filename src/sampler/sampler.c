@@ -17,6 +17,8 @@
 #define _GNU_SOURCE
 #include "sampler/sampler.h"
 
+#include "base/unwind.h"
+
 #include "sampler/labels.h"
 
 #include <pthread.h>
@@ -65,6 +67,10 @@ void sampler_init_signal(void) {
 }
 
 uint32_t sampler_start(int hz) {
+  /* The walker's tables for every object loaded now; the collector keeps
+   * them current (unw_stale).  Without memory for them, the walk falls
+   * back to frame-pointer steps: the profile is poorer, never wrong. */
+  unw_refresh();
   cputimer_set_period(1000000000 / hz);
   const grt_code_range *ranges;
   int n = grt_switch_ranges(&ranges);

@@ -14,7 +14,7 @@
  *    switch ranges are copied at start,
  *    before gen is published), and stack memory inside the bounds of a
  *    stack in use on its own thread (g0's, or m->curg's), checked before
- *    every read (base/fpwalk.h).
+ *    every read (base/unwind.h), and the walker's published tables.
  *  - Transition records are followed only when they lie inside one of
  *    those two stacks and describe one of them; a record whose frame is
  *    below the interrupted SP on the same stack is stale (its call has
@@ -29,7 +29,7 @@
 #define _GNU_SOURCE
 #include "sampler/sampler.h"
 
-#include "base/fpwalk.h"
+#include "base/unwind.h"
 
 #include <errno.h>
 #include <sys/syscall.h>
@@ -48,7 +48,7 @@ static bool push(struct ring_sample *s, uintptr_t pc) {
   return true;
 }
 
-/* fpwalk's emitter: a return address becomes its call site. */
+/* The walker's emitter: a return address becomes its call site. */
 static bool push_ret(void *out, uintptr_t ret) {
   return push(out, ret - 1);
 }
@@ -59,28 +59,15 @@ static bool in_switch_code(uintptr_t pc) {
   return false;
 }
 
-/* One segment: pc (exact when leaf, else a return address), then the
- * frame-pointer chain from fp within [lo, hi), above sp. */
-__attribute__((no_sanitize_address)) static enum fpwalk_end
+/* One segment: pc (exact when leaf, else a return address; sp the SP at
+ * it), then its callers within [lo, hi).  *top: the highest SP reached. */
+__attribute__((no_sanitize_address)) static enum unw_end
 walk_segment(struct ring_sample *s, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp,
-             uintptr_t lo, uintptr_t hi) {
-  if (!push(s, leaf ? pc : pc - 1)) return FPWALK_FULL;
-  return fpwalk(fp, sp, lo, hi, fpwalk_read_direct, NULL, push_ret, s);
-}
-
-/* Is [p, p + size) inside [lo, hi)? */
-static bool inside(uintptr_t p, size_t size, uintptr_t lo, uintptr_t hi) {
-  return p >= lo && p <= hi && hi - p >= size;
-}
-
-/* Keeps the words at the interrupted SP (within the stack's bounds). */
-__attribute__((no_sanitize_address)) static void peek_stack(struct ring_sample *s, uintptr_t sp,
-                                                            uintptr_t lo, uintptr_t hi) {
-  if ((sp & 7) || !inside(sp, 0, lo, hi)) return;
-  size_t avail = (hi - sp) / sizeof(uintptr_t);
-  s->npeek = avail < PROF_PEEK_WORDS ? (int)avail : PROF_PEEK_WORDS;
-  for (int i = 0; i < s->npeek; i++)
-    s->peek[i] = ((const uintptr_t *)sp)[i];
+             uintptr_t lo, uintptr_t hi, uintptr_t *top) {
+  *top = sp;
+  if (!push(s, leaf ? pc : pc - 1)) return UNW_END_FULL;
+  return unw_walk((struct unw_regs){pc, sp, fp}, leaf, lo, hi, unw_read_direct, NULL, push_ret, s,
+                  top);
 }
 
 /* Is rec a record the handler may read and follow: inside g0's or curg's
@@ -88,8 +75,8 @@ __attribute__((no_sanitize_address)) static void peek_stack(struct ring_sample *
 static bool record_ok(const struct transition *rec, const struct g *g0, const struct g *curg) {
   uintptr_t r = (uintptr_t)rec;
   if (r & 7) return false;
-  bool on_g0 = inside(r, sizeof *rec, g0->stack_lo, g0->stack_hi);
-  bool on_curg = curg && inside(r, sizeof *rec, curg->stack_lo, curg->stack_hi);
+  bool on_g0 = unw_inside(r, sizeof *rec, g0->stack_lo, g0->stack_hi);
+  bool on_curg = curg && unw_inside(r, sizeof *rec, curg->stack_lo, curg->stack_hi);
   if (!on_g0 && !on_curg) return false;
   if (rec->kind != TRANS_EXTCALL && rec->kind != TRANS_CALLBACK) return false;
   if (rec->lo == g0->stack_lo && rec->hi == g0->stack_hi) return true;
@@ -98,22 +85,27 @@ static bool record_ok(const struct transition *rec, const struct g *g0, const st
 
 /* Follows the transition records from rec outward, one segment each:
  * goroutine frames below an extcall, external frames below a callback...
- * sp/lo are the interrupted segment's: records on that stack below sp are
- * stale (their call has returned, the record not yet unpublished).  A
- * goroutine segment always ends at FP 0 (the goroutine entry, or a
+ * lo is the interrupted segment's and top the highest SP its walk reached:
+ * records on that stack below top are skipped, either stale (below the
+ * interrupted SP: their call has returned, the record not yet unpublished)
+ * or describing frames the walk went through already (runtime work that a
+ * callback does on g0, right below the external frames that called it).
+ * A goroutine segment always ends at its base (the goroutine entry, or a
  * callback trampoline), so one whose walk broke off lost frames: *broken.
  * Returns false when the sample is full. */
 __attribute__((no_sanitize_address)) static bool walk_records(struct ring_sample *s,
                                                               const struct transition *rec,
-                                                              struct m *mp, uintptr_t sp,
+                                                              struct m *mp, uintptr_t top,
                                                               uintptr_t lo, bool *broken) {
   const struct g *curg = mp->curg;
   for (int hops = 0; rec && hops < PROF_MAX_FRAMES; hops++) {
     if (!record_ok(rec, mp->g0, curg)) return true;
-    if (!(rec->lo == lo && rec->sp < sp)) {
-      enum fpwalk_end w = walk_segment(s, rec->pc, false, rec->fp, rec->sp, rec->lo, rec->hi);
-      if (w == FPWALK_FULL) return false;
-      if (w == FPWALK_BROKEN && rec->kind == TRANS_EXTCALL) *broken = true;
+    if (!(rec->lo == lo && rec->sp < top)) {
+      uintptr_t unused;
+      enum unw_end w =
+          walk_segment(s, rec->pc, false, rec->fp, rec->cfa, rec->lo, rec->hi, &unused);
+      if (w == UNW_END_FULL) return false;
+      if (w == UNW_END_BROKEN && rec->kind == TRANS_EXTCALL) *broken = true;
       lo = 0; /* only the interrupted segment can leave stale records */
     }
     rec = rec->prev;
@@ -125,6 +117,7 @@ __attribute__((no_sanitize_address)) static bool walk_records(struct ring_sample
 __attribute__((no_sanitize_address)) static void take_sample(struct ring_sample *s, struct g *g,
                                                              struct m *mp, uintptr_t pc,
                                                              uintptr_t sp, uintptr_t fp) {
+  uintptr_t top;
   /* Row 1: no goroutine frames on this thread.  An extra M knows its
    * thread's stack (g0), so the native frames are walked there. */
   if (!mp) {
@@ -134,10 +127,9 @@ __attribute__((no_sanitize_address)) static void take_sample(struct ring_sample 
   }
   struct g *g0 = mp->g0;
   if (mp->is_extra && atomic_load_explicit(&mp->in_external, memory_order_relaxed)) {
-    if (g == g0 && inside(sp, 0, g0->stack_lo, g0->stack_hi)) {
-      peek_stack(s, sp, g0->stack_lo, g0->stack_hi);
-      walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi);
-    } else
+    if (g == g0 && unw_inside(sp, 0, g0->stack_lo, g0->stack_hi))
+      walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi, &top);
+    else
       push(s, pc);
     push(s, PROF_PC_EXTERNAL);
     return;
@@ -147,44 +139,50 @@ __attribute__((no_sanitize_address)) static void take_sample(struct ring_sample 
   struct transition *rec = atomic_load_explicit(&mp->trans, memory_order_relaxed);
   if (g == g0) {
     /* Row 3: SP is not on g0 (a signal stack, or a switch half done). */
-    if (!inside(sp, 0, g0->stack_lo, g0->stack_hi)) goto system;
-    peek_stack(s, sp, g0->stack_lo, g0->stack_hi);
-    /* Row 4: external code called by the innermost extcall.  (Under a
-     * callback record, g0 runs the callback's runtime work instead.) */
-    if (atomic_load_explicit(&mp->ext_depth, memory_order_relaxed) > 0 && rec &&
-        record_ok(rec, g0, mp->curg) && rec->kind == TRANS_EXTCALL) {
-      /* External code is often built without frame pointers: a break in
-       * its own segment is not news; a break in a goroutine's is marked. */
+    if (!unw_inside(sp, 0, g0->stack_lo, g0->stack_hi)) goto system;
+    enum unw_end w = walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi, &top);
+    if (w == UNW_END_FULL) return;
+    bool rec_ok = rec && record_ok(rec, g0, mp->curg);
+    bool in_ext = rec_ok && rec->kind == TRANS_EXTCALL &&
+                  atomic_load_explicit(&mp->ext_depth, memory_order_relaxed) > 0;
+    bool for_cb = rec_ok && rec->kind == TRANS_CALLBACK && rec->lo == g0->stack_lo &&
+                  rec->sp >= sp && rec->sp < top;
+    /* Row 4: external code called by the innermost extcall (in_ext), and
+     * the runtime work a callback does on g0 right below the external
+     * code that called it, on entry and exit (for_cb: the walk went up
+     * through the external frames, past the callback's record): the
+     * frames continue outward through the records, to the goroutine that
+     * made the extcall, or to the foreign thread's own base.  External
+     * code may have neither tables nor frame pointers: a break in its own
+     * segment is not news; a break in a goroutine's is marked. */
+    if (in_ext || for_cb) {
       bool broken = false;
-      if (walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi) != FPWALK_FULL &&
-          walk_records(s, rec, mp, sp, g0->stack_lo, &broken) && broken)
+      if (walk_records(s, rec, mp, top, g0->stack_lo, &broken) && broken)
         push(s, PROF_PC_TRUNCATED);
       return;
     }
-    /* Row 5: scheduler or runtime work: g0's frames, under grt._System. */
-    if (walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi) != FPWALK_FULL)
-      push(s, PROF_PC_SYSTEM);
+    /* Row 5: the scheduler, or runtime work no goroutine asked for: g0's
+     * frames, under grt._System. */
+    push(s, PROF_PC_SYSTEM);
     return;
   }
   if (g == mp->curg) {
     /* Row 3 for a goroutine: SP off its stack means a switch is half done. */
-    if (!inside(sp, 0, g->stack_lo, g->stack_hi)) goto system;
-    peek_stack(s, sp, g->stack_lo, g->stack_hi);
+    if (!unw_inside(sp, 0, g->stack_lo, g->stack_hi)) goto system;
     /* Row 6: the goroutine's frames, then across every callback boundary.
-     * A goroutine segment that broke off (a leaf in code without frame
-     * pointers, which used the frame register) lost its callers: the
-     * sample says so with grt._Truncated as its root, rather than pass
-     * for a whole stack. */
-    enum fpwalk_end w = walk_segment(s, pc, true, fp, sp, g->stack_lo, g->stack_hi);
-    bool broken = w == FPWALK_BROKEN;
-    if (w != FPWALK_FULL && walk_records(s, rec, mp, sp, g->stack_lo, &broken) && broken)
+     * A goroutine segment that broke off (CFI the walker does not follow,
+     * or frame-pointer steps through code without tables) lost its
+     * callers: the sample says so with grt._Truncated as its root, rather
+     * than pass for a whole stack. */
+    enum unw_end w = walk_segment(s, pc, true, fp, sp, g->stack_lo, g->stack_hi, &top);
+    bool broken = w == UNW_END_BROKEN;
+    if (w != UNW_END_FULL && walk_records(s, rec, mp, top, g->stack_lo, &broken) && broken)
       push(s, PROF_PC_TRUNCATED);
     return;
   }
   /* Row 7: anything else. */
 system:
   s->n = 0;
-  s->npeek = 0;
   push(s, pc);
   push(s, PROF_PC_SYSTEM);
 }
@@ -216,7 +214,6 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc) {
     if (own >= 0 && si->si_timerid != own) goto out;
     struct ring_sample s;
     s.n = 0;
-    s.npeek = 0;
     take_sample(&s, g, mp, pc, sp, fp);
     if (!mp) {
       if (!shared_put(gen, &s, weight, (unsigned)syscall(SYS_gettid)))

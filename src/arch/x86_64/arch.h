@@ -76,8 +76,20 @@ static inline uintptr_t arch_uc_fp(const void *uc) {
 /* Where the return address sits relative to the CFA (the caller's SP
  * before the call): a call pushes it just below. */
 #define ARCH_RA_CFA_OFFSET 8
-/* The DWARF number of the stack pointer (rsp), for CFA rules "SP + n". */
+/* DWARF register numbers (SysV psABI, figure 3.36): the stack pointer
+ * (rsp), the frame pointer (rbp) and the return address column (rip). */
 #define ARCH_DWARF_SP 7
+#define ARCH_DWARF_FP 6
+#define ARCH_DWARF_RA 16
+
+/* A signal frame, as the walker meets it above a handler: the handler's
+ * return address is __restore_rt and the caller's SP (the CFA) is the
+ * ucontext_t, whose gregs (ARCH_GREG_*) start 40 bytes in. */
+#define ARCH_SIGFRAME_GREGS 40
+#define ARCH_SIGFRAME_GREGS_SIZE (23 * 8)
+_Static_assert(offsetof(ucontext_t, uc_mcontext.gregs) == ARCH_SIGFRAME_GREGS &&
+                   sizeof(gregset_t) == ARCH_SIGFRAME_GREGS_SIZE,
+               "signal frame layout");
 
 /* A spin-wait hint. */
 static inline void arch_pause(void) {

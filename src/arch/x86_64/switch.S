@@ -79,6 +79,7 @@ sched_mcall:
         movq    GCTX_SP(%rsi), %rsp            /* 3. SP = top of g0 */
         movq    %rdi, %r8
         movq    %rax, %rdi
+        .cfi_undefined rip                     /* g0's walks end at this call */
         call    *%r8                           /* 4. PC: fn(gp) */
         ud2                                    /* fn returned: broken runtime */
         .cfi_endproc
@@ -124,7 +125,10 @@ sched_systemstack:
         movq    GCTX_SP(%r8), %rsp             /* 3. SP = top of g0 */
         movq    %rdi, %rax
         movq    %rsi, %rdi
+        .cfi_remember_state
+        .cfi_undefined rip                     /* the callee's segment ends at this call */
         call    *%rax                          /* 4. PC: fn(arg) on g0 */
+        .cfi_restore_state
         movq    grt_tls_g@gottpoff(%rip), %rcx
         movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = gp */
         leaq    16(%r12), %rbp                 /* 2. FP = our frame */
@@ -195,6 +199,8 @@ sched_extcall_tramp:
         movq    %r8, TRANS_PC(%rdx)            /* rec->pc: return into grt_extcall */
         movq    (%rbp), %r8
         movq    %r8, TRANS_FP(%rdx)            /* rec->fp: grt_extcall's frame */
+        leaq    16(%rbp), %r8
+        movq    %r8, TRANS_CFA(%rdx)           /* rec->cfa: grt_extcall's SP after our return */
         movq    %rdx, M_TRANS(%rcx)            /* publish rec, complete */
         movq    M_G0(%rcx), %r8                /* r8 = g0 */
         movq    %r8, %fs:(%rax)                /* 1. TLS g = g0 */
@@ -202,7 +208,10 @@ sched_extcall_tramp:
         movq    GCTX_SP(%r8), %rsp             /* 3. SP = g0's free top */
         movq    %rdi, %rax
         movq    %rsi, %rdi
+        .cfi_remember_state
+        .cfi_undefined rip                     /* the callee's segment ends at this call */
         call    *%rax                          /* 4. PC: fn(arg) */
+        .cfi_restore_state
         movq    grt_tls_g@gottpoff(%rip), %rcx
         movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = gp */
         leaq    16(%r12), %rbp                 /* 2. FP */
@@ -249,7 +258,10 @@ sched_callback_tramp:
         movq    %rcx, %rsp                     /* 3. SP = gp's stack */
         movq    %rdi, %rax
         movq    %rsi, %rdi
+        .cfi_remember_state
+        .cfi_undefined rip                     /* the callee's segment ends at this call */
         call    *%rax                          /* 4. PC: fn(arg) */
+        .cfi_restore_state
         movq    grt_tls_g@gottpoff(%rip), %rcx
         movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = g0 */
         leaq    16(%r12), %rbp                 /* 2. FP */
