@@ -110,6 +110,28 @@ static int walk(struct snap *s, struct stackreader *r, struct gsnap *g, uintptr_
   return e.err;
 }
 
+/* A parked goroutine inside a callback: its own segment ended at the
+ * callback trampoline, and the external code that called back (and the
+ * goroutine that made the extcall, if any) is still on the stacks of its
+ * M, which is wired to it and runs nothing else until it returns.  So the
+ * M's transition records and their frames are as stable as the parked G
+ * (the seqlock covers them): each record is copied, checked and walked,
+ * segment by segment, through the reader. */
+static int walk_callers(struct snap *s, struct stackreader *r, struct gsnap *g, struct g *gp) {
+  struct m *mp = LOAD(gp->lockedm);
+  if (!mp || atomic_load(&mp->cb_depth) <= 0) return 0;
+  struct transition *t = atomic_load_explicit(&mp->trans, memory_order_acquire), rec;
+  for (int hops = 0; t && hops < 16 && !g->elided; hops++) {
+    if (((uintptr_t)t & 7) || !copy_remote(r->pid, &rec, (uintptr_t)t, sizeof rec)) return 0;
+    if (rec.kind != TRANS_EXTCALL && rec.kind != TRANS_CALLBACK) return 0;
+    if (rec.lo >= rec.hi || rec.cfa < rec.lo || rec.cfa > rec.hi) return 0;
+    r->len = 0; /* another stack */
+    if (walk(s, r, g, rec.pc, rec.fp, rec.cfa, rec.lo, rec.hi)) return -ENOMEM;
+    t = rec.prev;
+  }
+  return 0;
+}
+
 /* The innermost EXTCALL record of gp's M, copied, if gp is in an extcall
  * (the record lives in grt_extcall's frame, on gp's own stack). */
 static bool extcall_record(struct g *gp, struct m *mp, struct transition **at,
@@ -174,7 +196,7 @@ static int snap_g(struct snap *s, struct stackreader *r, struct g *gp, struct g 
         /* Not started yet: show the function it will run, as Go does. */
         uintptr_t fn = (uintptr_t)LOAD(gp->fn);
         if (fn >= UNW_MIN_PC && push_pc(s, fn)) return -ENOMEM;
-      } else if (walk(s, r, &g, pc, fp, sp, lo, hi)) {
+      } else if (walk(s, r, &g, pc, fp, sp, lo, hi) || walk_callers(s, r, &g, gp)) {
         return -ENOMEM;
       }
     }
