@@ -102,6 +102,23 @@ int unw_refresh(void);
 /* Whether objects were loaded or unloaded since the last refresh: a read of
  * two counters, no lock (after grt_extcall, the collector's poll). */
 bool unw_stale(void);
+/* Objects that external code dlopens while tables are in use get theirs
+ * soon after the call returns, not only at the collector's next poll:
+ * after each grt_extcall the runtime asks unw_recheck_due, which costs one
+ * relaxed load while no tables were ever built, and says yes at most once
+ * every UNW_RECHECK_NS (to the first thread to ask); then unw_recheck
+ * compares the loader's counters and refreshes if they moved. */
+#define UNW_RECHECK_NS 10000000
+extern _Atomic int64_t unw_next_check; /* INT64_MAX until the first build */
+static inline bool unw_watching(void) {
+  return atomic_load_explicit(&unw_next_check, memory_order_relaxed) != INT64_MAX;
+}
+static inline bool unw_recheck_due(int64_t now) {
+  int64_t due = atomic_load_explicit(&unw_next_check, memory_order_relaxed);
+  return now >= due && atomic_compare_exchange_strong(&unw_next_check, &due, now + UNW_RECHECK_NS);
+}
+void unw_recheck(void);
+
 /* Figures for reports and benchmarks: modules, rows, distinct rules,
  * INVALID rows, bytes, and the time of the last full build. */
 struct unw_stats {

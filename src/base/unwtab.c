@@ -743,6 +743,7 @@ static struct unw_module **known; /* every table ever compiled: never freed */
 static size_t nknown, known_cap;
 static unsigned long long seen_adds, seen_subs;
 static _Atomic bool built;
+_Atomic int64_t unw_next_check = INT64_MAX;
 static int64_t last_build_ns;
 
 struct scan {
@@ -865,11 +866,17 @@ int unw_refresh(void) {
       seen_subs = sc.subs;
       last_build_ns = nanotime() - t0;
       atomic_store_explicit(&built, true, memory_order_release);
+      if (atomic_load_explicit(&unw_next_check, memory_order_relaxed) == INT64_MAX)
+        atomic_store_explicit(&unw_next_check, 0, memory_order_relaxed);
     }
   }
   free(sc.mods);
   pthread_mutex_unlock(&unw_lock);
   return err;
+}
+
+void unw_recheck(void) {
+  if (unw_stale()) unw_refresh();
 }
 
 void unw_get_stats(struct unw_stats *st) {

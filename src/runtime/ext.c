@@ -24,6 +24,7 @@
 #include "runtime/runtime.h"
 
 #include "base/fiber.h"
+#include "base/unwind.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -39,6 +40,11 @@ static bool fn_is_null(const void *fn, const char *who) {
   warn_line("grt: %s: fn is NULL", who);
   errno = EINVAL;
   return true;
+}
+
+static void recheck_tables(void *unused) {
+  (void)unused;
+  unw_recheck();
 }
 
 void *grt_extcall(void *(*fn)(void *), void *arg) {
@@ -73,6 +79,10 @@ void *grt_extcall(void *(*fn)(void *), void *arg) {
   atomic_store_explicit(&mp->trans, rec.prev, memory_order_release);
   set_depth(&mp->ext_depth, -1);
   sched_exitsyscall(mp, gp);
+  /* The external code may have loaded objects the walker has no tables
+   * for yet (unwind.h): checked now and then, only once tables exist. */
+  if (__builtin_expect(unw_watching(), 0) && unw_recheck_due(sched_coarse_now()))
+    sched_systemstack(recheck_tables, NULL); /* compiling needs more than a goroutine stack */
   return r;
 }
 
