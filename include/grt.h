@@ -632,6 +632,42 @@ GRT_API grt_labels *grt_labels_make(const char *key, const char *value, ...);
 GRT_API void grt_labels_release(grt_labels *l);
 GRT_API void grt_prof_do(grt_labels *l, void (*fn)(void *), void *arg);
 
+/* ---- Where goroutines wait: block and mutex profiles ---------------------
+ * Go's block and mutex profiles (runtime.SetBlockProfileRate,
+ * SetMutexProfileFraction, pprof.Lookup("block"/"mutex")), written as
+ * gzipped pprof with sample types contentions/count and delay/nanoseconds,
+ * which `go tool pprof`, Pyroscope and Parca read as they read Go's.
+ *
+ * The block profile records where goroutines blocked and for how long:
+ * channel sends and receives, select, grt_mutex and the rest of sync, wait
+ * groups, and network and fd waits (grt_read, grt_wait_fd...; Go leaves
+ * these out).  Sleeps (grt_sleep, an empty select) are not blocking, as in
+ * Go.  Each event is charged to the blocked goroutine's stack, from the
+ * grt call that blocked.  An event of d ns is recorded with probability
+ * min(1, d / rate) and weighted so that the totals stay unbiased.
+ *
+ * The mutex profile records contention on grt_mutex: when an unlock hands
+ * the mutex to a waiting goroutine, the waiter's wait is charged to the
+ * unlocker's stack, from its grt_mutex_unlock, as Go charges it: the end
+ * of the critical section that made others wait.  One handoff in n is
+ * recorded, and counted n times.
+ *
+ * Both record from the moment they are turned on until the process ends;
+ * a write is a snapshot of everything so far.  Environment, as for
+ * GRT_CPUPROFILE (written at exit through grt_main, and on SIGINT/SIGTERM):
+ * GRT_BLOCKPROFILE=path [GRT_BLOCKPROFILE_RATE=ns, default 1: every event],
+ * GRT_MUTEXPROFILE=path [GRT_MUTEXPROFILE_FRACTION=n, default 1]. */
+
+/* rate_ns > 0: record blocking events (1: every one); <= 0: stop. */
+GRT_API void grt_set_block_profile_rate(int64_t rate_ns);
+/* n > 0: record one grt_mutex handoff in n; 0: stop; n < 0: only read.
+ * Returns the previous fraction. */
+GRT_API int grt_set_mutex_profile_fraction(int n);
+/* Write the profile so far to fd (not closed).  0, or -errno: -EBADF for a
+ * negative fd (one stderr line), -ENOMEM, or write(2)'s error. */
+GRT_API int grt_block_profile_write(int fd);
+GRT_API int grt_mutex_profile_write(int fd);
+
 /* ---- Introspection ------------------------------------------------------ */
 
 typedef struct grt_stats {

@@ -48,7 +48,9 @@ struct sample {
 
 struct pprof_writer {
   int64_t period_ns, time_nanos;
-  const char *type, *unit; /* one value of this type per sample; NULL: CPU's two */
+  const char *types[2], *units[2]; /* the sample's values */
+  int ntypes, period_type;         /* the period's type is types[period_type] */
+  bool cpu;                        /* pprof_writer_add: value 1 is weight * period_ns */
   struct sample **samples;
   size_t nsamples, samples_cap;
   struct hash_index index;
@@ -81,8 +83,13 @@ pprof_writer *pprof_writer_new(int64_t period_ns, int64_t time_nanos) {
     errno = ENOMEM;
     return NULL;
   }
-  w->period_ns = period_ns;
-  w->time_nanos = time_nanos;
+  *w = (struct pprof_writer){.period_ns = period_ns,
+                             .time_nanos = time_nanos,
+                             .types = {"samples", "cpu"},
+                             .units = {"count", "nanoseconds"},
+                             .ntypes = 2,
+                             .period_type = 1,
+                             .cpu = true};
   return w;
 }
 
@@ -94,8 +101,27 @@ pprof_writer *pprof_writer_new_count(const char *type, const char *unit, int64_t
   }
   pprof_writer *w = pprof_writer_new(period, time_nanos);
   if (w) {
-    w->type = type;
-    w->unit = unit;
+    w->types[0] = type;
+    w->units[0] = unit;
+    w->ntypes = 1;
+    w->period_type = 0;
+    w->cpu = false;
+  }
+  return w;
+}
+
+pprof_writer *pprof_writer_new_pair(const char *const types[2], const char *const units[2],
+                                    int period_type, int64_t period, int64_t time_nanos) {
+  if (!types[0] || !types[1] || !units[0] || !units[1] || period_type < 0 || period_type > 1) {
+    errno = EINVAL;
+    return NULL;
+  }
+  pprof_writer *w = pprof_writer_new(period, time_nanos);
+  if (w) {
+    memcpy(w->types, types, sizeof w->types);
+    memcpy(w->units, units, sizeof w->units);
+    w->period_type = period_type;
+    w->cpu = false;
   }
   return w;
 }
@@ -125,7 +151,14 @@ static struct sample *sample_copy(const struct sample_key *k) {
 
 int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
                      int64_t weight) {
-  if (!w || npcs < 0 || (npcs > 0 && !pcs) || weight < 0) return -EINVAL;
+  if (!w || weight < 0) return -EINVAL;
+  return pprof_writer_add2(w, pcs, npcs, labels, weight,
+                           w->cpu ? (int64_t)((uint64_t)weight * (uint64_t)w->period_ns) : 0);
+}
+
+int pprof_writer_add2(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
+                      int64_t v0, int64_t v1) {
+  if (!w || npcs < 0 || (npcs > 0 && !pcs) || v0 < 0 || v1 < 0) return -EINVAL;
   int nstr = 0;
   while (labels && labels[nstr])
     nstr++;
@@ -151,8 +184,8 @@ int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char
     hash_put(&w->index, hash, (uint32_t)id);
   }
   struct sample *s = w->samples[id];
-  s->count += weight;
-  s->cpu += (uint64_t)weight * (uint64_t)w->period_ns;
+  s->count += v0;
+  s->cpu += (uint64_t)v1;
   return 0;
 }
 
@@ -393,7 +426,7 @@ static int write_samples(struct enc *e) {
     uint64_t values[2] = {(uint64_t)s->count, s->cpu};
     size_t start = pb_start(&e->pb);
     pb_packed(&e->pb, SAMPLE_LOCATION_ID, ids, (size_t)s->npcs);
-    pb_packed(&e->pb, SAMPLE_VALUE, values, w->type ? 1 : 2);
+    pb_packed(&e->pb, SAMPLE_VALUE, values, (size_t)w->ntypes);
     for (int j = 0; j < s->nlabels; j++) {
       size_t lstart = pb_start(&e->pb);
       pb_uint64(&e->pb, LABEL_KEY, intern(e, s->labels[2 * j]));
@@ -513,12 +546,8 @@ static int write_functions(struct enc *e) {
 static int encode(struct enc *e, int64_t duration_nanos) {
   pprof_writer *w = e->w;
   intern(e, ""); /* index 0, as profile.proto requires */
-  if (w->type) {
-    value_type(e, PROFILE_SAMPLE_TYPE, w->type, w->unit);
-  } else {
-    value_type(e, PROFILE_SAMPLE_TYPE, "samples", "count");
-    value_type(e, PROFILE_SAMPLE_TYPE, "cpu", "nanoseconds");
-  }
+  for (int i = 0; i < w->ntypes; i++)
+    value_type(e, PROFILE_SAMPLE_TYPE, w->types[i], w->units[i]);
   int err;
   if ((err = write_samples(e)) || (err = write_mappings(e)) || (err = write_locations(e)) ||
       (err = write_functions(e)))
@@ -532,10 +561,7 @@ static int encode(struct enc *e, int64_t duration_nanos) {
   pb_int64(&e->pb, PROFILE_DURATION_NANOS, duration_nanos);
   /* The period type's strings were interned with the sample types above,
    * so the table written already holds them. */
-  if (w->type)
-    value_type(e, PROFILE_PERIOD_TYPE, w->type, w->unit);
-  else
-    value_type(e, PROFILE_PERIOD_TYPE, "cpu", "nanoseconds");
+  value_type(e, PROFILE_PERIOD_TYPE, w->types[w->period_type], w->units[w->period_type]);
   pb_int64(&e->pb, PROFILE_PERIOD, w->period_ns);
   return flush(e, 1);
 }

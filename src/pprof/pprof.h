@@ -32,12 +32,24 @@ pprof_writer *pprof_writer_new(int64_t period_ns, int64_t time_nanos);
 pprof_writer *pprof_writer_new_count(const char *type, const char *unit, int64_t period,
                                      int64_t time_nanos);
 
+/* A profile of two values per sample, types[i]/units[i] (block and mutex:
+ * contentions/count and delay/nanoseconds; wall: samples/count and
+ * wall/nanoseconds), whose period type is types[period_type].
+ * pprof_writer_add2 adds to both values as given.  Strings are borrowed.
+ * NULL with errno. */
+pprof_writer *pprof_writer_new_pair(const char *const types[2], const char *const units[2],
+                                    int period_type, int64_t period, int64_t time_nanos);
+
 /* Adds weight to the sample (stack, labels): samples/count += weight and
  * cpu/nanoseconds += weight * period_ns.  Equal stacks with equal labels
  * aggregate into one sample.  labels: NULL, or "key", "value", ...,
  * NULL (copied).  0, or -ENOMEM / -EINVAL. */
 int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
                      int64_t weight);
+/* Adds v0 and v1 (both >= 0) to the sample's two values (one-value
+ * writers ignore v1).  0, or -ENOMEM / -EINVAL. */
+int pprof_writer_add2(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
+                      int64_t v0, int64_t v1);
 
 /* Symbolizes every address with s (NULL: addresses only, no functions),
  * adds s's mappings, and writes the gzipped profile to fd with the given

@@ -92,6 +92,7 @@ struct g {
   uintptr_t gopc;       /* return address of the grt_go call that created it (dumps) */
   uint64_t parentid;    /* the goroutine that created it, 0: none (dumps) */
   int64_t waitsince;    /* sched_coarse_now() when it last parked (dumps) */
+  int64_t blockstart;   /* nanotime() when it last parked, while contention is watched */
   uint32_t resume_mark; /* m->in_runtime to set when it next runs (execute): 1, but 0 when
                            it resumes straight into its own code (grt_yield's tail call) */
   char name[32];
@@ -247,8 +248,21 @@ struct sched_hooks {
   void (*m_exiting)(struct m *mp); /* on mp's thread, before it stops being an M */
   void (*labels_retain)(grt_labels *l);
   void (*labels_release)(grt_labels *l);
+  /* Contention, while sched_contention_watch says so (the block and mutex
+   * profiles, src/pprof/blockprof.c).  Both run in normal code, on the
+   * goroutine concerned: blocked on the one that parked for ns (reason:
+   * its waitreason) once it runs again; mutex_handoff on the one that
+   * unlocked a grt_mutex a waiter had waited ns for, after readying it. */
+  void (*blocked)(const char *reason, int64_t ns);
+  void (*mutex_handoff)(int64_t ns);
 };
 void sched_set_hooks(const struct sched_hooks *h);
+/* Which contention the hooks want: SCHED_WATCH_BLOCK (every park timed),
+ * SCHED_WATCH_MUTEX (grt_mutex handoffs).  0: none, and parks cost one
+ * relaxed load more. */
+enum { SCHED_WATCH_BLOCK = 1, SCHED_WATCH_MUTEX = 2 };
+extern _Atomic uint32_t sched_contention_watch;
+void sched_mutex_handoff(int64_t ns);
 /* CLOCK_MONOTONIC to within sysmon's poll (about 1 ms while a P runs),
  * for the cost of a load: for wait times in dumps. */
 int64_t sched_coarse_now(void);

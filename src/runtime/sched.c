@@ -173,6 +173,13 @@ void sched_set_hooks(const struct sched_hooks *h) {
   sched.hooks = *h;
 }
 
+_Atomic uint32_t sched_contention_watch;
+
+void sched_mutex_handoff(int64_t ns) {
+  if (sched.hooks.mutex_handoff) sched.hooks.mutex_handoff(ns);
+  KEEP_FRAME(); /* not a tail call: the profile skips exactly this frame */
+}
+
 void sched_m_started(struct m *mp) {
   if (sched.hooks.m_started) sched.hooks.m_started(mp);
 }
@@ -1167,9 +1174,14 @@ void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reaso
   mp->waitarg = arg;
   gp->waitreason = reason;
   gp->waitsince = sched_coarse_now();
+  /* Contention profiles: the park is timed, and (block profile) reported
+   * from this goroutine's own stack once it runs again. */
+  int64_t t0 = atomic_load_explicit(&sched_contention_watch, memory_order_relaxed) ? nanotime() : 0;
+  gp->blockstart = t0; /* 0: this park is not timed */
   asan_switch_begin(&gp->asan_fake, mp->g0);
   sched_mcall(park_m);
   fiber_end(gp->asan_fake);
+  if (t0 && sched.hooks.blocked) sched.hooks.blocked(reason, nanotime() - t0);
   KEEP_FRAME();
 }
 

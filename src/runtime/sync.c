@@ -118,7 +118,16 @@ void grt_mutex_unlock(grt_mutex *m) {
     atomic_store_explicit(state, 0, memory_order_release);
   }
   rt_lock_release(sync_lock_of(&m->waitlock));
-  if (w) sched_ready(w);
+  if (!w) return;
+  /* The mutex profile charges the wait to this unlocker, as Go's does:
+   * its critical section is what kept the waiter waiting.  blockstart is
+   * read before the waiter can run and park again. */
+  int64_t since =
+      (atomic_load_explicit(&sched_contention_watch, memory_order_relaxed) & SCHED_WATCH_MUTEX)
+          ? w->blockstart
+          : 0;
+  sched_ready(w);
+  if (since) sched_mutex_handoff(nanotime() - since);
 }
 
 static _Atomic int64_t *wg_count(grt_wg *wg) {

@@ -28,6 +28,7 @@
 #include "base/env.h"
 #include "base/warn.h"
 #include "grt.h"
+#include "pprof/blockprof.h"
 #include "runtime/runtime.h"
 #include "sampler/sampler.h"
 
@@ -107,7 +108,10 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   long main_stack = MAINSTACK_DEFAULT;
   env_int("GRT_MAINSTACK", 64L << 10, 1L << 30, &main_stack, "using 8388608 (8 MiB)");
   cfg.main_stack = (size_t)main_stack;
-  sched_set_hooks(sampler_hooks());
+  struct sched_hooks hooks = *sampler_hooks();
+  hooks.blocked = blockprof_blocked;
+  hooks.mutex_handoff = blockprof_mutex_handoff;
+  sched_set_hooks(&hooks);
   int err = sched_init(&cfg);
   if (err == -EBUSY) {
     warn_line("grt: grt_main called twice");
