@@ -668,6 +668,29 @@ GRT_API int grt_set_mutex_profile_fraction(int n);
 GRT_API int grt_block_profile_write(int fd);
 GRT_API int grt_mutex_profile_write(int fd);
 
+/* ---- Where goroutines spend wall time: the wall-clock profile -----------
+ * At hz ticks a second of wall-clock time (0 means 100; at most 1000),
+ * every goroutine is counted once, under its stack and a label
+ * state=<state>: "running", "runnable" (ready, waiting for a P: scheduler
+ * latency), "extcall", or what it waits for ("chan receive", "select",
+ * "IO wait", "sleep", "mutex", ...).  Sample types samples/count and
+ * wall/nanoseconds: per code path, where wall time goes, waiting included.
+ * `go tool pprof -tagfocus=state=sleep` or `-tagroot=state` slice it by
+ * state.  No stop-the-world: parked goroutines are read through the same
+ * snapshots as grt_dump, and one that has not run since the last tick
+ * costs a few loads.  A goroutine running on another thread is counted
+ * under the function it was started with (its stacks are the CPU
+ * profile's).  Past 10,000 goroutines, each tick counts a uniform random
+ * 10,000, weighted.
+ * GRT_WALLPROFILE=path [GRT_WALLPROFILE_HZ=n] profiles the whole run, as
+ * GRT_CPUPROFILE does.  cfg is as for grt_prof_start (hz up to 1000).
+ * 0; -EBUSY if one is running; -EINVAL (one line) for a NULL cfg, a bad hz
+ * or no destination; open(2)'s -errno; -ENOMEM. */
+GRT_API int grt_wallprof_start(const grt_prof_config *cfg);
+/* Stops it and writes the profile.  0; -EINVAL (one line) if none runs;
+ * -errno from writing. */
+GRT_API int grt_wallprof_stop(void);
+
 /* ---- Introspection ------------------------------------------------------ */
 
 typedef struct grt_stats {

@@ -158,6 +158,18 @@ int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char
 
 int pprof_writer_add2(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
                       int64_t v0, int64_t v1) {
+  uint32_t id;
+  return pprof_writer_add_id(w, pcs, npcs, labels, v0, v1, &id);
+}
+
+void pprof_writer_bump(pprof_writer *w, uint32_t id, int64_t v0, int64_t v1) {
+  if (id >= w->nsamples || v0 < 0 || v1 < 0) return;
+  w->samples[id]->count += v0;
+  w->samples[id]->cpu += (uint64_t)v1;
+}
+
+int pprof_writer_add_id(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
+                        int64_t v0, int64_t v1, uint32_t *idp) {
   if (!w || npcs < 0 || (npcs > 0 && !pcs) || v0 < 0 || v1 < 0) return -EINVAL;
   int nstr = 0;
   while (labels && labels[nstr])
@@ -186,6 +198,7 @@ int pprof_writer_add2(pprof_writer *w, const uintptr_t *pcs, int npcs, const cha
   struct sample *s = w->samples[id];
   s->count += v0;
   s->cpu += (uint64_t)v1;
+  *idp = (uint32_t)id;
   return 0;
 }
 

@@ -50,6 +50,12 @@ int pprof_writer_add(pprof_writer *w, const uintptr_t *pcs, int npcs, const char
  * writers ignore v1).  0, or -ENOMEM / -EINVAL. */
 int pprof_writer_add2(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
                       int64_t v0, int64_t v1);
+/* pprof_writer_add2, and *id names the sample for pprof_writer_bump, which
+ * adds to it again without looking the stack up (the wall profile's
+ * goroutines that did not move since the last tick). */
+int pprof_writer_add_id(pprof_writer *w, const uintptr_t *pcs, int npcs, const char *const *labels,
+                        int64_t v0, int64_t v1, uint32_t *id);
+void pprof_writer_bump(pprof_writer *w, uint32_t id, int64_t v0, int64_t v1);
 
 /* Symbolizes every address with s (NULL: addresses only, no functions),
  * adds s's mappings, and writes the gzipped profile to fd with the given

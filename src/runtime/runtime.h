@@ -98,6 +98,11 @@ struct g {
   char name[32];
   void *asan_fake;    /* ASan fiber bookkeeping for this G's stack */
   grt_labels *labels; /* profiler labels; holds a reference (sampler/labels.c) */
+  /* The wall profile's cache (pprof/wallprof.c, its thread alone reads and
+   * writes them): the sample this goroutine went to in session wall_session,
+   * while its id and switch count stay wall_gid and wall_sw. */
+  uint64_t wall_gid;
+  uint32_t wall_session, wall_sw, wall_sample;
 };
 
 struct prof_ring;

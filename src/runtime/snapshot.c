@@ -220,14 +220,28 @@ static int by_id(const void *a, const void *b) {
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int snap_collect(struct snap *s, struct g *self) {
+struct snap_reader *snap_reader_new(void) {
   /* Tables for code loaded since the last dump or profile (a failure
    * leaves frame-pointer steps where tables are missing). */
   unw_refresh();
   struct stackreader *r = malloc(sizeof *r);
-  if (!r) return -ENOMEM;
+  if (!r) return NULL;
   r->pid = getpid();
   r->len = 0;
+  return (struct snap_reader *)r;
+}
+
+void snap_reader_free(struct snap_reader *r) {
+  free(r);
+}
+
+int snap_goroutine(struct snap *s, struct snap_reader *r, struct g *gp) {
+  return snap_g(s, (struct stackreader *)r, gp, NULL);
+}
+
+int snap_collect(struct snap *s, struct g *self) {
+  struct stackreader *r = (struct stackreader *)snap_reader_new();
+  if (!r) return -ENOMEM;
   int err = 0;
   for (struct g *gp = sched_allg(); gp && !err; gp = LOAD(gp->alllink))
     err = snap_g(s, r, gp, self);

@@ -46,4 +46,12 @@ struct snap {
 int snap_collect(struct snap *s, struct g *self);
 void snap_free(struct snap *s);
 
+/* One goroutine at a time (the wall profile, which walks sched_allg
+ * itself): appends gp to s as snap_collect would (nothing for an idle or
+ * dead one).  A reader holds the stack window; 0 or -ENOMEM. */
+struct snap_reader;
+struct snap_reader *snap_reader_new(void); /* NULL: out of memory */
+void snap_reader_free(struct snap_reader *r);
+int snap_goroutine(struct snap *s, struct snap_reader *r, struct g *gp);
+
 #endif
