@@ -235,7 +235,7 @@ static bool debug_file_matches(Dwfl_Module *mod, int fd, GElf_Word crc) {
   }
   if (crc == 0) return true;
   uLong sum = crc32(0, Z_NULL, 0);
-  unsigned char buf[65536];
+  unsigned char buf[8192];
   ssize_t n;
   off_t off = 0;
   while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
