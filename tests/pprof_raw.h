@@ -7,6 +7,8 @@
  *   pprof_skip_without_go()     prints "SKIP: ..." and exits 77 without `go`
  *   pprof_tmpdir()              a private directory, removed at exit
  *   pprof_run(args, path)       `go tool pprof <args> -symbolize=none path`
+ *   pprof_run_env(env, args, path)  `<env> go tool pprof <args> path`, which
+ *                               symbolizes what the profile leaves unnamed
  *   pprof_load(path, &r)        runs -raw and parses it into r
  *   pprof_frame(), pprof_loc_has_fn(), pprof_find_fn(), pprof_pseudo_name()
  *                               reading a sample's stack (leaf first)
@@ -28,7 +30,8 @@
  *                outer_fn /src/x.c:15 s=0   one more line per inlining level
  *        2: 0x0 grt._System :0 s=0          a pseudo-frame: no address, no mapping
  *   Mappings
- *   1: 0x5627df3eb000/0x5627df3f0000/0x2000 /path/exe a009...af52 [FN][FL][LN]
+ *   1: 0x5627df3eb000/0x5627df3f0000/0x2000 /path/exe a009...af52 [FN][FL][LN][IN]
+ *                                           the has_* flags the mapping claims
  * A location's first line is its innermost function; newer pprof versions
  * add ":column" after the line, which the parser ignores.
  *
@@ -127,15 +130,15 @@ static inline const char *pprof_path(const char *name) {
   return path;
 }
 
-/* Runs `go tool pprof <args> -symbolize=none path` and returns its stdout
- * and stderr (malloc'd).  The tool failing fails the test, with its output.
- * -symbolize=none: the profile's own symbols are what is under test. */
-static inline char *pprof_run(const char *args, const char *path) {
+/* Runs `<env> go tool pprof <args> path` (env: "VAR=value ...", or "") and
+ * returns its stdout and stderr (malloc'd).  The tool failing fails the
+ * test, with its output.  pprof symbolizes what the profile leaves
+ * unsymbolized unless args say otherwise. */
+static inline char *pprof_run_env(const char *env, const char *args, const char *path) {
   const char *dir = pprof_tmpdir();
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd,
-           "HOME=%s GOCACHE=%s/gocache GOFLAGS= go tool pprof %s -symbolize=none '%s' 2>&1", dir,
-           dir, args, path);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "HOME=%s GOCACHE=%s/gocache GOFLAGS= %s go tool pprof %s '%s' 2>&1",
+           dir, dir, env, args, path);
   fflush(NULL);
   FILE *p = popen(cmd, "r");
   CHECK(p);
@@ -156,6 +159,14 @@ static inline char *pprof_run(const char *args, const char *path) {
   if (status != 0) fprintf(stderr, "go tool pprof %s %s failed:\n%s\n", args, path, out);
   CHECK(status == 0);
   return out;
+}
+
+/* `go tool pprof <args> -symbolize=none path`: the profile's own symbols
+ * are what is under test. */
+static inline char *pprof_run(const char *args, const char *path) {
+  char all[512];
+  snprintf(all, sizeof all, "%s -symbolize=none", args);
+  return pprof_run_env("", all, path);
 }
 
 /* ---- parsing -raw ---- */

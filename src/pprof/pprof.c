@@ -14,6 +14,10 @@
  *    to the writer's samples or to the symbolizer, both alive for the write.
  *  - Every top-level field is complete before the encoded bytes are handed
  *    to zlib, so memory stays bounded by the largest single field.
+ *  - A mapping claims to be symbolized (has_functions, has_filenames,
+ *    has_line_numbers) only for what every one of its locations got; an
+ *    unnamed pc keeps its address, mapping and build ID and no made-up
+ *    name, so that pprof, Parca or Pyroscope can symbolize it later.
  *
  * Not async-signal-safe: the collector and the final write use it.
  */
@@ -25,6 +29,7 @@
 #include "base/hash.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -304,6 +309,13 @@ struct function {
   uint32_t name, file; /* string table indices */
 };
 
+/* What every location in a mapping got from the symbolizer: the mapping's
+ * has_* flags claim only what holds for all of them (see write_mappings). */
+struct map_flags {
+  bool used;                    /* a location lies in the mapping */
+  bool functions, files, lines; /* each line of each location has one */
+};
+
 struct enc {
   pprof_writer *w;
   symbolizer *s;
@@ -327,6 +339,7 @@ struct enc {
 
   const struct symbolize_mapping *maps;
   int nmaps;
+  struct map_flags *mflags; /* per mapping, filled by write_locations */
 };
 
 #define ZOUT_SIZE (64 * 1024)
@@ -453,9 +466,22 @@ static int write_samples(struct enc *e) {
   return err;
 }
 
+/*
+ * A mapping's has_* flags tell readers that its locations are symbolized
+ * already: pprof (symbolizer.go) then never looks for the binary or its
+ * debug file (PPROF_BINARY_PATH), and Parca and Pyroscope do likewise.  So
+ * a flag is set only when it holds for every location in the mapping, and
+ * none for a mapping no location is in.  A mapping with a pc we could not
+ * name (a stripped library's static function) gets no has_functions, and
+ * keeps its file name and build ID, so that a reader with the debug file
+ * can name it later.  has_inline_frames goes with has_filenames: a file
+ * name comes only from DWARF, and with DWARF libdw gives the whole inline
+ * chain.
+ */
 static int write_mappings(struct enc *e) {
   for (int i = 0; i < e->nmaps; i++) {
     const struct symbolize_mapping *m = &e->maps[i];
+    const struct map_flags *f = &e->mflags[i];
     size_t start = pb_start(&e->pb);
     pb_uint64(&e->pb, MAPPING_ID, (uint64_t)i + 1);
     pb_uint64(&e->pb, MAPPING_MEMORY_START, m->start);
@@ -463,11 +489,10 @@ static int write_mappings(struct enc *e) {
     pb_uint64(&e->pb, MAPPING_FILE_OFFSET, m->offset);
     pb_uint64(&e->pb, MAPPING_FILENAME, intern(e, m->file));
     pb_uint64(&e->pb, MAPPING_BUILD_ID, intern(e, m->build_id));
-    /* Symbolized here: tells pprof not to look for the binaries itself. */
-    pb_uint64(&e->pb, MAPPING_HAS_FUNCTIONS, 1);
-    pb_uint64(&e->pb, MAPPING_HAS_FILENAMES, 1);
-    pb_uint64(&e->pb, MAPPING_HAS_LINE_NUMBERS, 1);
-    pb_uint64(&e->pb, MAPPING_HAS_INLINE_FRAMES, 1); /* libdw resolves inline chains */
+    pb_uint64(&e->pb, MAPPING_HAS_FUNCTIONS, f->used && f->functions);
+    pb_uint64(&e->pb, MAPPING_HAS_FILENAMES, f->used && f->files);
+    pb_uint64(&e->pb, MAPPING_HAS_LINE_NUMBERS, f->used && f->lines);
+    pb_uint64(&e->pb, MAPPING_HAS_INLINE_FRAMES, f->used && f->files);
     pb_end(&e->pb, PROFILE_MAPPING, start);
     int err = maybe_flush(e);
     if (err) return err;
@@ -524,14 +549,26 @@ static int write_locations(struct enc *e) {
       /* Not code: no mapping, no address, one made-up function. */
       line(e, function_id(e, pseudo_name(pc), ""), 0);
     } else {
-      pb_uint64(&e->pb, LOCATION_MAPPING_ID, mapping_of(e, pc));
+      uint64_t map = mapping_of(e, pc);
+      pb_uint64(&e->pb, LOCATION_MAPPING_ID, map);
       pb_uint64(&e->pb, LOCATION_ADDRESS, pc);
       int n = e->s ? symbolize_pc(e->s, pc, lines, MAX_LINES) : 0;
-      for (int j = 0; j < n; j++) {
-        /* An unknown address gets no Line at all: pprof then shows its
-         * address instead of lumping every unknown pc into one "?". */
-        if (n == 1 && strcmp(lines[j].function, "?") == 0) break;
+      /* An unknown address gets no Line at all, only its address and
+       * mapping: pprof then shows the address (or "[libfoo.so]") instead of
+       * lumping every unknown pc into one "?", and can still symbolize it
+       * from the mapping's file or debug file. */
+      if (n == 1 && strcmp(lines[0].function, "?") == 0) n = 0;
+      for (int j = 0; j < n; j++)
         line(e, function_id(e, lines[j].function, lines[j].file), lines[j].line);
+      if (map) {
+        struct map_flags *f = &e->mflags[map - 1];
+        f->used = true;
+        if (n == 0) f->functions = f->files = f->lines = false;
+        for (int j = 0; j < n; j++) {
+          if (strcmp(lines[j].function, "?") == 0) f->functions = false;
+          if (!lines[j].file[0]) f->files = false;
+          if (lines[j].line == 0) f->lines = false;
+        }
       }
     }
     pb_end(&e->pb, PROFILE_LOCATION, start);
@@ -562,7 +599,9 @@ static int encode(struct enc *e, int64_t duration_nanos) {
   for (int i = 0; i < w->ntypes; i++)
     value_type(e, PROFILE_SAMPLE_TYPE, w->types[i], w->units[i]);
   int err;
-  if ((err = write_samples(e)) || (err = write_mappings(e)) || (err = write_locations(e)) ||
+  /* Locations before mappings: a mapping's flags depend on what its
+   * locations got (field order is free in protobuf). */
+  if ((err = write_samples(e)) || (err = write_locations(e)) || (err = write_mappings(e)) ||
       (err = write_functions(e)))
     return err;
   /* Strings last: only now is the table complete. */
@@ -585,7 +624,10 @@ int pprof_writer_write(pprof_writer *w, symbolizer *s, int64_t duration_nanos, i
   if (s) e.nmaps = symbolize_mappings(s, &e.maps);
   int err = -ENOMEM;
   e.zout = malloc(ZOUT_SIZE);
-  if (!e.zout) goto out;
+  e.mflags = calloc((size_t)e.nmaps + 1, sizeof *e.mflags);
+  if (!e.zout || !e.mflags) goto out;
+  for (int i = 0; i < e.nmaps; i++)
+    e.mflags[i] = (struct map_flags){.functions = true, .files = true, .lines = true};
   /* 16 + MAX_WBITS: a gzip header and trailer instead of zlib's. */
   int rc =
       deflateInit2(&e.z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
@@ -598,6 +640,7 @@ int pprof_writer_write(pprof_writer *w, symbolizer *s, int64_t duration_nanos, i
 out:
   if (e.z_ready) deflateEnd(&e.z);
   free(e.zout);
+  free(e.mflags);
   free(e.pb.data);
   free(e.strs);
   hash_free(&e.str_ix);

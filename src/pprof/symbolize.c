@@ -27,6 +27,9 @@
  *    valid until symbolize_close, whatever libdw does with its own.
  *  - Each pc is resolved once; its whole inline chain (innermost first) is
  *    kept in s->lines and later calls copy it out of the cache.
+ *  - Debug files are looked for on this machine only (by build ID under
+ *    /usr/lib/debug/.build-id, then by .gnu_debuglink), never through
+ *    debuginfod, unless symbolize_set_debuginfod(true) (GRT_DEBUGINFOD=1).
  *
  * Not async-signal-safe and not thread-safe: one instance per thread.
  */
@@ -41,9 +44,13 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <libelf.h>
+#include <zlib.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -52,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,17 +212,125 @@ void symbolize_test_trust_snapshot(bool on) {
   atomic_store(&trust_snapshot, on);
 }
 
-/* ---- the snapshot of the modules ---- */
+/* ---- finding a module's debug file ---- */
+
+/* Where a debug file named by .gnu_debuglink may be, relative to the
+ * directory d of the module's file: elfutils' default debuginfo path
+ * (":.debug:/usr/lib/debug"): d/, d/.debug/, /usr/lib/debug/d/. */
+static const char *const debuglink_dirs[] = {"%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s"};
+
+/* Is fd the debug file of mod: mod's build ID, or, when mod has none, the
+ * CRC its .gnu_debuglink gave (crc; 0 means none given, so no check)? */
+static bool debug_file_matches(Dwfl_Module *mod, int fd, GElf_Word crc) {
+  const unsigned char *want;
+  GElf_Addr vaddr;
+  int want_len = dwfl_module_build_id(mod, &want, &vaddr);
+  if (want_len > 0) {
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    const void *have = NULL;
+    ssize_t have_len = elf ? dwelf_elf_gnu_build_id(elf, &have) : -1;
+    bool ok = have_len == want_len && memcmp(have, want, (size_t)want_len) == 0;
+    elf_end(elf);
+    return ok;
+  }
+  if (crc == 0) return true;
+  uLong sum = crc32(0, Z_NULL, 0);
+  unsigned char buf[8192];
+  ssize_t n;
+  off_t off = 0;
+  while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
+    sum = crc32(sum, buf, (uInt)n);
+    off += n;
+  }
+  return n == 0 && (GElf_Word)sum == crc;
+}
+
+/* The .gnu_debuglink search of dwfl_standard_find_debuginfo (without its
+ * sub-subdirectory walk and dwz alternate files, which Debian reaches by
+ * build ID): debug_name (the debuglink, or the file's name + ".debug") in
+ * debuglink_dirs around file_name and, if it is a symlink, its target.
+ * Returns an open fd and sets *found (malloc'd), or -1. */
+static int find_debuglink(Dwfl_Module *mod, const char *file_name, const char *debug_name,
+                          GElf_Word crc, char **found) {
+  if (!file_name || file_name[0] != '/') return -1;
+  struct stat main_st;
+  if (stat(file_name, &main_st) != 0) return -1;
+  char *canon = realpath(file_name, NULL);
+  const char *names[2] = {file_name, canon && strcmp(canon, file_name) ? canon : NULL};
+  int fd = -1;
+  for (int i = 0; i < 2 && fd < 0; i++) {
+    if (!names[i]) continue;
+    const char *base = strrchr(names[i], '/') + 1;
+    char local[4096];
+    const char *link = debug_name;
+    if (!link) {
+      if (snprintf(local, sizeof local, "%s.debug", base) >= (int)sizeof local) continue;
+      link = local;
+      crc = 0; /* an invented name comes with no CRC */
+    }
+    int dir_len = (int)(base - 1 - names[i]);
+    for (size_t k = 0; k < sizeof debuglink_dirs / sizeof *debuglink_dirs && fd < 0; k++) {
+      char dir[4096], path[8192];
+      snprintf(dir, sizeof dir, "%.*s", dir_len, names[i]);
+      if (snprintf(path, sizeof path, debuglink_dirs[k], dir, link) >= (int)sizeof path) continue;
+      fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      struct stat st;
+      /* The file itself by another name (a debuglink to itself) is no
+       * debug file; nor is one with another build ID. */
+      if (fstat(fd, &st) != 0 || (st.st_dev == main_st.st_dev && st.st_ino == main_st.st_ino) ||
+          !debug_file_matches(mod, fd, crc) || !(*found = strdup(path))) {
+        close(fd);
+        fd = -1;
+      }
+    }
+  }
+  free(canon);
+  return fd;
+}
+
+/* Whether libdw may ask debuginfod servers (symbolize_set_debuginfod). */
+static atomic_bool debuginfod_allowed;
+
+void symbolize_set_debuginfod(bool on) {
+  atomic_store(&debuginfod_allowed, on);
+}
+
+/*
+ * libdwfl's find_debuginfo callback.  dwfl_standard_find_debuginfo looks
+ * under /usr/lib/debug/.build-id by build ID, then by .gnu_debuglink
+ * beside the file, in .debug and under /usr/lib/debug, and then asks
+ * debuginfod, which downloads from the servers DEBUGINFOD_URLS names
+ * (Debian sets it for login shells) -- a network request, up to minutes,
+ * and libdebuginfod with its thirty libraries loaded into the program,
+ * from inside a profiler.  So unless the user asked for that
+ * (GRT_DEBUGINFOD=1, read by src/top), the two local searches run without
+ * it: dwfl_build_id_find_debuginfo, then find_debuglink.  The variable
+ * itself is left alone: changing the environment of a running,
+ * multithreaded program is not safe.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink, GElf_Word crc,
+                          char **debuginfo_file_name) {
+  if (atomic_load(&debuginfod_allowed))
+    return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink, crc,
+                                        debuginfo_file_name);
+  int fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink, crc,
+                                        debuginfo_file_name);
+  if (fd >= 0) return fd;
+  return find_debuglink(mod, file_name, debuglink, crc, debuginfo_file_name);
+}
 
 /* Static because libdwfl keeps a pointer to the callbacks for the session.
- * dwfl_standard_find_debuginfo looks beside the file, in .debug and under
- * /usr/lib/debug (by build ID), then debuginfod if DEBUGINFOD_URLS is set. */
+ * debuginfo_path NULL: elfutils' default (":.debug:/usr/lib/debug"). */
 static char *debuginfo_path;
 static const Dwfl_Callbacks proc_callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
+
+/* ---- the snapshot of the modules ---- */
 
 /* What dl_iterate_phdr says about pc (0: nothing) and the loader. */
 struct dl_query {

@@ -61,6 +61,12 @@ int symbolize_mappings(symbolizer *s, const struct symbolize_mapping **out);
 
 void symbolize_close(symbolizer *s);
 
+/* Whether libdw may ask debuginfod servers (DEBUGINFOD_URLS) for the debug
+ * files it finds no copy of on this machine.  Off by default: a profiler
+ * does not go on the network unless the user asks (GRT_DEBUGINFOD=1, which
+ * src/top reads).  Applies to lookups made from then on, by any instance. */
+void symbolize_set_debuginfod(bool on);
+
 /* Test hook: trust the snapshot of the modules (skip the check that an
  * address's module is still loaded), so libdw reads whatever file the
  * snapshot names and the fault guard alone protects the caller. */

@@ -21,6 +21,9 @@
  *                            whole request (1..3600, default 5); read by
  *                            http.c when the server starts, so it holds for
  *                            grt_pprof_serve too
+ *   GRT_DEBUGINFOD           1: the symbolizer may download debug files from
+ *                            the debuginfod servers of DEBUGINFOD_URLS
+ *                            (default 0: this machine's files only)
  */
 #define _GNU_SOURCE
 #include "top/top.h"
@@ -29,6 +32,7 @@
 #include "base/warn.h"
 #include "grt.h"
 #include "pprof/blockprof.h"
+#include "pprof/symbolize.h"
 #include "runtime/runtime.h"
 #include "sampler/sampler.h"
 
@@ -108,6 +112,9 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   long main_stack = MAINSTACK_DEFAULT;
   env_int("GRT_MAINSTACK", 64L << 10, 1L << 30, &main_stack, "using 8388608 (8 MiB)");
   cfg.main_stack = (size_t)main_stack;
+  long debuginfod = 0;
+  env_int("GRT_DEBUGINFOD", 0, 1, &debuginfod, "debuginfod off");
+  symbolize_set_debuginfod(debuginfod == 1); /* before anything symbolizes */
   struct sched_hooks hooks = *sampler_hooks();
   hooks.blocked = blockprof_blocked;
   hooks.mutex_handoff = blockprof_mutex_handoff;
