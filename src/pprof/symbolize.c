@@ -83,14 +83,8 @@ struct pc_entry {
   uint32_t first, n;
 };
 
-/* A frame-state answer (symbolize_frameless_ra_offset). */
-struct ra_entry {
-  uintptr_t pc;
-  int32_t offset;
-};
-
-/* Three tables, each an array with a base/hash.h index over it: interned
- * strings (owned copies), resolved pcs, and frame-state answers. */
+/* Two tables, each an array with a base/hash.h index over it: interned
+ * strings (owned copies) and resolved pcs. */
 struct symbolizer {
   Dwfl *dwfl;                          /* NULL after a fault abandoned it */
   unsigned long long dl_adds, dl_subs; /* the loader's counters at the snapshot */
@@ -105,9 +99,6 @@ struct symbolizer {
   struct pc_entry *cache;
   size_t cache_n, cache_cap;
   struct hash_index cache_ix;
-  struct ra_entry *ra;
-  size_t ra_n, ra_cap;
-  struct hash_index ra_ix;
   struct symbolize_line *lines;
   size_t nlines, lines_cap;
   struct symbolize_mapping *maps;
@@ -384,10 +375,6 @@ static int report(struct symbolizer *s) {
   s->dl_adds = q.adds;
   s->dl_subs = q.subs;
   s->reported_ns = nanotime();
-  /* Frame-state answers for unloaded code would be wrong for new code at
-   * the same address. */
-  hash_free(&s->ra_ix);
-  s->ra_n = 0;
   return 0;
 }
 
@@ -638,65 +625,6 @@ int symbolize_pc(symbolizer *s, uintptr_t pc, struct symbolize_line *lines, int 
 
 /* ---- frame state at an interrupted instruction ---- */
 
-struct ra_call {
-  Dwfl_Module *mod;
-  uintptr_t pc;
-  int offset;
-};
-
-/* From the CFI (.eh_frame, else .debug_frame) at pc: if the CFA is still
- * SP-based there, the function has not set up its frame pointer (it is
- * frameless, or in its prologue or epilogue), so the frame-pointer register still frames its
- * caller and a frame-pointer walk would skip the caller.  Then the return
- * address is at CFA - ARCH_RA_CFA_OFFSET (the CFA is SP before the call).
- * Guarded: reads the module's file. */
-static void frameless_ra_offset(void *arg) {
-  struct ra_call *c = arg;
-  c->offset = -1;
-  Dwarf_Addr bias;
-  Dwarf_CFI *cfi = dwfl_module_eh_cfi(c->mod, &bias);
-  Dwarf_Frame *frame = NULL;
-  if (!cfi || dwarf_cfi_addrframe(cfi, c->pc - bias, &frame) != 0) {
-    cfi = dwfl_module_dwarf_cfi(c->mod, &bias);
-    if (!cfi || dwarf_cfi_addrframe(cfi, c->pc - bias, &frame) != 0) return;
-  }
-  Dwarf_Op *ops;
-  size_t nops;
-  if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && nops == 1) {
-    int64_t cfa_off = -1;
-    if (ops[0].atom == DW_OP_bregx && ops[0].number == ARCH_DWARF_SP)
-      cfa_off = (int64_t)ops[0].number2;
-    else if (ops[0].atom == DW_OP_breg0 + ARCH_DWARF_SP)
-      cfa_off = (int64_t)ops[0].number;
-    if (cfa_off >= ARCH_RA_CFA_OFFSET && cfa_off <= 1 << 20)
-      c->offset = (int)(cfa_off - ARCH_RA_CFA_OFFSET);
-  }
-  free(frame);
-}
-
-static int ra_eq(const void *ctx, uint32_t id, const void *key) {
-  const struct symbolizer *s = ctx;
-  return s->ra[id].pc == *(const uintptr_t *)key;
-}
-
-int symbolize_frameless_ra_offset(symbolizer *s, uintptr_t pc) {
-  uint32_t h = hash_pc(pc);
-  int64_t id = hash_find(&s->ra_ix, h, ra_eq, s, &pc);
-  if (id >= 0) return s->ra[id].offset;
-  struct ra_call c = {.pc = pc, .offset = -1};
-  enum module_answer a = module_at(s, pc, &c.mod);
-  if (a == MODULE_LATER) return -1; /* not remembered: asked again next time */
-  if (a == MODULE_OK && !guarded(frameless_ra_offset, &c)) {
-    module_faulted(s, c.mod);
-    c.offset = -1;
-  }
-  /* Out of memory: the answer is still right, just not remembered. */
-  if (!hash_reserve(&s->ra_ix) && !buf_grow(&s->ra, &s->ra_cap, s->ra_n + 1, sizeof *s->ra)) {
-    s->ra[s->ra_n] = (struct ra_entry){.pc = pc, .offset = c.offset};
-    hash_put(&s->ra_ix, h, (uint32_t)s->ra_n++);
-  }
-  return c.offset;
-}
 
 /* ---- mappings ---- */
 
@@ -819,8 +747,6 @@ void symbolize_close(symbolizer *s) {
   hash_free(&s->str_ix);
   free(s->cache);
   hash_free(&s->cache_ix);
-  free(s->ra);
-  hash_free(&s->ra_ix);
   free(s->lines);
   free(s->maps);
   free(s);

@@ -49,13 +49,6 @@ symbolizer *symbolize_open(void);
  * most max. */
 int symbolize_pc(symbolizer *s, uintptr_t pc, struct symbolize_line *lines, int max);
 
-/* For an interrupted instruction at pc: where its function's return
- * address sits, as an offset from SP, when the function has not (yet, or
- * any more) set up its frame pointer -- a frameless leaf, or a prologue
- * or epilogue -- so that a frame-pointer walk would skip its
- * caller.  -1 when the frame pointer frames the function, or the CFI is unknown. */
-int symbolize_frameless_ra_offset(symbolizer *s, uintptr_t pc);
-
 /* The executable mappings, in address order.  Returns their count. */
 int symbolize_mappings(symbolizer *s, const struct symbolize_mapping **out);
 
