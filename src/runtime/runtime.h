@@ -75,14 +75,23 @@ struct g {
   uint64_t id; /* 1 is the main goroutine; 0 for g0 */
   _Atomic uint32_t status;
   _Atomic uint32_t switches; /* +1 as it starts and stops running: snapshot.c's seqlock */
-  uint8_t stack_kind;        /* enum stack_kind */
+  struct g *alllink;         /* list of every G not freed (dumps; sched_allg) */
+  /* The wall profile's cache (pprof/wallprof.c, its thread alone reads and
+   * writes them): the sample this goroutine went to in session wall_session,
+   * while its id and switch count stay wall_gid and wall_sw.  Beside id,
+   * status, switches and alllink, so that a tick touches one cache line of
+   * a goroutine that did not move. */
+  uint32_t wall_gid; /* the id's low half: a G reused 2^32 goroutines later between ticks
+                        would also need the same switch count */
+  uint32_t wall_session, wall_sw, wall_sample;
+  uint8_t stack_kind; /* enum stack_kind */
   bool is_main;
   void (*fn)(void *);
   void *arg;
   struct g *schedlink; /* run queue / free list link */
   struct g *waitlink;  /* mutex / wait group wait list link */
-  struct g *alllink;   /* list of every G not freed (dumps; sched_allg) */
   struct g *allprev;   /* the same list backwards (under sched.lock), to unlink a freed G */
+  uint32_t allg_idx;   /* its slot in sched.allgs (under sched.lock) */
   struct m *lockedm;   /* wired to this M by grt_lockhread */
   uint32_t lockcount;
   void *param;                 /* from the waker: the sudog that completed */
@@ -98,11 +107,6 @@ struct g {
   char name[32];
   void *asan_fake;    /* ASan fiber bookkeeping for this G's stack */
   grt_labels *labels; /* profiler labels; holds a reference (sampler/labels.c) */
-  /* The wall profile's cache (pprof/wallprof.c, its thread alone reads and
-   * writes them): the sample this goroutine went to in session wall_session,
-   * while its id and switch count stay wall_gid and wall_sw. */
-  uint64_t wall_gid;
-  uint32_t wall_session, wall_sw, wall_sample;
 };
 
 struct prof_ring;
@@ -326,6 +330,10 @@ struct m *sched_allm(void);
  * meanwhile keeps its alllink (sched.c, free_gs). */
 struct g *sched_allg(void);
 void sched_allg_done(void);
+/* The same Gs as an array of *n (sched.c: a G removed meanwhile may swap
+ * the last one into its slot), for walks that prefetch; end it with
+ * sched_allg_done as well. */
+struct g *const *sched_allgs(size_t *n);
 pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
 /* Prints "fn+off" lines for pc (exact if leaf, else a return address with
  * sp the SP after the return), then its callers within [lo, hi)

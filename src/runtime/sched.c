@@ -59,6 +59,8 @@
 #include <unistd.h>
 
 _Static_assert(offsetof(struct g, ctx) == 0, "ctx first in g");
+_Static_assert(offsetof(struct g, id) >= 64 && offsetof(struct g, wall_sample) + 4 <= 128,
+               "what a walk of allg reads of a parked G shares one cache line");
 _Static_assert(offsetof(struct g, m) == G_M, "g->m offset");
 _Static_assert(offsetof(struct m, g0) == M_G0, "m->g0 offset");
 _Static_assert(offsetof(struct m, trans) == M_TRANS, "m->trans offset");
@@ -123,6 +125,15 @@ static struct {
   int64_t gfree_excess_since; /* when ngfree last rose above the resident budget; 0: not above */
   struct m *allm;
   struct g *allg;
+  /* Every G on allg, also as an array (Go's allgs), for walks that must
+   * not chase a pointer per G (the wall profile): readers take the
+   * published array and count, with allg_readers raised as for allg.  A
+   * G taken off allg is swapped with the last; a reader may then count the
+   * last one twice or miss it, once.  Old arrays stay allocated (a reader
+   * may hold one): all of them together are smaller than the current. */
+  struct g **_Atomic allgs;
+  _Atomic size_t nallgs;
+  size_t allgs_cap;
   int32_t mcount;  /* Ms allocated (and the next M's id) */
   struct m *mfree; /* Ms whose thread could not be created, for reuse */
   int32_t nmfree;
@@ -559,6 +570,15 @@ struct g *sched_allg(void) {
 
 void sched_allg_done(void) {
   atomic_fetch_sub(&sched.allg_readers, 1);
+}
+
+struct g *const *sched_allgs(size_t *n) {
+  rt_lock_acquire(&sched.lock);
+  atomic_fetch_add(&sched.allg_readers, 1);
+  struct g *const *a = atomic_load_explicit(&sched.allgs, memory_order_relaxed);
+  *n = atomic_load_explicit(&sched.nallgs, memory_order_relaxed);
+  rt_lock_release(&sched.lock);
+  return a;
 }
 
 static struct m *m_alloc(void) {
@@ -1342,6 +1362,11 @@ static int64_t free_gs(void) {
     struct g *prev = gp->allprev, *next = gp->alllink;
     __atomic_store_n(prev ? &prev->alllink : &sched.allg, next, __ATOMIC_RELEASE);
     if (next) next->allprev = prev;
+    size_t last = atomic_load_explicit(&sched.nallgs, memory_order_relaxed) - 1;
+    struct g **a = atomic_load_explicit(&sched.allgs, memory_order_relaxed);
+    a[gp->allg_idx] = a[last];
+    a[last]->allg_idx = gp->allg_idx;
+    atomic_store_explicit(&sched.nallgs, last, memory_order_release);
     gp->schedlink = sched.glimbo;
     sched.glimbo = gp;
   }
@@ -1412,10 +1437,31 @@ static void gfput(struct p *pp, struct g *gp) {
 }
 
 static struct g *g_alloc(void) {
-  struct g *gp = calloc(1, sizeof *gp);
+  /* Cache-line aligned: what a walk of allg reads of a G that did not
+   * move (id to the wall profile's cache) is one line. */
+  struct g *gp = aligned_alloc(64, (sizeof *gp + 63) & ~(size_t)63);
   if (!gp) return NULL;
+  memset(gp, 0, sizeof *gp);
   gp->sleeptimer.idx = -1;
   rt_lock_acquire(&sched.lock);
+  size_t n = atomic_load_explicit(&sched.nallgs, memory_order_relaxed);
+  struct g **a = atomic_load_explicit(&sched.allgs, memory_order_relaxed);
+  if (n == sched.allgs_cap) {
+    size_t cap = sched.allgs_cap ? 2 * sched.allgs_cap : 1024;
+    struct g **bigger = malloc(cap * sizeof *bigger);
+    if (!bigger) {
+      rt_lock_release(&sched.lock);
+      free(gp);
+      return NULL;
+    }
+    if (n) memcpy(bigger, a, n * sizeof *a);
+    a = bigger; /* the old array is kept: a reader may be in it */
+    sched.allgs_cap = cap;
+    atomic_store_explicit(&sched.allgs, a, memory_order_release);
+  }
+  a[n] = gp;
+  gp->allg_idx = (uint32_t)n;
+  atomic_store_explicit(&sched.nallgs, n + 1, memory_order_release);
   gp->alllink = sched.allg;
   if (sched.allg) sched.allg->allprev = gp;
   sched.allg = gp;

@@ -1,0 +1,186 @@
+/*
+ * unit_wallprof: the goroutine wall-clock profile (issue 14), read back
+ * with the real `go tool pprof -raw`.
+ *   - `naps` sleeps 7 ms and computes 3 ms, over and over: the share of
+ *     its samples with state=sleep is the share of time it measured asleep
+ *     (about 70%), within 5 points; the rest are running.
+ *   - `calls_out` sits in grt_extcall: its samples have state=extcall and
+ *     its stack.
+ *   - 10,000 parked goroutines: the profile's thread costs under 2% of a
+ *     CPU at 100 Hz, because a goroutine that did not move is counted from
+ *     its cache, and a tick counts at most 2,500 goroutines (a systematic
+ *     sample, weighted; printed: the cost, and how few stacks were read).
+ *     Weighted, the profile still holds every goroutine each tick.
+ *   - Misuse: a second start, a stop with none running, hz out of range:
+ *     one line each.
+ * Skipped without go.
+ */
+#define _GNU_SOURCE
+#include <grt.h>
+
+#include <stdatomic.h>
+
+#include "testutil.h"
+#include "pprof_raw.h"
+
+#include "pprof/wallprof.h"
+
+#define NO_TAIL_CALL() __asm__ volatile("" ::: "memory")
+#define PARKED 10000
+
+static _Atomic int stop;
+static int64_t nap_ns, nap_total_ns; /* naps' own measure: asleep, and in all */
+static grt_wg done;
+
+__attribute__((noinline)) static void naps(void *arg) {
+  (void)arg;
+  static volatile uint64_t sink;
+  int64_t start = grt_nanotime();
+  while (!atomic_load(&stop)) {
+    int64_t t0 = grt_nanotime();
+    grt_sleep(7000000);
+    nap_ns += grt_nanotime() - t0;
+    for (int64_t end = grt_nanotime() + 3000000; grt_nanotime() < end;)
+      sink++;
+  }
+  nap_total_ns = grt_nanotime() - start;
+  grt_wg_done(&done);
+  NO_TAIL_CALL();
+}
+
+static pthread_mutex_t ext_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ext_cv = PTHREAD_COND_INITIALIZER;
+static int ext_release;
+
+static void *waits_in_c(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&ext_mu);
+  while (!ext_release)
+    pthread_cond_wait(&ext_cv, &ext_mu);
+  pthread_mutex_unlock(&ext_mu);
+  return NULL;
+}
+
+__attribute__((noinline)) static void calls_out(void *arg) {
+  (void)arg;
+  grt_extcall(waits_in_c, NULL);
+  grt_wg_done(&done);
+  NO_TAIL_CALL();
+}
+
+static grt_chan *never;
+static void parked(void *arg) {
+  (void)arg;
+  grt_chan_recv(never, NULL);
+  grt_wg_done(&done);
+}
+
+/* Counts of fn's samples by state. */
+static void by_state(const struct pprof_raw *p, const char *fn, int64_t *sleep, int64_t *running,
+                     int64_t *extcall, int64_t *other) {
+  *sleep = *running = *extcall = *other = 0;
+  for (int i = 0; i < p->nsamples; i++) {
+    const struct pprof_sample *s = &p->samples[i];
+    if (pprof_find_fn(p, s, fn, 0) < 0) continue;
+    if (strstr(s->labels, "state:[sleep]"))
+      *sleep += s->count;
+    else if (strstr(s->labels, "state:[running]"))
+      *running += s->count;
+    else if (strstr(s->labels, "state:[extcall]"))
+      *extcall += s->count;
+    else
+      *other += s->count;
+  }
+}
+
+static int real_main(int argc, char **argv) {
+  (void)argc, (void)argv;
+  pprof_skip_without_go();
+  never = grt_chan_make(0, 0);
+
+  /* States. */
+  const char *path = pprof_path("wall.pb.gz");
+  CHECK(grt_wallprof_start(&(grt_prof_config){.path = path, .hz = 200}) == 0);
+  ONE_LINE("grt_wallprof_start",
+           CHECK(grt_wallprof_start(&(grt_prof_config){.path = path}) == -EBUSY));
+  grt_wg_add(&done, 2);
+  CHECK(grt_go(naps, NULL) == 0);
+  CHECK(grt_go(calls_out, NULL) == 0);
+  grt_sleep(3000000000LL);
+  atomic_store(&stop, 1);
+  pthread_mutex_lock(&ext_mu);
+  ext_release = 1;
+  pthread_cond_broadcast(&ext_cv);
+  pthread_mutex_unlock(&ext_mu);
+  grt_wg_wait(&done);
+  CHECK(grt_wallprof_stop() == 0);
+  ONE_LINE("grt_wallprof_stop", CHECK(grt_wallprof_stop() == -EINVAL));
+
+  struct pprof_raw p;
+  pprof_load(path, &p);
+  CHECK(strcmp(p.types, "samples/count wall/nanoseconds") == 0);
+  int64_t sl, run, ext, other;
+  by_state(&p, "naps", &sl, &run, &ext, &other);
+  double pct = 100.0 * (double)sl / (double)(sl + run + ext + other);
+  double want = 100.0 * (double)nap_ns / (double)nap_total_ns;
+  printf("naps: %lld sleep, %lld running, %lld other samples: %.1f%% asleep (it measured %.1f%%)\n",
+         (long long)sl, (long long)run, (long long)other, pct, want);
+  CHECK(sl + run > 400 && pct > want - 5 && pct < want + 5);
+  by_state(&p, "calls_out", &sl, &run, &ext, &other);
+  printf("calls_out: %lld extcall, %lld other samples\n", (long long)ext,
+         (long long)(sl + run + other));
+  CHECK(ext > 400 && ext > 20 * (sl + run + other));
+  pprof_free(&p);
+
+  /* Cost with 10,000 parked goroutines. */
+  grt_wg_add(&done, PARKED);
+  for (int i = 0; i < PARKED; i++)
+    CHECK(grt_go(parked, NULL) == 0);
+  grt_sleep(200000000);
+  CHECK(grt_wallprof_start(&(grt_prof_config){.path = pprof_path("parked.pb.gz")}) == 0);
+  /* The first ticks read every stack once; the cost is the steady state's. */
+  grt_sleep(500000000);
+  struct wallprof_stats st0, st;
+  wallprof_stats(&st0);
+  int64_t t0 = grt_nanotime();
+  grt_sleep(2000000000LL);
+  wallprof_stats(&st);
+  int64_t wall_ns = grt_nanotime() - t0;
+  st.cpu_ns -= st0.cpu_ns;
+  st.ticks -= st0.ticks;
+  st.goroutine_samples -= st0.goroutine_samples;
+  st.stacks_read -= st0.stacks_read;
+  CHECK(grt_wallprof_stop() == 0);
+  double cost = 100.0 * (double)st.cpu_ns / (double)wall_ns;
+  printf("%d parked goroutines at 100 Hz: %llu ticks, %llu goroutine samples, %llu stacks read, "
+         "%.2f%% of a CPU (%.0f ns a goroutine a tick)\n",
+         PARKED, (unsigned long long)st.ticks, (unsigned long long)st.goroutine_samples,
+         (unsigned long long)st.stacks_read, cost,
+         (double)st.cpu_ns / (double)(st.goroutine_samples ? st.goroutine_samples : 1));
+  CHECK(st.ticks >= 100 && st.goroutine_samples >= 100ull * 2500); /* the per-tick cap */
+  CHECK(st.stacks_read < st.goroutine_samples / 100);              /* from the cache */
+#ifndef __SANITIZE_ADDRESS__
+  CHECK(cost < 2.0); /* instrumented code is another matter: printed only */
+#endif
+  pprof_load(pprof_path("parked.pb.gz"), &p);
+  int64_t n = 0;
+  for (int i = 0; i < p.nsamples; i++)
+    if (pprof_find_fn(&p, &p.samples[i], "parked", 0) >= 0 &&
+        strstr(p.samples[i].labels, "state:[chan receive]"))
+      n += p.samples[i].count;
+  printf("parked: %lld samples in chan receive\n", (long long)n);
+  CHECK(n >= 100LL * PARKED);
+  pprof_free(&p);
+  grt_chan_close(never);
+  grt_wg_wait(&done);
+
+  ONE_LINE("grt_wallprof_start",
+           CHECK(grt_wallprof_start(&(grt_prof_config){.path = path, .hz = 1001}) == -EINVAL));
+  ONE_LINE("grt_wallprof_start", CHECK(grt_wallprof_start(NULL) == -EINVAL));
+  pprof_tmpdir_remove();
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  return main_with_procs("2", real_main, argc, argv);
+}
