@@ -10,6 +10,12 @@
  *   GRT_STACK_GUARD_BUDGET   guarded stacks allowed (default: from
  *                            vm.max_map_count); tests force the canary path
  *   GRT_CPUPROFILE[_HZ]      profile the whole run to a file (hz 1..10000)
+ *   GRT_BLOCKPROFILE[_RATE]  the block profile of the whole run (rate in ns,
+ *                            default 1: every event)
+ *   GRT_MUTEXPROFILE[_FRACTION]  the mutex profile (1 in n handoffs, default 1)
+ *   GRT_WALLPROFILE[_HZ]     the goroutine wall-clock profile (hz 1..1000,
+ *                            default 100)
+ *   GRT_DEBUGINFOD           1: the symbolizer may ask debuginfod servers
  *   GRT_PPROF_ADDR           serve /debug/pprof (http.c)
  *   GRT_MAINSTACK            the main goroutine's stack in bytes (64 KiB..1 GiB,
  *                            default 8 MiB, as a C main's; MAP_NORESERVE)
@@ -33,10 +39,13 @@
 #include "grt.h"
 #include "pprof/blockprof.h"
 #include "pprof/symbolize.h"
+#include "pprof/wallprof.h"
 #include "runtime/runtime.h"
 #include "sampler/sampler.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +101,81 @@ static bool cpuprofile_from_env(void) {
   return err == 0;
 }
 
+/* ---- the other profiles of the whole run ----
+ * Each file is opened (created, truncated) when grt_main starts, so a bad
+ * path is said at once and that profile stays off; the profiles are
+ * written when the process exits through grt_main, or on the first SIGINT
+ * or SIGTERM (signals.c), whichever comes first. */
+static struct {
+  int block_fd, mutex_fd;
+  bool wall;
+  pthread_mutex_t mu;
+} envprof = {-1, -1, false, PTHREAD_MUTEX_INITIALIZER};
+
+/* The file GRT_<name>PROFILE names, opened; -1 (with one line) if none. */
+static int profile_file(const char *var, const char *what) {
+  const char *path = getenv(var);
+  if (!path || !*path) return -1;
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    warn_line("grt: %s=\"%s\": cannot open: %s; %s profile off", var, path, strerror(errno), what);
+  return fd;
+}
+
+static bool profiles_from_env(void) {
+  long rate = 1, frac = 1, hz = 100;
+  envprof.block_fd = profile_file("GRT_BLOCKPROFILE", "block");
+  if (envprof.block_fd >= 0) {
+    env_int("GRT_BLOCKPROFILE_RATE", 1, 1L << 40, &rate, "using 1 (every event)");
+    grt_set_block_profile_rate(rate);
+  }
+  envprof.mutex_fd = profile_file("GRT_MUTEXPROFILE", "mutex");
+  if (envprof.mutex_fd >= 0) {
+    env_int("GRT_MUTEXPROFILE_FRACTION", 1, 1L << 30, &frac, "using 1 (every handoff)");
+    grt_set_mutex_profile_fraction((int)frac);
+  }
+  const char *wall = getenv("GRT_WALLPROFILE");
+  if (wall && *wall) {
+    env_int("GRT_WALLPROFILE_HZ", 1, 1000, &hz, "using 100");
+    int err = grt_wallprof_start(&(grt_prof_config){.path = wall, .hz = (int)hz});
+    if (err)
+      warn_line("grt: GRT_WALLPROFILE=\"%s\": cannot start: %s; wall profile off", wall,
+                strerror(-err));
+    envprof.wall = err == 0;
+  }
+  return envprof.block_fd >= 0 || envprof.mutex_fd >= 0 || envprof.wall;
+}
+
+static void write_env_profile(int *fd, int (*write_fn)(int), const char *what) {
+  if (*fd < 0) return;
+  int err = write_fn(*fd);
+  if (close(*fd) != 0 && !err) err = -errno;
+  *fd = -1;
+  if (err) warn_line("grt: writing the %s profile failed: %s", what, strerror(-err));
+}
+
+void top_profiles_flush(void) {
+  pthread_mutex_lock(&envprof.mu);
+  write_env_profile(&envprof.block_fd, grt_block_profile_write, "block");
+  write_env_profile(&envprof.mutex_fd, grt_mutex_profile_write, "mutex");
+  if (envprof.wall) {
+    int err = wallprof_stop();
+    if (err) warn_line("grt: writing the wall profile failed: %s", strerror(-err));
+    envprof.wall = false;
+  }
+  pthread_mutex_unlock(&envprof.mu);
+}
+
+static void flush_on_g0(void *unused) {
+  (void)unused;
+  top_profiles_flush();
+}
+
+static void flush_at_exit(void) {
+  /* On whatever stack exit(3) was called from: symbolizing needs g0's. */
+  sched_systemstack(flush_on_g0, NULL);
+}
+
 int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   if (!main_fn) {
     warn_line("grt: grt_main: main_fn is NULL");
@@ -127,6 +211,10 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
   if (err) return err;
   sampler_init_signal();                  /* a SIGPROF before any profile must not kill us */
   bool profiling = cpuprofile_from_env(); /* arms m0, the only M so far */
+  if (profiles_from_env()) {
+    atexit(flush_at_exit);
+    profiling = true;
+  }
   signals_install(profiling);
   http_from_env();
   sched_run_main(main_fn, argc, argv);

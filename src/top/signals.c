@@ -1,8 +1,9 @@
 /*
  * signals.c - the signals grt_main takes over for the program:
  *   SIGQUIT            dump every goroutine to stderr, exit 2 (as Go);
- *   SIGINT, SIGTERM    only while GRT_CPUPROFILE profiles the run: write
- *                      the profile first, then take the signal's own action
+ *   SIGINT, SIGTERM    only while the environment profiles the run
+ *                      (GRT_CPUPROFILE, GRT_BLOCKPROFILE, ...): write the
+ *                      profiles first, then take the signal's own action
  *                      (the default, or the handler the program had);
  *   any signal given to grt_signal_notify: its number is sent to every
  *                      channel registered for it (Go's signal.Notify),
@@ -77,6 +78,7 @@ static void stop(int sig) {
   int err = cpuprof_stop();
   if (err && err != -EINVAL)
     warn_line("grt: writing the CPU profile on signal %d failed: %s", sig, strerror(-err));
+  top_profiles_flush();
   for (int i = 0; i < 2; i++)
     if (stop_signals[i] == sig) sigaction(sig, &stop_prev[i], NULL);
   kill(getpid(), sig); /* to the process: a thread that takes it runs its action */
