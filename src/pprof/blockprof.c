@@ -203,23 +203,74 @@ int grt_set_mutex_profile_fraction(int n) {
   return old;
 }
 
-/* Writes t as a contentions/count, delay/nanoseconds profile (Go's
- * period type and period: contentions, 1). */
-static int write_table(struct table *t, int fd) {
+static struct table *table_of(enum blockprof_which which) {
+  return which == BLOCKPROF_MUTEX ? &mutex : &block;
+}
+
+int64_t blockprof_rate(enum blockprof_which which) {
+  return which == BLOCKPROF_MUTEX ? atomic_load(&mutex_fraction) : atomic_load(&block_rate);
+}
+
+void blockprof_set_rate(enum blockprof_which which, int64_t rate) {
+  if (which == BLOCKPROF_MUTEX)
+    grt_set_mutex_profile_fraction(rate > 0 ? (int)rate : 0);
+  else
+    grt_set_block_profile_rate(rate);
+}
+
+int blockprof_mark(enum blockprof_which which, struct blockprof_mark *m) {
+  struct table *t = table_of(which);
+  pthread_mutex_lock(&t->mu);
+  m->n = t->n;
+  m->count = malloc((t->n ? t->n : 1) * sizeof *m->count);
+  m->delay = malloc((t->n ? t->n : 1) * sizeof *m->delay);
+  for (size_t i = 0; m->count && m->delay && i < t->n; i++) {
+    m->count[i] = t->ev[i]->count;
+    m->delay[i] = t->ev[i]->delay;
+  }
+  m->since_mono = nanotime();
+  m->since_real = realtime_ns();
+  pthread_mutex_unlock(&t->mu);
+  if (m->count && m->delay) return 0;
+  blockprof_mark_free(m);
+  return -ENOMEM;
+}
+
+void blockprof_mark_free(struct blockprof_mark *m) {
+  free(m->count);
+  free(m->delay);
+  m->count = NULL;
+  m->delay = NULL;
+  m->n = 0;
+}
+
+/* Writes t, less what it held at since (NULL: all of it), as a
+ * contentions/count, delay/nanoseconds profile (Go's period type and
+ * period: contentions, 1). */
+static int write_table(struct table *t, const struct blockprof_mark *since, int fd) {
   static const char *const types[2] = {"contentions", "delay"};
   static const char *const units[2] = {"count", "nanoseconds"};
   pthread_mutex_lock(&t->mu);
-  int64_t since = t->since_ns, mono = t->since_mono;
-  pprof_writer *w = pprof_writer_new_pair(types, units, 0, 1, since ? since : realtime_ns());
+  int64_t start_real = since ? since->since_real : t->since_ns;
+  int64_t start_mono = since ? since->since_mono : t->since_mono;
+  pprof_writer *w =
+      pprof_writer_new_pair(types, units, 0, 1, start_real ? start_real : realtime_ns());
   int err = w ? 0 : -ENOMEM;
   for (size_t i = 0; i < t->n && !err; i++) {
     const struct event *e = t->ev[i];
-    err = pprof_writer_add2(w, e->pcs, e->n, NULL, (int64_t)(e->count + 0.5), e->delay);
+    double count = e->count;
+    int64_t delay = e->delay;
+    if (since && i < since->n) {
+      count -= since->count[i];
+      delay -= since->delay[i];
+    }
+    if (count < 0.5 && delay <= 0) continue;
+    err = pprof_writer_add2(w, e->pcs, e->n, NULL, (int64_t)(count + 0.5), delay);
   }
   pthread_mutex_unlock(&t->mu);
   if (!err) {
     symbolizer *sym = symbolize_open(); /* NULL: addresses only */
-    err = pprof_writer_write(w, sym, mono ? nanotime() - mono : 0, fd);
+    err = pprof_writer_write(w, sym, start_mono ? nanotime() - start_mono : 0, fd);
     if (sym) symbolize_close(sym);
   }
   pprof_writer_free(w);
@@ -228,31 +279,37 @@ static int write_table(struct table *t, int fd) {
 
 struct write_call {
   struct table *t;
+  const struct blockprof_mark *since;
   int fd, err;
 };
 
 static void *write_ext(void *arg) {
   struct write_call *c = arg;
-  c->err = write_table(c->t, c->fd);
+  c->err = write_table(c->t, c->since, c->fd);
   return NULL;
 }
 
-static int write_profile(struct table *t, int fd, const char *who) {
-  if (fd < 0) {
-    warn_line("grt: %s: fd %d is not a file descriptor", who, fd);
-    return -EBADF;
-  }
-  struct write_call c = {t, fd, 0};
+int blockprof_write(enum blockprof_which which, const struct blockprof_mark *since, int fd) {
+  if (fd < 0) return -EBADF;
+  struct write_call c = {table_of(which), since, fd, 0};
   /* Symbolizing takes a while and a deep stack: on a goroutine it runs as
    * an external call, so the P goes on running the others. */
   grt_extcall(write_ext, &c);
   return c.err;
 }
 
+static int write_profile(enum blockprof_which which, int fd, const char *who) {
+  if (fd < 0) {
+    warn_line("grt: %s: fd %d is not a file descriptor", who, fd);
+    return -EBADF;
+  }
+  return blockprof_write(which, NULL, fd);
+}
+
 int grt_block_profile_write(int fd) {
-  return write_profile(&block, fd, "grt_block_profile_write");
+  return write_profile(BLOCKPROF_BLOCK, fd, "grt_block_profile_write");
 }
 
 int grt_mutex_profile_write(int fd) {
-  return write_profile(&mutex, fd, "grt_mutex_profile_write");
+  return write_profile(BLOCKPROF_MUTEX, fd, "grt_mutex_profile_write");
 }

@@ -207,14 +207,20 @@ static int start_locked(const grt_prof_config *cfg) {
   return 0;
 }
 
+int wallprof_start(const grt_prof_config *cfg) {
+  if (!cfg) return -EINVAL;
+  pthread_mutex_lock(&wall.ctl);
+  int err = start_locked(cfg);
+  pthread_mutex_unlock(&wall.ctl);
+  return err;
+}
+
 int grt_wallprof_start(const grt_prof_config *cfg) {
   if (!cfg) {
     warn_line("grt: grt_wallprof_start: cfg is NULL");
     return -EINVAL;
   }
-  pthread_mutex_lock(&wall.ctl);
-  int err = start_locked(cfg);
-  pthread_mutex_unlock(&wall.ctl);
+  int err = wallprof_start(cfg);
   if (err == -EBUSY)
     warn_line("grt: grt_wallprof_start: a wall-clock profile is already running");
   else if (err == -EINVAL)

@@ -8,7 +8,11 @@
 
 #include <stdint.h>
 
-/* grt_wallprof_stop without the misuse line (-EINVAL: none running). */
+#include "grt.h"
+
+/* grt_wallprof_start and _stop without the misuse lines (-EBUSY: one is
+ * running; -EINVAL: none is, or a bad cfg). */
+int wallprof_start(const grt_prof_config *cfg);
 int wallprof_stop(void);
 
 /* What the profile's thread did so far (the last or current session). */

@@ -6,6 +6,12 @@
  *   /debug/pprof/                  an index
  *   /debug/pprof/profile           ?seconds=N (1..3600, 30) &hz=H (1..10000, 100)
  *   /debug/pprof/goroutine         ?debug=0|1|2 (0: gzipped pprof)
+ *   /debug/pprof/block, /mutex     ?seconds=N (0..3600, 0: everything so far;
+ *                                  N: what happens in the next N seconds)
+ *                                  &rate=R (the block rate in ns or the mutex
+ *                                  fraction for those seconds; default: as set,
+ *                                  or 1 if off) &debug=0
+ *   /debug/pprof/wall              ?seconds=N (1..3600, 30) &hz=H (1..1000, 100)
  *
  * Invariants:
  *  - The server's threads are libmicrohttpd's, foreign to grt: one thread
@@ -14,7 +20,8 @@
  *    so they never take the program's signals (SIGQUIT, SIGPIPE on a
  *    client that went away) and never run the profiler's handler.
  *  - They only call what works from any thread: cpuprof_start/stop
- *    (grt_prof_start/stop without the misuse line) and goroutines_write.
+ *    (grt_prof_start/stop without the misuse line), goroutines_write,
+ *    blockprof_* and wallprof_start/stop.
  *    Profiles go through a memfd, then a buffer, so nothing touches the
  *    client's socket before the profile is whole.
  *  - Bad input never reaches the runtime: query values are checked in full
@@ -46,7 +53,9 @@
 #include "runtime/runtime.h"
 
 #include "pprof/cpuprof.h"
+#include "pprof/blockprof.h"
 #include "pprof/goroutines.h"
+#include "pprof/wallprof.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -391,6 +400,16 @@ static const char http_index[] =
     "<td>CPU profile. You can specify the duration in the seconds GET parameter (default 30) "
     "and the rate in hz (default 100). After you get the profile file, use the go tool pprof "
     "command to investigate the profile.</td></tr>\n"
+    "<tr><td><a href=\"block\">block</a></td>"
+    "<td>Stack traces that led to blocking on synchronization primitives and I/O. With "
+    "seconds=N, what blocks in the next N seconds (rate=R ns sets the sampling rate for them)."
+    "</td></tr>\n"
+    "<tr><td><a href=\"mutex\">mutex</a></td>"
+    "<td>Stack traces of holders of contended mutexes. With seconds=N, the next N seconds "
+    "(rate=R: one handoff in R).</td></tr>\n"
+    "<tr><td><a href=\"wall?seconds=5\">wall</a></td>"
+    "<td>Goroutine wall-clock profile: every goroutine's stack and state (label state), hz times "
+    "a second (default 100) for seconds (default 30).</td></tr>\n"
     "</table>\n</body>\n</html>\n";
 
 /*
@@ -475,6 +494,81 @@ static enum MHD_Result http_goroutine(struct MHD_Connection *c) {
   return http_reply_fd(c, fd, "text/plain; charset=utf-8", NULL);
 }
 
+/* /debug/pprof/block and /mutex. */
+static enum MHD_Result http_contention(struct MHD_Connection *c, enum blockprof_which which,
+                                       const char *name) {
+  long debug, seconds, rate;
+  enum MHD_Result res = MHD_NO;
+  int64_t was = blockprof_rate(which);
+  if (!http_int_arg(c, "debug", 0, 0, 0, &debug, &res) ||
+      !http_int_arg(c, "seconds", 0, HTTP_MAX_SECONDS, 0, &seconds, &res) ||
+      !http_int_arg(c, "rate", 1, which == BLOCKPROF_MUTEX ? INT_MAX : 1L << 40,
+                    was > 0 ? (long)was : 1, &rate, &res))
+    return res;
+  int fd = memfd_create("grt-pprof-contention", MFD_CLOEXEC);
+  if (fd < 0)
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write the %s profile: %s", name,
+                      strerror(errno));
+  int err;
+  if (seconds == 0) {
+    err = blockprof_write(which, NULL, fd);
+  } else {
+    struct blockprof_mark m;
+    err = blockprof_mark(which, &m);
+    if (!err) {
+      if (rate != was) blockprof_set_rate(which, rate);
+      MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+      bool waiting = http_client_waits(c, seconds);
+      MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S);
+      if (rate != was) blockprof_set_rate(which, was);
+      err = waiting ? blockprof_write(which, &m, fd) : -ECONNRESET;
+      blockprof_mark_free(&m);
+      if (!waiting) {
+        close(fd);
+        return MHD_NO;
+      }
+    }
+  }
+  if (err) {
+    close(fd);
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write the %s profile: %s", name,
+                      strerror(-err));
+  }
+  return http_reply_fd(c, fd, "application/octet-stream", name);
+}
+
+static enum MHD_Result http_wall(struct MHD_Connection *c) {
+  long seconds, hz;
+  enum MHD_Result res = MHD_NO;
+  if (!http_int_arg(c, "seconds", 1, HTTP_MAX_SECONDS, HTTP_DEFAULT_SECONDS, &seconds, &res) ||
+      !http_int_arg(c, "hz", 1, 1000, HTTP_DEFAULT_HZ, &hz, &res))
+    return res;
+  int fd = memfd_create("grt-pprof-wall", MFD_CLOEXEC);
+  if (fd < 0)
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable wall profiling: %s",
+                      strerror(errno));
+  int err = wallprof_start(&(grt_prof_config){.fd = fd, .hz = (int)hz});
+  if (err) {
+    close(fd);
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable wall profiling: %s",
+                      err == -EBUSY ? "wall profiling already in use" : strerror(-err));
+  }
+  MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+  bool waiting = http_client_waits(c, seconds);
+  err = wallprof_stop();
+  MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S);
+  if (!waiting) {
+    close(fd);
+    return MHD_NO;
+  }
+  if (err) {
+    close(fd);
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write the wall profile: %s",
+                      err == -EINVAL ? "profiling was stopped by the program" : strerror(-err));
+  }
+  return http_reply_fd(c, fd, "application/octet-stream", "wall");
+}
+
 /* The first call sees the headers, the last one (no more body) answers. */
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version, const char *upload_data,
@@ -503,6 +597,9 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const ch
                       sizeof http_index - 1, MHD_RESPMEM_PERSISTENT);
   if (strcmp(url, "/debug/pprof/profile") == 0) return http_profile(c);
   if (strcmp(url, "/debug/pprof/goroutine") == 0) return http_goroutine(c);
+  if (strcmp(url, "/debug/pprof/block") == 0) return http_contention(c, BLOCKPROF_BLOCK, "block");
+  if (strcmp(url, "/debug/pprof/mutex") == 0) return http_contention(c, BLOCKPROF_MUTEX, "mutex");
+  if (strcmp(url, "/debug/pprof/wall") == 0) return http_wall(c);
   if (strncmp(url, "/debug/pprof/", 13) == 0)
     return http_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
   return http_error(c, MHD_HTTP_NOT_FOUND, "404 page not found");
