@@ -155,6 +155,7 @@ struct m {
   rt_lock prof_lock;                   /* guards the fields below (writes); never in a handler */
   _Atomic pid_t prof_tid;              /* thread the M is bound to, 0 if none */
   _Atomic int prof_ktimer;             /* kernel id of that thread's CPU timer, -1: none */
+  _Atomic int prof_perf_fd;            /* or its perf event's fd, -1: none */
   uint32_t prof_timer_gen;             /* session the timer belongs to, 0: no timer */
   _Atomic uint32_t prof_armed_gen;     /* prof_timer_gen, for a lock-free fast path */
 };

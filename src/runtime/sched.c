@@ -602,6 +602,7 @@ static struct m *m_alloc(void) {
   g0->m = mp;
   g0->stack_kind = STACK_NONE;
   atomic_init(&mp->prof_ktimer, -1);
+  atomic_init(&mp->prof_perf_fd, -1);
   atomic_init(&mp->in_runtime, 1); /* an M starts in the scheduler */
   mp->g0 = g0;
   rt_lock_acquire(&sched.lock);

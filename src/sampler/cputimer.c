@@ -1,8 +1,23 @@
 /*
- * cputimer.c - one SIGPROF timer per thread, on that thread's CPU clock:
+ * cputimer.c - one SIGPROF source per thread, on that thread's CPU time:
  * for every M (armed when a session starts, and when a thread becomes an
  * M during one), and for threads grt did not create (found by the
- * collector's scan of /proc/self/task).
+ * collector's scan of /proc/self/task).  Two engines:
+ *  - perf (the default where the kernel allows it): a perf_event_open
+ *    software task-clock event per thread with a sample period in ns,
+ *    delivered as SIGPROF to that thread (O_ASYNC, F_SETSIG, F_SETOWN_EX
+ *    with F_OWNER_TID), as async-profiler's cpu engine.  It fires at the
+ *    exact rate, kernel time included, each signal one period.  It stays
+ *    enabled (no PERF_EVENT_IOC_REFRESH from the handler): SIGPROF does
+ *    not queue, so a signal that finds another pending is lost, and an
+ *    event that waited for a refresh from a lost signal would stop for
+ *    good.
+ *  - timer: a POSIX timer on the thread's CPU clock (timer_create with
+ *    SIGEV_THREAD_ID).  The kernel checks those once per tick (250 Hz
+ *    here), so above that rate a signal stands for several periods
+ *    (si_overrun): the total stays right, the resolution does not.
+ * A thread whose perf event cannot be opened (fds exhausted...) gets a
+ * timer instead; the handler takes both.
  *
  * Invariants:
  *  - An M's timer fields (prof_tid, prof_ktimer, prof_timer_gen) are
@@ -19,7 +34,12 @@
 #include "sampler/sampler.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -29,9 +49,55 @@
 #define MAX_FOREIGN 1024 /* threads grt did not create, with a timer each */
 
 static int64_t period_ns = 10000000;
+static bool use_perf; /* this session's engine (cputimer_choose_engine) */
+static bool perf_refused_for_test;
 
 void cputimer_set_period(int64_t ns) {
   period_ns = ns;
+}
+
+void cputimer_test_refuse_perf(bool refuse) {
+  perf_refused_for_test = refuse;
+}
+
+/* A task-clock event on thread tid that sends SIGPROF to tid every
+ * period_ns of its CPU time; the fd, or -errno. */
+static int thread_perf_new(pid_t tid) {
+  if (perf_refused_for_test) return -EACCES;
+  struct perf_event_attr a;
+  memset(&a, 0, sizeof a);
+  a.size = sizeof a;
+  a.type = PERF_TYPE_SOFTWARE;
+  a.config = PERF_COUNT_SW_TASK_CLOCK;
+  a.sample_period = (uint64_t)period_ns;
+  a.wakeup_events = 1; /* a signal at every overflow */
+  a.disabled = 1;
+  int fd = (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct f_owner_ex owner = {F_OWNER_TID, tid};
+  if (fcntl(fd, F_SETFL, O_ASYNC) != 0 || fcntl(fd, F_SETSIG, SIGPROF) != 0 ||
+      fcntl(fd, F_SETOWN_EX, &owner) != 0 || ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) != 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
+enum cputimer_engine cputimer_choose_engine(enum cputimer_engine want, const char **why) {
+  *why = NULL;
+  use_perf = false;
+  if (want == CPUTIMER_TIMER) return CPUTIMER_TIMER;
+  /* A probe on this thread: refused by seccomp (containers) or by
+   * perf_event_paranoid, it says so here. */
+  int fd = thread_perf_new((pid_t)syscall(SYS_gettid));
+  if (fd < 0) {
+    *why = strerror(-fd);
+    return CPUTIMER_TIMER;
+  }
+  close(fd);
+  use_perf = true;
+  return CPUTIMER_PERF;
 }
 
 /* A SIGPROF timer on the CPU clock of thread tid, first expiring at a
@@ -64,18 +130,40 @@ static void thread_timer_delete(int ktimer) {
   timer_delete((timer_t)(intptr_t)ktimer);
 }
 
+/* A thread's source: a perf fd (*perf_fd) or a timer (the return), -1 for
+ * neither. */
+static int thread_source_new(pid_t tid, int *perf_fd) {
+  *perf_fd = -1;
+  if (use_perf) {
+    int fd = thread_perf_new(tid);
+    if (fd >= 0) {
+      *perf_fd = fd;
+      return -1;
+    }
+  }
+  return thread_timer_new(tid);
+}
+
+static void thread_source_delete(int ktimer, int perf_fd) {
+  if (perf_fd >= 0) close(perf_fd);
+  if (ktimer >= 0) thread_timer_delete(ktimer);
+}
+
 /* Under mp->prof_lock: makes mp's timer match session gen (0: none). */
 static void m_timer_set(struct m *mp, uint32_t gen) {
   if (mp->prof_timer_gen == gen) return;
   int old = atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed);
+  int old_fd = atomic_load_explicit(&mp->prof_perf_fd, memory_order_relaxed);
   atomic_store_explicit(&mp->prof_ktimer, -1, memory_order_relaxed);
-  if (old >= 0) thread_timer_delete(old);
+  atomic_store_explicit(&mp->prof_perf_fd, -1, memory_order_relaxed);
+  thread_source_delete(old, old_fd);
   mp->prof_timer_gen = 0;
   pid_t tid = atomic_load_explicit(&mp->prof_tid, memory_order_relaxed);
   if (gen == 0 || tid == 0) return;
-  int k = thread_timer_new(tid);
-  if (k < 0) return;
+  int fd, k = thread_source_new(tid, &fd);
+  if (k < 0 && fd < 0) return;
   atomic_store_explicit(&mp->prof_ktimer, k, memory_order_relaxed);
+  atomic_store_explicit(&mp->prof_perf_fd, fd, memory_order_relaxed);
   mp->prof_timer_gen = gen;
 }
 
@@ -133,7 +221,7 @@ void cputimer_set_all(uint32_t gen) {
 
 static struct {
   pid_t tid;
-  int ktimer;
+  int ktimer, perf_fd;
   bool seen;
 } foreign[MAX_FOREIGN];
 static int nforeign;
@@ -165,7 +253,7 @@ static bool is_m_tid(pid_t tid) {
 }
 
 static void foreign_remove(int i) {
-  thread_timer_delete(foreign[i].ktimer);
+  thread_source_delete(foreign[i].ktimer, foreign[i].perf_fd);
   foreign[i] = foreign[--nforeign];
 }
 
@@ -191,8 +279,10 @@ void cputimer_scan_foreign(pid_t self) {
       continue;
     }
     if (nforeign == MAX_FOREIGN || is_m_tid(tid)) continue;
-    int k = thread_timer_new(tid);
-    if (k >= 0) foreign[nforeign++] = (typeof(foreign[0])){.tid = tid, .ktimer = k, .seen = true};
+    int fd, k = thread_source_new(tid, &fd);
+    if (k >= 0 || fd >= 0)
+      foreign[nforeign++] =
+          (typeof(foreign[0])){.tid = tid, .ktimer = k, .perf_fd = fd, .seen = true};
   }
   closedir(d);
   /* Gone, or an M now (its own timer counts): no foreign timer. */

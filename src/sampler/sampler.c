@@ -27,6 +27,20 @@
 #include <string.h>
 
 static uint32_t last_gen;
+static enum cputimer_engine want_engine = CPUTIMER_AUTO, got_engine = CPUTIMER_TIMER;
+static bool debug_engine; /* say once why perf was refused (GRT_DEBUG=profiler) */
+
+void sampler_set_engine(enum cputimer_engine e) {
+  want_engine = e;
+}
+
+void sampler_debug_engine(bool on) {
+  debug_engine = on;
+}
+
+enum cputimer_engine sampler_engine(void) {
+  return got_engine;
+}
 
 /* fork(2) with SIGPROF arriving every tick can restart forever (the
  * kernel restarts a fork interrupted by a signal): block it in the forking
@@ -72,6 +86,13 @@ uint32_t sampler_start(int hz) {
    * back to frame-pointer steps: the profile is poorer, never wrong. */
   unw_refresh();
   cputimer_set_period(1000000000 / hz);
+  const char *why;
+  got_engine = cputimer_choose_engine(want_engine, &why);
+  static bool said;
+  if (why && (debug_engine || want_engine == CPUTIMER_PERF) && !said) {
+    said = true;
+    warn_line("grt: CPU profiler: perf_event_open refused (%s): sampling with CPU timers", why);
+  }
   const grt_code_range *ranges;
   int n = grt_switch_ranges(&ranges);
   if (n > (int)(sizeof sigprof.switch_ranges / sizeof *sigprof.switch_ranges))

@@ -32,7 +32,8 @@ struct sigprof_state {
   _Atomic uint64_t lost_no_ring; /* weight of samples on Ms without a ring */
   _Atomic uint64_t lost_shared;  /* weight dropped: every shared slot busy */
   _Atomic uint64_t handled;      /* weight of every sample taken in any session */
-  _Atomic uint64_t foreign;      /* SIGPROFs not from a kernel timer (kill...): dropped */
+  _Atomic uint64_t foreign;      /* SIGPROFs not from a kernel timer or perf event: dropped */
+  _Atomic uint64_t delivered;    /* signals that made a sample (unweighted) */
   grt_code_range switch_ranges[8];
   int nswitch_ranges;
 };
@@ -41,7 +42,13 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc);
 
 /* ---- cputimer.c ---- */
 void cputimer_set_period(int64_t period_ns);
-void cputimer_m_started(struct m *mp); /* sched hooks */
+enum cputimer_engine { CPUTIMER_AUTO, CPUTIMER_PERF, CPUTIMER_TIMER };
+/* The session's engine: want (AUTO: perf if the kernel lets this thread
+ * open a task-clock event, else timers).  *why: why perf was refused, or
+ * NULL. */
+enum cputimer_engine cputimer_choose_engine(enum cputimer_engine want, const char **why);
+void cputimer_test_refuse_perf(bool refuse); /* test hook: perf_event_open fails */
+void cputimer_m_started(struct m *mp);       /* sched hooks */
 void cputimer_m_exiting(struct m *mp);
 void cputimer_set_all(uint32_t gen); /* every M's timer for session gen (0: none) */
 /* Threads grt did not create (except self and sysmon) get a timer each;
@@ -53,6 +60,11 @@ void cputimer_foreign_stop(void);
 /* Starts sampling every thread at hz (1..SAMPLER_MAX_HZ): installs the
  * handler and arms the timers.  Returns the session's gen (never 0). */
 uint32_t sampler_start(int hz);
+/* The engine sampler_start uses (GRT_CPUPROFILE_ENGINE, read by grt_main)
+ * and the one the last session got. */
+void sampler_set_engine(enum cputimer_engine e);
+void sampler_debug_engine(bool on); /* GRT_DEBUG=profiler: say why perf was refused */
+enum cputimer_engine sampler_engine(void);
 /* No new samples; timers deleted; every handler in flight has finished,
  * so every sample of the session is in a ring. */
 void sampler_stop(void);

@@ -191,27 +191,33 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc) {
   (void)sig;
   int saved_errno = errno;
   atomic_fetch_add(&sigprof.in_handler, 1);
-  /* Only a kernel timer's SIGPROF stands for CPU time (Go's validSIGPROF):
-   * kill(2), tgkill(2) or sigqueue(3) from anywhere is counted, never
-   * sampled, or a storm of them would claim CPU the process never used. */
-  if (si->si_code != SI_TIMER) {
+  /* Only a kernel timer's SIGPROF, or a perf event's (POLL_IN with the
+   * event's fd: exactly one period of its thread's CPU time), stands for
+   * CPU time (Go's validSIGPROF): kill(2), tgkill(2) or sigqueue(3) from
+   * anywhere is counted, never sampled, or a storm of them would claim CPU
+   * the process never used. */
+  bool perf = si->si_code == POLL_IN && si->si_fd >= 0;
+  if (si->si_code != SI_TIMER && !perf) {
     atomic_fetch_add_explicit(&sigprof.foreign, 1, memory_order_relaxed);
     goto out;
   }
   uint32_t gen = atomic_load(&sigprof.gen);
-  if (gen != 0) {
+  if (gen == 0) goto out;
+  {
     uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc);
     /* A timer that expired several times before the signal was delivered
      * (the kernel checks CPU timers once per tick) stands for all of them. */
     uint64_t weight = 1;
-    if (si->si_overrun > 0) weight += (uint64_t)si->si_overrun;
+    if (!perf && si->si_overrun > 0) weight += (uint64_t)si->si_overrun;
     struct g *g = grt_tls_g;
     struct m *mp = g ? g->m : NULL;
-    /* A thread that became an M may still have the timer the collector
-     * gave it as a foreign thread: once its M's own timer runs, only that
-     * one counts (Go's validSIGPROF, by timer id). */
+    /* A thread that became an M may still have the source the collector
+     * gave it as a foreign thread: once its M's own source runs, only that
+     * one counts (Go's validSIGPROF, by timer id; here by perf fd too). */
     int own = mp ? atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed) : -1;
-    if (own >= 0 && si->si_timerid != own) goto out;
+    int own_fd = mp ? atomic_load_explicit(&mp->prof_perf_fd, memory_order_relaxed) : -1;
+    if (perf ? own_fd >= 0 && si->si_fd != own_fd : own >= 0 && si->si_timerid != own) goto out;
+    if (!perf && own_fd >= 0) goto out; /* its foreign timer, while its perf event runs */
     struct ring_sample s;
     s.n = 0;
     take_sample(&s, g, mp, pc, sp, fp);
@@ -228,6 +234,7 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc) {
         atomic_fetch_add_explicit(&sigprof.lost_no_ring, weight, memory_order_relaxed);
     }
     atomic_fetch_add_explicit(&sigprof.handled, weight, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sigprof.delivered, 1, memory_order_relaxed);
   }
 out:
   atomic_fetch_sub(&sigprof.in_handler, 1);

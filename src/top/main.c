@@ -10,6 +10,8 @@
  *   GRT_STACK_GUARD_BUDGET   guarded stacks allowed (default: from
  *                            vm.max_map_count); tests force the canary path
  *   GRT_CPUPROFILE[_HZ]      profile the whole run to a file (hz 1..10000)
+ *   GRT_CPUPROFILE_ENGINE    perf, timer or auto (default): how CPU time is
+ *                            sampled (sampler/cputimer.c)
  *   GRT_BLOCKPROFILE[_RATE]  the block profile of the whole run (rate in ns,
  *                            default 1: every event)
  *   GRT_MUTEXPROFILE[_FRACTION]  the mutex profile (1 in n handoffs, default 1)
@@ -22,7 +24,8 @@
  *   GRT_MAXTHREADS           threads at most (default 10000, as Go); past it,
  *                            stuck Ps are no longer handed off
  *   GRT_DEBUG                comma-separated: "hogs" reports every P handed
- *                            off from a goroutine that held it, with its stack
+ *                            off from a goroutine that held it, with its stack;
+ *                            "profiler" says why the perf engine was refused
  *   GRT_PPROF_REQUEST_TIMEOUT  seconds a /debug/pprof connection has for its
  *                            whole request (1..3600, default 5); read by
  *                            http.c when the server starts, so it holds for
@@ -83,6 +86,21 @@ static int maxprocs_from_env(bool warn) {
 int grt_maxprocs(void) {
   int n = sched_nprocs();
   return n ? n : maxprocs_from_env(false);
+}
+
+/* GRT_CPUPROFILE_ENGINE: perf, timer or auto (the default: perf where the
+ * kernel allows it).  A bad value is one line, and auto. */
+static void engine_from_env(void) {
+  const char *e = getenv("GRT_CPUPROFILE_ENGINE");
+  enum cputimer_engine want = CPUTIMER_AUTO;
+  if (e && strcmp(e, "perf") == 0)
+    want = CPUTIMER_PERF;
+  else if (e && strcmp(e, "timer") == 0)
+    want = CPUTIMER_TIMER;
+  else if (e && *e && strcmp(e, "auto") != 0)
+    warn_line("grt: GRT_CPUPROFILE_ENGINE=\"%.32s\" is not perf, timer or auto; using auto", e);
+  sampler_set_engine(want);
+  sampler_debug_engine(debug_has("profiler"));
 }
 
 /* GRT_CPUPROFILE=path [GRT_CPUPROFILE_HZ=n]: profile the whole run.  A bad
@@ -209,7 +227,8 @@ int grt_main(int (*main_fn)(int, char **), int argc, char **argv) {
     return err;
   }
   if (err) return err;
-  sampler_init_signal();                  /* a SIGPROF before any profile must not kill us */
+  sampler_init_signal(); /* a SIGPROF before any profile must not kill us */
+  engine_from_env();
   bool profiling = cpuprofile_from_env(); /* arms m0, the only M so far */
   if (profiles_from_env()) {
     atexit(flush_at_exit);
