@@ -367,7 +367,7 @@ __attribute__((no_sanitize_address)) static void check(uintptr_t pc, uintptr_t s
     want = i < inner ? shadow[depth - 1 - i].ret : i < want_n ? outer[i - inner] : 0;
     if (i >= want_n || walk.f[i] != want) at = i;
   }
-  if (at < 0 && walk.n == want_n && end == UNW_END_BASE && outer_end == UNW_END_BASE) {
+  if (at < 0 && walk.n == want_n && (int)end == outer_end) {
     if (depth > max_depth) {
       max_depth = depth;
       deepest = walk;
@@ -410,17 +410,11 @@ __attribute__((no_sanitize_address)) static void on_trap(int sig, siginfo_t *si,
   if (!active) {
     if (pc != root_pc || depth == 0) return;
     /* t_root's first instruction: its return address is the shadow's
-     * top; the frames above it are walked once. */
+     * top, the bottom of what is checked. */
     active = true;
     base = depth - 1;
-    walk.n = 0;
-    outer_end = unw_walk((struct unw_regs){pc, sp, fp}, true, sp, stack_hi, unw_read_direct, NULL,
-                         emit, &walk, NULL);
-    nouter = 0;
-    if (walk.n >= 1 && walk.f[0] == shadow[base].ret)
-      for (int i = 1; i < walk.n; i++)
-        outer[nouter++] = walk.f[i];
-    else
+    uintptr_t ret = shadow[base].ret; /* after stepper's call t_root (e8 rel32) */
+    if (*(const uint8_t *)(ret - 5) != 0xe8 || ret + *(const int32_t *)(ret - 4) != root_pc)
       harness_errs++;
   }
   if (depth <= base) { /* t_root returned */
@@ -447,7 +441,18 @@ static void *stepper(void *arg) {
   CHECK(pthread_attr_getstack(&a, &addr, &size) == 0);
   pthread_attr_destroy(&a);
   stack_hi = (uintptr_t)addr + size;
+  /* The frames above t_root: this function's return into libc's thread
+   * start and on to the base, walked once from this frame (frame
+   * pointers: the CFA is FP + 16).  Each walk below must end with them. */
+  const uintptr_t *frame = __builtin_frame_address(0);
   caller_ret = (uintptr_t)__builtin_return_address(0);
+  walk.n = 0;
+  outer_end = unw_walk((struct unw_regs){caller_ret, (uintptr_t)(frame + 2), frame[0]}, false,
+                       (uintptr_t)(frame + 2), stack_hi, unw_read_direct, NULL, emit, &walk, NULL);
+  outer[0] = caller_ret;
+  nouter = 1;
+  for (int i = 0; i < walk.n && nouter < MAXF; i++)
+    outer[nouter++] = walk.f[i];
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack}, old;
   CHECK(sigaltstack(&ss, &old) == 0);
   /* TF on (below the red zone, which pushf would overwrite), then the
@@ -504,14 +509,13 @@ struct totals {
 
 static struct totals run(const char *what, uint64_t *binder_steps) {
   memset(shadow, 0, sizeof shadow);
-  depth = base = nouter = nfsites = nsites = max_depth = 0;
+  depth = base = nfsites = nsites = max_depth = 0;
   have_prev = active = done = false;
   nsteps = nrepeat = harness_errs = overflow = 0;
   prev_check_pc = 0;
   memset(steps, 0, sizeof steps);
   memset(invalids, 0, sizeof invalids);
   memset(fails, 0, sizeof fails);
-  outer_end = -1;
 
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -527,16 +531,18 @@ static struct totals run(const char *what, uint64_t *binder_steps) {
   char b1[512], b2[512];
   /* The frames above t_root: its caller (stepper), then libc's thread
    * start, ending at the base. */
-  printf("  above t_root (%s):", end_name(outer_end));
+  /* What every walk must end with: stepper's return into libc's thread
+   * start, on to the base (clone3's undefined return address). */
+  bool outer_ok = outer_end == UNW_END_BASE && nouter >= 2;
+  printf("  %s above t_root: stepper", outer_ok ? "frames" : "FAIL: wrong frames");
   for (int i = 0; i < nouter; i++)
-    printf(" %s", describe(outer[i] - 1, b1, sizeof b1));
-  printf("\n");
+    printf(" <- %s", describe(outer[i] - 1, b1, sizeof b1));
+  printf(" (%s)\n", end_name(outer_end));
   CHECK(done);
   CHECK(harness_errs == 0);
-  CHECK(outer_end == UNW_END_BASE && nouter >= 2 && outer[0] == caller_ret);
   if (overflow) printf("  (INVALID sites overflowed: %llu)\n", (unsigned long long)overflow);
 
-  struct totals tot = {0, 0, 0};
+  struct totals tot = {0, 0, outer_ok ? 0 : 1};
   printf("  %-30s %9s %9s %9s\n", "region", "steps", "INVALID", "FAILED");
   for (int r = 0; r < NREG; r++) {
     printf("  %-30s %9llu %9llu %9llu\n", region_name[r], (unsigned long long)steps[r],
@@ -563,7 +569,7 @@ static struct totals run(const char *what, uint64_t *binder_steps) {
            t->leaf ? "at the stepped pc" : "at a return address into it", region_name[t->region]);
   }
   if (nfsites) printf("  failed walks, by stepped pc (the first failure there):\n");
-  for (int i = 0; i < nfsites; i++) {
+  for (int i = 0; i < nfsites && i < 80; i++) {
     const struct fail *f = &fsites[i].first;
     printf("  FAIL %s [%s] x%llu: frame %d is %s", describe(f->pc, b1, sizeof b1),
            region_name[f->region], (unsigned long long)fsites[i].count, f->at,
@@ -572,6 +578,7 @@ static struct totals run(const char *what, uint64_t *binder_steps) {
            f->want ? describe(f->want - 1, b1, sizeof b1) : "(none)", f->got_n, end_name(f->end),
            f->want_n);
   }
+  if (nfsites > 80) printf("  ... and %d more failing pcs\n", nfsites - 80);
   return tot;
 }
 
