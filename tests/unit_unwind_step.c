@@ -429,7 +429,9 @@ __attribute__((no_sanitize_address)) static void on_trap(int sig, siginfo_t *si,
     active = true;
     base = depth - 1;
     uintptr_t ret = shadow[base].ret; /* after stepper's call t_root (e8 rel32) */
-    if (*(const uint8_t *)(ret - 5) != 0xe8 || ret + *(const int32_t *)(ret - 4) != root_pc)
+    int32_t rel;
+    memcpy(&rel, (const void *)(ret - 4), sizeof rel); /* unaligned */
+    if (*(const uint8_t *)(ret - 5) != 0xe8 || ret + (uintptr_t)(intptr_t)rel != root_pc)
       harness_errs++;
   }
   if (depth <= base) { /* t_root returned */
