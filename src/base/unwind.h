@@ -259,8 +259,12 @@ unw_step(struct unw_regs *r, bool *leaf, uintptr_t lo, uintptr_t hi, unw_read_fn
     if ((ra_at & 7) || ra_at < r->sp || !unw_inside(ra_at, 8, lo, hi) || !read(rd, ra_at, &ra))
       return UNW_STEP_BROKEN;
     if (rule->fp_off != UNW_FP_SAME) {
+      /* A slot below SP was popped already: an epilogue after its pop of
+       * the frame pointer, which compilers leave unmarked in the CFI (the
+       * rule still says "saved at CFA + off").  FP holds the caller's
+       * value then; the slot is not read. */
       uintptr_t fp_at = cfa + (intptr_t)rule->fp_off;
-      if ((fp_at & 7) || fp_at < r->sp || !unw_inside(fp_at, 8, lo, hi) || !read(rd, fp_at, &fp))
+      if (fp_at >= r->sp && ((fp_at & 7) || !unw_inside(fp_at, 8, lo, hi) || !read(rd, fp_at, &fp)))
         return UNW_STEP_BROKEN;
     }
   }
