@@ -61,11 +61,12 @@ enum unw_kind {
 
 /* 12 bytes; tables share each distinct rule (a few hundred per library). */
 struct unw_rule {
-  uint8_t kind;    /* enum unw_kind */
-  uint8_t plt_min; /* UNW_PLT only */
-  int16_t fp_off;  /* caller's FP at CFA + fp_off, or UNW_FP_SAME */
-  int16_t ra_off;  /* return address at CFA + ra_off */
-  int16_t pad;
+  uint8_t kind;     /* enum unw_kind */
+  uint8_t plt_min;  /* UNW_PLT only */
+  int16_t fp_off;   /* caller's FP at CFA (or FP) + fp_off, or UNW_FP_SAME */
+  int16_t ra_off;   /* return address at CFA + ra_off */
+  int16_t fp_at_fp; /* 1: fp_off is from FP, not the CFA (a realigned stack's
+                       frame, where gcc saves FP at FP + 0 by an expression) */
   int32_t cfa_off;
 };
 
@@ -87,6 +88,7 @@ struct unw_module {
 
 /* The published registry: modules sorted by lo, not overlapping. */
 struct unw_registry {
+  const struct unw_registry *older; /* the one it replaced: kept, reachable (LeakSanitizer) */
   uint32_t n;
   const struct unw_module *mods[];
 };
@@ -263,7 +265,7 @@ unw_step(struct unw_regs *r, bool *leaf, uintptr_t lo, uintptr_t hi, unw_read_fn
        * the frame pointer, which compilers leave unmarked in the CFI (the
        * rule still says "saved at CFA + off").  FP holds the caller's
        * value then; the slot is not read. */
-      uintptr_t fp_at = cfa + (intptr_t)rule->fp_off;
+      uintptr_t fp_at = (rule->fp_at_fp ? r->fp : cfa) + (intptr_t)rule->fp_off;
       if (fp_at >= r->sp && ((fp_at & 7) || !unw_inside(fp_at, 8, lo, hi) || !read(rd, fp_at, &fp)))
         return UNW_STEP_BROKEN;
     }

@@ -185,7 +185,7 @@ static uintptr_t rd_enc(struct cur *c, uint8_t enc, uintptr_t data) {
 
 /* ---- interpreting one FDE ------------------------------------------------- */
 
-enum reg_how { REG_SAME, REG_OFFSET, REG_UNDEF, REG_BAD };
+enum reg_how { REG_SAME, REG_OFFSET, REG_AT_FP, REG_UNDEF, REG_BAD };
 
 struct cfstate {
   uint8_t cfa; /* UNW_SP, UNW_FP, UNW_FP_DEREF, UNW_PLT or UNW_INVALID */
@@ -261,13 +261,15 @@ static struct unw_rule state_rule(const struct cfstate *s, bool signal) {
     return r;
   if (s->cfa_off < INT32_MIN || s->cfa_off > INT32_MAX || s->ra_off < INT16_MIN + 1 ||
       s->ra_off > INT16_MAX || (s->ra_off & 7) ||
-      (s->fp_how == REG_OFFSET && (s->fp_off <= INT16_MIN || s->fp_off > INT16_MAX)))
+      ((s->fp_how == REG_OFFSET || s->fp_how == REG_AT_FP) &&
+       (s->fp_off <= INT16_MIN || s->fp_off > INT16_MAX)))
     return r;
   r.kind = s->cfa;
   r.plt_min = s->plt_min;
   r.cfa_off = (int32_t)s->cfa_off;
   r.ra_off = (int16_t)s->ra_off;
-  r.fp_off = s->fp_how == REG_OFFSET ? (int16_t)s->fp_off : UNW_FP_SAME;
+  r.fp_off = s->fp_how == REG_SAME ? UNW_FP_SAME : (int16_t)s->fp_off;
+  r.fp_at_fp = s->fp_how == REG_AT_FP;
   return r;
 }
 
@@ -443,8 +445,14 @@ static bool run_cfa(struct builder *b, const struct cie *ci, struct cur *c, stru
       reg = rd_uleb(c);
       uint64_t len = rd_uleb(c);
       if (c->bad || (uint64_t)(c->end - c->p) < len) return false;
+      /* gcc's realigned frame saves FP at FP + n ("breg6 n"): followed. */
+      struct cur e = {c->p, c->p + len, false};
+      int64_t n = 0;
+      bool at_fp = op == CFA_expression && reg == ARCH_DWARF_FP && len >= 2 &&
+                   rd_bytes(&e, 1) == OP_breg0 + ARCH_DWARF_FP && ((n = rd_sleb(&e)), !e.bad) &&
+                   e.p == e.end;
       c->p += len;
-      set_reg(s, reg, REG_BAD, 0);
+      set_reg(s, reg, at_fp ? REG_AT_FP : REG_BAD, n);
       continue;
     }
     case CFA_remember_state:
@@ -859,6 +867,7 @@ int unw_refresh(void) {
       err = -ENOMEM;
     } else {
       r->n = (uint32_t)n;
+      r->older = atomic_load_explicit(&unw_tables, memory_order_relaxed);
       memcpy(r->mods, sc.mods, n * sizeof r->mods[0]);
       /* Publish; the previous array is never freed (a handler may hold it). */
       atomic_store_explicit(&unw_tables, r, memory_order_release);
