@@ -16,13 +16,14 @@
  * so a sample that lost its goroutine's frames is still checked.  For each
  * labelled sample whose leaf is in a library (libz, libc, the vDSO, or
  * the sanitizer runtime that intercepts malloc, free and qsort in the ASan
- * build), or in the test's own functions, the stack, leaf first, must be:
- *   [cmp_work]                    only for the comparator's samples
+ * build), or in the test's executable, the stack, leaf first, must be:
+ *   [cmp_work | a PLT stub]       the comparator, or compress2@plt etc.
  *   library frames                a run of frames of those libraries
  *   the test's frames, exactly:   ext_compress grt_extcall zlib_body
  *                                 grt_prof_do g_zlib sched_gostart
  *                                 sched_goentry (libgrt's own frames may
  *                                 come between), or libc_body ... g_libc
+ * (a leaf in the test's functions starts that list where it is named),
  * and no pseudo-frame (so none ends in grt._Truncated).  The run's
  * outermost library frame is the function the test called, by address
  * (dladdr1's symbol size, so it does not depend on symbolization): for
@@ -197,7 +198,7 @@ static const char *in_range(uintptr_t a, const struct range *rs, int n) {
 
 /* Mapping ids of the libraries whose frames make a run. */
 struct maps {
-  int libz, libc, vdso, glue, san[2];
+  int libz, libc, vdso, glue, exe, san[2];
 };
 
 static int is_lib(const struct maps *m, int id) {
@@ -229,7 +230,7 @@ static int tail_is(const struct pprof_raw *r, const struct pprof_sample *s, int 
 
 struct counts {
   int64_t labelled, checked, libz_leaf, libc_leaf, cmp_leaf, own_leaf, with_compress2, with_deflate,
-      libz_to_libc, runtime_leaf;
+      libz_to_libc, runtime_leaf, plt_leaf;
 };
 
 /* A sample that breaks the rules: the first few are printed, all counted
@@ -250,17 +251,17 @@ static void check_sample(const struct pprof_raw *r, const struct pprof_sample *s
                                           "sched_gostart", "sched_goentry", NULL};
   c->labelled += s->count;
   const struct pprof_loc *leaf = pprof_frame(r, s, 0);
-  int i = 0;
+  int i = 0; /* the first frame after the leaf's own part */
   if (pprof_loc_has_fn(leaf, "cmp_work")) {
-    if (zlib) return fail(r, s, "the comparator under work:[zlib]");
     c->cmp_leaf += s->count;
     i = 1;
-    if (!is_lib(m, pprof_frame(r, s, 1) ? pprof_frame(r, s, 1)->mapping : 0))
-      return fail(r, s, "cmp_work's caller is not the library that sorts");
   } else if (is_lib(m, leaf->mapping)) {
     if (leaf->mapping == m->libz) c->libz_leaf += s->count;
     if (leaf->mapping != m->libz) c->libc_leaf += s->count;
-  } else if (pprof_loc_has_fn(leaf, zlib ? "ext_compress" : "libc_body")) {
+  } else if (leaf->mapping == m->exe && !leaf->nlines) {
+    c->plt_leaf += s->count; /* a PLT stub (compress2@plt, malloc@plt ...) */
+    i = 1;
+  } else if (leaf->mapping == m->exe) {
     c->own_leaf += s->count;
   } else {
     /* the runtime's own frames (grt_extcall's entry and exit, labels,
@@ -269,6 +270,9 @@ static void check_sample(const struct pprof_raw *r, const struct pprof_sample *s
     return;
   }
   c->checked += s->count;
+  if (i == 1 && pprof_loc_has_fn(leaf, "cmp_work") &&
+      (zlib || s->nlocs < 2 || !is_lib(m, pprof_frame(r, s, 1)->mapping)))
+    return fail(r, s, "cmp_work's caller is not the library that sorts");
   for (int j = 0; j < s->nlocs; j++)
     if (pprof_pseudo_name(pprof_frame(r, s, j))) return fail(r, s, "a pseudo-frame (lost callers)");
   /* the run of library frames, and its outermost frame */
@@ -288,15 +292,20 @@ static void check_sample(const struct pprof_raw *r, const struct pprof_sample *s
       if (pprof_find_fn(r, s, "deflate", 0) >= 0) c->with_deflate += s->count;
       if (leaf->mapping != m->libz) c->libz_to_libc += s->count;
     } else if (!in_range(a, r_libc_fns, n_libc_fns)) {
-      fprintf(stderr, "outermost library frame %#lx is in none of:", (unsigned long)a);
-      for (int k = 0; k < n_libc_fns; k++)
-        fprintf(stderr, " %s [%#lx, %#lx)", r_libc_fns[k].name, (unsigned long)r_libc_fns[k].lo,
-                (unsigned long)r_libc_fns[k].hi);
-      fprintf(stderr, "\n");
+      if (bad_shown < 4)
+        fprintf(stderr, "outermost library frame %#lx is in none of:", (unsigned long)a);
+      for (int k = 0; bad_shown < 4 && k < n_libc_fns; k++)
+        fprintf(stderr, " %s [%#lx, %#lx)%s", r_libc_fns[k].name, (unsigned long)r_libc_fns[k].lo,
+                (unsigned long)r_libc_fns[k].hi, k + 1 == n_libc_fns ? "\n" : "");
       return fail(r, s, "library frames that do not end in a function the test calls");
     }
   }
-  if (!tail_is(r, s, run, zlib ? zlib_tail : libc_tail, m->glue))
+  /* A leaf in the test's own code starts the pattern where it is. */
+  const char *const *want = zlib ? zlib_tail : libc_tail;
+  if (run == 0)
+    while (want[0] && !pprof_loc_has_fn(leaf, want[0] + (want[0][0] == '?')))
+      want++;
+  if (!want[0] || !tail_is(r, s, run, want, m->glue))
     fail(r, s,
          zlib ? "want <library frames> ext_compress grt_extcall zlib_body g_zlib ..."
               : "want [cmp_work] <library frames> libc_body g_libc ...");
@@ -311,9 +320,10 @@ static void check_profile(const char *path, int hz) {
       .libc = pprof_mapping_id(&r, "/libc.so"),
       .vdso = pprof_mapping_id(&r, "[vdso]"),
       .glue = pprof_mapping_id(&r, "libgrt.so"),
+      .exe = pprof_mapping_id(&r, "/prof_cfi_zlib "),
       .san = {pprof_mapping_id(&r, "/libasan.so"), pprof_mapping_id(&r, "/libubsan.so")},
   };
-  CHECK(m.libz > 0 && m.libc > 0 && m.glue > 0);
+  CHECK(m.libz > 0 && m.libc > 0 && m.glue > 0 && m.exe > 0);
   struct counts z = {0}, c = {0};
   bad = bad_shown = 0;
   for (int i = 0; i < r.nsamples; i++) {
@@ -325,16 +335,19 @@ static void check_profile(const char *path, int hz) {
   }
   printf("%d Hz: %lld samples in all\n", hz, (long long)pprof_total_count(&r));
   printf("  work:[zlib]: %lld samples, %lld checked: %lld with a libz leaf, %lld with a libc"
-         " leaf (%lld of them called by zlib), %lld in ext_compress; %lld through compress2,"
-         " %lld through deflate; %lld in the runtime\n",
+         " leaf (%lld of them called by zlib), %lld in the test's code, %lld in its PLT;"
+         " %lld through compress2, %lld through deflate; %lld in the runtime\n",
          (long long)z.labelled, (long long)z.checked, (long long)z.libz_leaf,
          (long long)z.libc_leaf, (long long)z.libz_to_libc, (long long)z.own_leaf,
-         (long long)z.with_compress2, (long long)z.with_deflate, (long long)z.runtime_leaf);
+         (long long)z.plt_leaf, (long long)z.with_compress2, (long long)z.with_deflate,
+         (long long)z.runtime_leaf);
   printf("  work:[libc]: %lld samples, %lld checked: %lld with a libc leaf, %lld in cmp_work"
-         " (called by qsort), %lld in libc_body; %lld in the runtime\n",
+         " (called by qsort), %lld in the test's other code, %lld in its PLT; %lld in the"
+         " runtime\n",
          (long long)c.labelled, (long long)c.checked, (long long)c.libc_leaf, (long long)c.cmp_leaf,
-         (long long)c.own_leaf, (long long)c.runtime_leaf);
+         (long long)c.own_leaf, (long long)c.plt_leaf, (long long)c.runtime_leaf);
   printf("  samples that lost frames: %lld\n", (long long)bad);
+  fflush(stdout);
   CHECK(bad == 0);
   /* About BURN_NS of CPU each: hundreds of samples at 1000 Hz.  The case
    * is exercised only if zlib's own code and glibc's were sampled. */
