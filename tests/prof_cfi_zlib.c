@@ -355,18 +355,17 @@ static void check_profile(const char *path, int hz) {
       check_sample(&r, s, &m, 0, &c);
   }
   printf("%d Hz: %lld samples in all\n", hz, (long long)pprof_total_count(&r));
-  printf("  work:[zlib]: %lld samples, %lld checked: %lld with a libz leaf, %lld with a libc "
-         "(vDSO, ASan)"
-         " leaf (%lld of them called by zlib), %lld in the test's code, %lld in its PLT;"
-         " %lld through compress2, %lld through deflate; %lld in the runtime\n",
+  printf("  work:[zlib]: %lld samples, %lld checked: %lld with a libz leaf,"
+         " %lld with a libc (vDSO, ASan) leaf (%lld of them called by zlib),"
+         " %lld in the test's code, %lld in its PLT; %lld through compress2,"
+         " %lld through deflate; %lld in the runtime\n",
          (long long)z.labelled, (long long)z.checked, (long long)z.libz_leaf,
          (long long)z.libc_leaf, (long long)z.libz_to_libc, (long long)z.own_leaf,
          (long long)z.plt_leaf, (long long)z.with_compress2, (long long)z.with_deflate,
          (long long)z.runtime_leaf);
-  printf("  work:[libc]: %lld samples, %lld checked: %lld with a libc (vDSO, ASan) leaf, %lld in "
-         "cmp_work"
-         " (called by qsort), %lld in the test's other code, %lld in its PLT; %lld in the"
-         " runtime\n",
+  printf("  work:[libc]: %lld samples, %lld checked: %lld with a libc (vDSO, ASan) leaf,"
+         " %lld in cmp_work (called by qsort), %lld in the test's other code,"
+         " %lld in its PLT; %lld in the runtime\n",
          (long long)c.labelled, (long long)c.checked, (long long)c.libc_leaf, (long long)c.cmp_leaf,
          (long long)c.own_leaf, (long long)c.plt_leaf, (long long)c.runtime_leaf);
   printf("  samples that lost frames: %lld\n", (long long)bad);
