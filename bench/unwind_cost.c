@@ -13,6 +13,11 @@
  *     also walked with the tables unpublished (unw_tables = NULL): every
  *     step a frame-pointer step, grt's walk before the CFI tables.  Warm
  *     caches: the handler's own walks are colder.
+ *     1b: the same walk of real stacks: a per-thread CPU timer's handler
+ *     walks the interrupted context (its frames live while it runs) 20
+ *     times, timed (the first, colder, apart), while the thread runs zlib's compress2 or glibc's
+ *     qsort with a comparator, 10 frames deep: libraries without frame
+ *     pointers, whose tables are larger than this program's.
  *  2. Signal delivery.  (a) tgkill(2) of the thread itself with an empty
  *     SA_SIGINFO handler, in a loop: syscall, delivery and sigreturn.
  *     (b) A per-thread CPU timer (timer_create, CLOCK_THREAD_CPUTIME_ID,
@@ -202,6 +207,116 @@ static void bench_walks(void) {
       /* a walk that did not reach the base measured something else */
       CHECK(j.end == UNW_END_BASE && j.frames >= depths[d]);
     }
+  }
+}
+
+/* ---- 1b. real stacks: contexts interrupted in zlib and in glibc's sort ---- */
+
+#define WALKS_PER_SIGNAL 20
+
+static volatile long rs_signals, rs_frames, rs_broken;
+static volatile int64_t rs_ns, rs_first_ns;
+
+/* A per-thread CPU timer's handler that walks the interrupted frames (live
+ * while it runs: same thread, same stack) WALKS_PER_SIGNAL times, timed. */
+static void timing_handler(int sig, siginfo_t *si, void *uc) {
+  (void)sig, (void)si;
+  const ucontext_t *u = uc;
+  uintptr_t pc = (uintptr_t)u->uc_mcontext.gregs[REG_RIP], sp = u->uc_mcontext.gregs[REG_RSP],
+            fp = u->uc_mcontext.gregs[REG_RBP];
+  if (sp < stack_lo || sp >= stack_hi) return;
+  struct walk_out o;
+  enum unw_end end = UNW_END_BASE;
+  int64_t ta = thread_cpu_ns(), t0 = thread_cpu_ns(), t1 = 0; /* ta: the clock's own cost */
+  for (int i = 0; i < WALKS_PER_SIGNAL; i++) {
+    o.n = 0;
+    end = unw_walk((struct unw_regs){pc, sp, fp}, true, sp, stack_hi, unw_read_direct, NULL, emit,
+                   &o, NULL);
+    if (i == 0) t1 = thread_cpu_ns();
+  }
+  rs_first_ns += (t1 - t0) - (t0 - ta);
+  rs_ns += thread_cpu_ns() - t1;
+  rs_signals++;
+  rs_frames += o.n + 1;
+  rs_broken += end != UNW_END_BASE;
+}
+
+static int cmp_slow(const void *a, const void *b) {
+  unsigned x = *(const unsigned *)a, y = *(const unsigned *)b, h = x ^ y;
+  for (int i = 0; i < 8; i++)
+    h = h * 2654435761u + (unsigned)i;
+  chain_sink += h & 1;
+  return (x > y) - (x < y);
+}
+
+struct real_job {
+  int zlib; /* 1: compress2, 0: qsort with a comparator */
+  bool no_tables;
+  double ns_walk, ns_first, frames, broken;
+};
+
+static void real_work(const struct chain_regs *r, void *arg) {
+  (void)r;
+  struct real_job *j = arg;
+  enum { LEN = 64 * 1024, NSORT = 4096 };
+  static unsigned char src[LEN], dst[LEN + LEN / 8 + 64];
+  static unsigned nums[NSORT];
+  unsigned seed = 1;
+  for (int i = 0; i < LEN; i++) {
+    seed = seed * 1103515245u + 12345u;
+    src[i] = (unsigned char)("goroutine stack frame unwind table "[(seed >> 16) % 35]);
+  }
+  struct sigaction sa = {.sa_sigaction = timing_handler, .sa_flags = SA_SIGINFO | SA_RESTART};
+  CHECK(sigaction(SIGUSR2, &sa, NULL) == 0);
+  struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGUSR2};
+  ev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+  timer_t t;
+  CHECK(timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &t) == 0);
+  struct itimerspec its = {{0, 1000000}, {0, 1000000}};
+  rs_signals = rs_frames = rs_broken = 0;
+  rs_ns = rs_first_ns = 0;
+  const struct unw_registry *saved = atomic_load(&unw_tables);
+  if (j->no_tables) atomic_store(&unw_tables, NULL);
+  CHECK(timer_settime(t, 0, &its, NULL) == 0);
+  int64_t end = thread_cpu_ns() + (quick ? 100 : 800) * 1000000LL;
+  do {
+    if (j->zlib) {
+      uLongf len = sizeof dst;
+      CHECK(compress2(dst, &len, src, LEN, 6) == Z_OK);
+    } else {
+      for (int i = 0; i < NSORT; i++) {
+        seed = seed * 1103515245u + 12345u;
+        nums[i] = seed >> 8;
+      }
+      qsort(nums, NSORT, sizeof *nums, cmp_slow);
+    }
+  } while (thread_cpu_ns() < end);
+  timer_delete(t);
+  atomic_store(&unw_tables, saved);
+  long n = rs_signals ? rs_signals : 1;
+  j->ns_walk = (double)rs_ns / (double)(n * (WALKS_PER_SIGNAL - 1));
+  j->ns_first = (double)rs_first_ns / (double)n;
+  j->frames = (double)rs_frames / (double)n;
+  j->broken = (double)rs_broken / (double)n;
+}
+
+static void bench_real_stacks(void) {
+  printf("\n1b. walks of contexts a CPU timer interrupted, 10 frames deep in chain_nofp: the"
+         " first walk in\n    the handler (colder caches), then %d more of the same (warm)\n",
+         WALKS_PER_SIGNAL - 1);
+  printf("   %-34s %7s %11s %10s %10s %7s\n", "work", "frames", "first walk", "ns/walk", "ns/frame",
+         "broken");
+  for (int v = 0; v < 4; v++) {
+    struct real_job j = {.zlib = v < 2, .no_tables = v & 1};
+    chain_nofp(10, real_work, &j);
+    static const char *const names[4] = {
+        "zlib compress2 (libz: no FP)", "  the same, no tables (FP only)",
+        "qsort + comparator (libc: no FP)", "  the same, no tables (FP only)"};
+    static const char *const m[4] = {"zlib", "zlib_fponly", "qsort", "qsort_fponly"};
+    printf("   %-34s %7.1f %11.1f %10.1f %10.1f %6.1f%%\n", names[v], j.frames, j.ns_first,
+           j.ns_walk, j.frames > 1.5 ? j.ns_walk / (j.frames - 1) : 0.0, j.broken * 100);
+    printf("RESULT walk_first_ns_%s %.1f\nRESULT walk_ns_%s %.1f\nRESULT frames_%s %.1f\n", m[v],
+           j.ns_first, m[v], j.ns_walk, m[v], j.frames);
   }
 }
 
@@ -417,6 +532,7 @@ static void *bench_thread(void *arg) {
     return NULL;
   }
   bench_walks();
+  bench_real_stacks();
   bench_tgkill();
   if (!quick) bench_timer();
   overhead();
