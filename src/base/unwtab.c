@@ -268,11 +268,12 @@ static struct unw_rule state_rule(const struct cfstate *s, bool signal) {
   r.cfa_off = (int32_t)s->cfa_off;
   r.ra_off = (int16_t)s->ra_off;
   r.fp_off = s->fp_how == REG_OFFSET ? (int16_t)s->fp_off : UNW_FP_SAME;
-  /* An epilogue after `pop %rbp`: GCC gives the pops no DW_CFA_restore,
-   * so the row still names the FP's save slot, which now lies below SP
-   * (CFA = SP + cfa_off, slot at CFA + fp_off < SP).  The pop has put the
-   * caller's FP back in the register; the slot is dead memory, which the
-   * walk would refuse to read (the frame would end, broken). */
+  /* An epilogue after the frame pointer's pop: GCC gives the pops no
+   * DW_CFA_restore, so the row still names the FP's save slot, which now
+   * lies below SP (CFA = SP + cfa_off, slot at CFA + fp_off < SP).  The
+   * pop has put the caller's FP back in the register; the slot is dead
+   * memory, which the walk would refuse to read (the frame would end,
+   * broken). */
   if (r.kind == UNW_SP && s->fp_how == REG_OFFSET && s->cfa_off + s->fp_off < 0)
     r.fp_off = UNW_FP_SAME;
   return r;
