@@ -47,7 +47,7 @@ bench: build
 
 format:
 	clang-format -i include/*.h src/*/*.c src/*/*.h src/arch/*/*.h tools/*/*.c tools/*/*.h tests/*.c tests/*.h tests/lib/*.c \
-	  examples/*.c bench/*.c bench/*.h
+	  examples/*.c bench/*.c bench/*.h bench/lib/*.c bench/lib/*.h
 
 clean:
 	rm -rf $(BUILD) $(ASANDIR)

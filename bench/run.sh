@@ -189,4 +189,5 @@ awk -F'|' -v results="$work/results" -v withbase="${base:+1}" '
 [ -n "$only" ] && exit $status
 [ $have_go = 1 ] && { echo; "$here/prof_fidelity.sh" "$build" || status=1; } # the CPU profiler
 [ $have_go = 1 ] && { echo; "$here/echo.sh" "$build" || status=1; } # TCP echo server vs Go
+echo; "$here/unwind_cost.sh" "$build" || status=1 # a profile sample's cost, in parts
 exit $status
