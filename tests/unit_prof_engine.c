@@ -82,8 +82,8 @@ static double run(enum cputimer_engine want, enum cputimer_engine expect, int hz
   CHECK(grt_go(user_burner, NULL) == 0);
   CHECK(grt_go(kernel_burner, NULL) == 0);
   grt_wg_wait(&done);
+  int64_t ru = rusage_ns() - ru0; /* before the stop symbolizes and writes */
   CHECK(grt_prof_stop() == 0);
-  int64_t ru = rusage_ns() - ru0;
   uint64_t delivered = atomic_load(&sigprof.delivered) - d0;
   struct pprof_raw r;
   pprof_load(path, &r);

@@ -90,8 +90,9 @@ static bool record_ok(const struct transition *rec, const struct g *g0, const st
  * interrupted SP: their call has returned, the record not yet unpublished)
  * or describing frames the walk went through already (runtime work that a
  * callback does on g0, right below the external frames that called it).
- * A goroutine segment always ends at its base (the goroutine entry, or a
- * callback trampoline), so one whose walk broke off lost frames: *broken.
+ * Every segment ends at its base (the goroutine entry, a trampoline's
+ * call, a thread's start), so one whose walk broke off lost frames:
+ * *broken.
  * Returns false when the sample is full. */
 __attribute__((no_sanitize_address)) static bool walk_records(struct ring_sample *s,
                                                               const struct transition *rec,
@@ -105,7 +106,7 @@ __attribute__((no_sanitize_address)) static bool walk_records(struct ring_sample
       enum unw_end w =
           walk_segment(s, rec->pc, false, rec->fp, rec->cfa, rec->lo, rec->hi, &unused);
       if (w == UNW_END_FULL) return false;
-      if (w == UNW_END_BROKEN && rec->kind == TRANS_EXTCALL) *broken = true;
+      if (w == UNW_END_BROKEN) *broken = true;
       lo = 0; /* only the interrupted segment can leave stale records */
     }
     rec = rec->prev;
@@ -152,11 +153,12 @@ __attribute__((no_sanitize_address)) static void take_sample(struct ring_sample 
      * code that called it, on entry and exit (for_cb: the walk went up
      * through the external frames, past the callback's record): the
      * frames continue outward through the records, to the goroutine that
-     * made the extcall, or to the foreign thread's own base.  External
-     * code may have neither tables nor frame pointers: a break in its own
-     * segment is not news; a break in a goroutine's is marked. */
+     * made the extcall, or to the foreign thread's own base.  A segment
+     * whose walk broke off (CFI the tables do not follow, or code with
+     * neither tables nor frame pointers: a JIT's) lost frames, external or
+     * not: the sample ends in grt._Truncated. */
     if (in_ext || for_cb) {
-      bool broken = false;
+      bool broken = w == UNW_END_BROKEN;
       if (walk_records(s, rec, mp, top, g0->stack_lo, &broken) && broken)
         push(s, PROF_PC_TRUNCATED);
       return;
