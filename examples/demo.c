@@ -20,10 +20,12 @@
  *                           its order: nothing was lost
  *
  * Channels connect the stages; closing them in order shuts the pipeline
- * down once the foreign threads stop.  The whole run is profiled
- * (grt_prof_start/grt_prof_stop); afterwards the demo prints what the
- * pipeline did.  `make run` then prints the profile's top 15 functions
- * with the grt-pprof tool (`grt-pprof top -n 15 demo.pb.gz`).
+ * down once the foreign threads stop.  The whole run is profiled, for CPU
+ * (grt_prof_start/grt_prof_stop) and for the goroutines' wall-clock time
+ * (grt_wallprof_start/stop: where each stage waits, into demo.wall.pb.gz
+ * beside the CPU profile); afterwards the demo prints what the pipeline
+ * did.  `make run` then prints the CPU profile's top 15 functions with the
+ * grt-pprof tool (`grt-pprof top -n 15 demo.pb.gz`).
  *
  *   ./demo [seconds [profile.pb.gz]]     defaults: 5 and demo.pb.gz
  */
@@ -469,6 +471,15 @@ static int demo(int argc, char **argv) {
             err == -EBUSY ? " (is GRT_CPUPROFILE set?)" : "");
     return 1;
   }
+  /* The wall profile beside it: x.pb.gz -> x.wall.pb.gz. */
+  static char wall[4096];
+  size_t n = strlen(path);
+  size_t stem = n > 6 && strcmp(path + n - 6, ".pb.gz") == 0 ? n - 6 : n;
+  snprintf(wall, sizeof wall, "%.*s.wall.pb.gz", (int)stem, path);
+  if ((err = grt_wallprof_start(&(grt_prof_config){.path = wall, .hz = 100})) != 0) {
+    fprintf(stderr, "demo: grt_wallprof_start(%s): %s\n", wall, strerror(-err));
+    return 1;
+  }
   int64_t start = grt_nanotime();
 
   if (start_stage(sort_stage, NSORTERS, &sorters_done, "sort_stage") ||
@@ -504,6 +515,10 @@ static int demo(int argc, char **argv) {
     fprintf(stderr, "demo: grt_prof_stop (writing %s): %s\n", path, strerror(-err));
     return 1;
   }
+  if ((err = grt_wallprof_stop()) != 0) {
+    fprintf(stderr, "demo: grt_wallprof_stop (writing %s): %s\n", wall, strerror(-err));
+    return 1;
+  }
 
   long batches = atomic_load(&n_batches), text = atomic_load(&n_text_bytes);
   long zbytes = atomic_load(&n_zbytes);
@@ -520,8 +535,10 @@ static int demo(int argc, char **argv) {
   printf("\nThe profile is in %s.  Where the CPU went, its top 15 functions:\n"
          "  grt-pprof top -n 15 %s\n"
          "The whole profile (flame graph, call graph, source):\n"
-         "  go tool pprof -http=:8080 %s\n",
-         path, path, path);
+         "  go tool pprof -http=:8080 %s\n"
+         "Where the goroutines spent their time, waiting included, by state:\n"
+         "  go tool pprof -http=:8081 -tagroot=state %s\n",
+         path, path, path, wall);
   return 0;
 }
 

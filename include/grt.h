@@ -548,38 +548,58 @@ GRT_API int grt_pprof_serve(const char *addr);
 
 /*
  * A sampling CPU profiler built into the runtime.  Every thread running
- * goroutines (and every foreign thread while it is inside grt_callback) gets
- * a per-thread CPU-time timer that raises SIGPROF hz times a second of CPU;
- * the handler records the stack without locks or allocation, and a
- * collector thread aggregates the samples.  The profile is written in
- * pprof's format (gzipped profile.proto), readable by `go tool pprof`,
- * Pyroscope and Parca, with sample types samples/count and cpu/nanoseconds.
+ * goroutines (and every foreign thread while it is inside grt_callback)
+ * raises SIGPROF hz times a second of its CPU time; the handler records the
+ * stack without locks or allocation, and a collector thread aggregates the
+ * samples.  The profile is written in pprof's format (gzipped
+ * profile.proto), readable by `go tool pprof`, Pyroscope and Parca, with
+ * sample types samples/count and cpu/nanoseconds.
+ *
+ * Two engines (GRT_CPUPROFILE_ENGINE=perf, timer or auto, the default):
+ *   perf   a perf_event_open task-clock event per thread: the exact rate
+ *          (at 4000 Hz, 4000 samples a CPU-second), kernel time in system
+ *          calls included.  auto uses it where the kernel allows
+ *          perf_event_open (not under some seccomp filters or
+ *          kernel.perf_event_paranoid=3), silently falling back to timers;
+ *          GRT_DEBUG=profiler says why.
+ *   timer  a POSIX timer on each thread's CPU clock.  The kernel checks
+ *          those once per tick (250 Hz on Debian's kernels), so above that
+ *          rate a signal stands for several periods: each sample is
+ *          weighted by the overrun count, the CPU total stays exact, the
+ *          number of distinct samples does not grow.
  *
  * Stacks are unified across foreign code: external frames called through
  * grt_extcall sit on top of the goroutine frames that called them, and a
  * callback's goroutine frames on top of the external frames that called
- * back.  Samples that cannot be attributed safely carry a pseudo-frame:
- *   grt._System        mid-switch, or runtime work on the thread's own stack
+ * back.  Frames are found through each library's call frame information
+ * (.eh_frame, compiled into tables when a profile starts), so code built
+ * without frame pointers (glibc, zlib, most distribution libraries) shows
+ * its callers; frame pointers are used where a library has no tables.
+ * Samples that cannot be attributed safely carry a pseudo-frame:
+ *   grt._System        mid-switch, or the scheduler's own work
  *   grt._ExternalCode  a thread with no goroutine frames (foreign code)
  *   grt._LostSamples   samples dropped because the collector fell behind
  *   grt._Truncated     stacks deeper than 64 frames (the outer ones cut), or
- *                      goroutine stacks whose frame-pointer chain broke off
- *                      in code built without frame pointers
- * Each sample is weighted by the timer's overrun count, so the CPU total
- * stays exact even where the kernel delivers CPU timers only once per tick.
+ *                      a stack whose walk broke off somewhere (call frame
+ *                      information the walker does not follow, or code
+ *                      with neither tables nor frame pointers, such as a
+ *                      JIT's): frames are missing, the rest is exact
  *
- * Code must keep frame pointers (-fno-omit-frame-pointer
- * -mno-omit-leaf-frame-pointer, which grt.pc and the grt::grt CMake target
- * add) for its callers to appear.
+ * Symbols: functions, files and lines come from the libraries' symbol
+ * tables and DWARF, and from their debug files (/usr/lib/debug/.build-id,
+ * e.g. Debian's libc6-dbg).  Code no symbols name keeps its address and its
+ * mapping's build ID, so `pprof` can name it later from debug files
+ * (PPROF_BINARY_PATH); the mapping flags say which mappings were
+ * symbolized.  debuginfod servers are asked only with GRT_DEBUGINFOD=1.
  *
  * SIGPROF, as in Go: grt_main ignores it (unless the program set its own
  * disposition before grt_main: that one stays), so a stray SIGPROF cannot
  * kill the process before any profile runs.  A profile takes SIGPROF over
  * while it runs; grt_prof_stop gives back the disposition from before
  * grt_prof_start (SIG_IGN if it was SIG_DFL), so a late timer signal cannot
- * kill the process either.  Only the profiler's own kernel timers count:
- * a SIGPROF sent with kill(2), tgkill(2) or sigqueue(3) stands for no CPU
- * time and is dropped.
+ * kill the process either.  Only the profiler's own timers and perf events
+ * count: a SIGPROF sent with kill(2), tgkill(2) or sigqueue(3) stands for
+ * no CPU time and is dropped.
  *
  * The environment variables GRT_CPUPROFILE=path and GRT_CPUPROFILE_HZ=n
  * profile the whole run of grt_main; the profile is written when the
