@@ -73,23 +73,10 @@ __attribute__((noinline)) static void calls_out(void *arg) {
   NO_TAIL_CALL();
 }
 
-/* The block of goroutine id (header to blank line), copied; NULL if none. */
-static char *block_of(const char *dump, uint64_t id) {
-  char hdr[64];
-  snprintf(hdr, sizeof hdr, "goroutine %llu [", (unsigned long long)id);
-  const char *p = dump;
-  while ((p = strstr(p, hdr)) && p != dump && p[-1] != '\n')
-    p++;
-  if (!p) return NULL;
-  const char *end = strstr(p, "\n\n");
-  size_t n = end ? (size_t)(end - p + 1) : strlen(p);
-  return strndup(p, n);
-}
-
 /* Does goroutine id show state, and a frame of fn whose next line (its
  * position) is dump_basic.c:line (line 0: any position)? */
 static int shows(const char *dump, uint64_t id, const char *state, const char *fn, int line) {
-  char *b = block_of(dump, id);
+  char *b = dump_block_of(dump, id);
   if (!b) return 0;
   char want_state[96], want_fn[96], want_line[96];
   snprintf(want_state, sizeof want_state, "goroutine %llu [%s]:\n", (unsigned long long)id, state);
@@ -119,12 +106,13 @@ __attribute__((noinline)) static char *take_dump(void) {
 
 static int all_parked(const char *d) {
   for (int i = 0; i < NCHAN; i++) {
-    char *b = block_of(d, chan_ids[i]);
+    char *b = dump_block_of(d, chan_ids[i]);
     int ok = b && strstr(b, "[chan receive]");
     free(b);
     if (!ok) return 0;
   }
-  char *s = block_of(d, sleep_id), *m = block_of(d, mutex_id), *e = block_of(d, ext_id);
+  char *s = dump_block_of(d, sleep_id), *m = dump_block_of(d, mutex_id),
+       *e = dump_block_of(d, ext_id);
   int ok = s && strstr(s, "[sleep]") && m && strstr(m, "[mutex]") && e && strstr(e, "[extcall]");
   free(s);
   free(m);

@@ -69,17 +69,6 @@ static void *join_foreign(void *arg) {
   return NULL;
 }
 
-static char *block_of(const char *dump, uint64_t id) {
-  char hdr[64];
-  snprintf(hdr, sizeof hdr, "goroutine %llu [", (unsigned long long)id);
-  const char *p = dump;
-  while ((p = strstr(p, hdr)) && p != dump && p[-1] != '\n')
-    p++;
-  if (!p) return NULL;
-  const char *end = strstr(p, "\n\n");
-  return strndup(p, end ? (size_t)(end - p + 1) : strlen(p));
-}
-
 /* Does block b name each of fns[] as a frame ("\nfn("), in this order? */
 static int in_order(const char *b, const char *const *fns, int n) {
   const char *at = b;
@@ -110,8 +99,8 @@ static int real_main(int argc, char **argv) {
     b[0] = b[1] = NULL;
     d = dump_to_string();
     if (atomic_load(&nparked) == 2) {
-      b[0] = block_of(d, parked_ids[0]);
-      b[1] = block_of(d, parked_ids[1]);
+      b[0] = dump_block_of(d, parked_ids[0]);
+      b[1] = dump_block_of(d, parked_ids[1]);
       if (b[0] && b[1] && strstr(b[0], "[chan receive") && strstr(b[1], "[chan receive")) break;
     }
     if (tries == 250) {

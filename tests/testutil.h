@@ -8,6 +8,7 @@
  *                         capture its stdout and stderr
  *   process_cpu_ns()      user + system CPU of the whole process (getrusage)
  *   dump_to_string()      grt_dump of every goroutine, as a string
+ *   dump_block_of(d, id)  one goroutine's block of it
  *   stderr_capture_begin/end, ONE_LINE(call, stmt)
  *                         this process's stderr around some calls: how
  *                         many lines they wrote, or that a misuse wrote
@@ -75,6 +76,19 @@ static inline char *dump_to_string(void) {
   buf[len] = 0;
   close(fd);
   return buf;
+}
+
+/* The block of goroutine id in a dump (its header to the blank line),
+ * malloc'd; NULL if none. */
+static inline char *dump_block_of(const char *dump, uint64_t id) {
+  char hdr[64];
+  snprintf(hdr, sizeof hdr, "goroutine %llu [", (unsigned long long)id);
+  const char *p = dump;
+  while ((p = strstr(p, hdr)) && p != dump && p[-1] != '\n')
+    p++;
+  if (!p) return NULL;
+  const char *end = strstr(p, "\n\n");
+  return strndup(p, end ? (size_t)(end - p + 1) : strlen(p));
 }
 
 /* ---- capturing this process's stderr (misuse lines) ---- */

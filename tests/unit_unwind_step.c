@@ -321,15 +321,8 @@ __attribute__((no_sanitize_address)) static bool row_of(uintptr_t pc, uintptr_t 
   const struct unw_registry *r = atomic_load_explicit(&unw_tables, memory_order_acquire);
   for (uint32_t k = 0; r && k < r->n; k++) {
     const struct unw_module *m = r->mods[k];
-    if (pc < m->lo || pc >= m->hi) continue;
-    uint32_t x = (uint32_t)(pc - m->base), i = 0, j = m->n;
-    while (j - i > 1) {
-      uint32_t mid = i + (j - i) / 2;
-      if (m->off[mid] <= x)
-        i = mid;
-      else
-        j = mid;
-    }
+    int64_t i = unw_row(m, pc);
+    if (i < 0) continue;
     *lo = m->base + m->off[i];
     *hi = i + 1 < m->n ? m->base + m->off[i + 1] : m->hi;
     return true;

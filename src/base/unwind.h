@@ -144,6 +144,22 @@ void unw_module_free(struct unw_module *m); /* only for modules never published 
  * _dl_find_object, which is AS-Safe)? */
 bool unw_find_object_check(uintptr_t pc, uintptr_t map_start);
 
+/* The row of m that covers pc (the last one at or below it), or -1. */
+__attribute__((no_sanitize_address)) static inline int64_t unw_row(const struct unw_module *m,
+                                                                   uintptr_t pc) {
+  if (pc < m->lo || pc >= m->hi || m->n == 0) return -1;
+  uint32_t x = (uint32_t)(pc - m->base), i = 0, j = m->n;
+  if (x < m->off[0]) return -1;
+  while (j - i > 1) {
+    uint32_t mid = i + (j - i) / 2;
+    if (m->off[mid] <= x)
+      i = mid;
+    else
+      j = mid;
+  }
+  return i;
+}
+
 /* The rule for pc, or NULL where the tables know none (no module, a gap). */
 __attribute__((no_sanitize_address)) static inline const struct unw_rule *unw_find(uintptr_t pc) {
   const struct unw_registry *r = atomic_load_explicit(&unw_tables, memory_order_acquire);
@@ -157,16 +173,8 @@ __attribute__((no_sanitize_address)) static inline const struct unw_rule *unw_fi
       b = mid;
   }
   const struct unw_module *m = r->mods[a];
-  if (pc < m->lo || pc >= m->hi || m->n == 0) return NULL;
-  uint32_t x = (uint32_t)(pc - m->base), i = 0, j = m->n; /* the last row <= x */
-  if (x < m->off[0]) return NULL;
-  while (j - i > 1) {
-    uint32_t mid = i + (j - i) / 2;
-    if (m->off[mid] <= x)
-      i = mid;
-    else
-      j = mid;
-  }
+  int64_t i = unw_row(m, pc);
+  if (i < 0) return NULL;
   const struct unw_rule *rule = &m->rules[m->rule[i]];
   if (rule->kind == UNW_NONE) return NULL;
   /* A module unloaded since the last refresh: its table is still there

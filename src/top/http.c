@@ -440,28 +440,38 @@ static bool http_client_waits(struct MHD_Connection *c, long seconds) {
   }
 }
 
-static enum MHD_Result http_profile(struct MHD_Connection *c) {
+/* A profile taken for the request (CPU, wall): started on a memfd, the
+ * request's seconds waited out (or the client goes away), stopped, sent.
+ * what: "CPU" or "wall", in Go's words for the CPU one, which clients and
+ * people search for. */
+struct timed_profile {
+  const char *what, *name, *busy;
+  long max_hz;
+  int (*start)(const grt_prof_config *cfg);
+  int (*stop)(void);
+};
+
+static enum MHD_Result http_timed(struct MHD_Connection *c, const struct timed_profile *t) {
   long seconds, hz;
   enum MHD_Result res = MHD_NO;
   if (!http_int_arg(c, "seconds", 1, HTTP_MAX_SECONDS, HTTP_DEFAULT_SECONDS, &seconds, &res) ||
-      !http_int_arg(c, "hz", 1, HTTP_MAX_HZ, HTTP_DEFAULT_HZ, &hz, &res))
+      !http_int_arg(c, "hz", 1, t->max_hz, HTTP_DEFAULT_HZ, &hz, &res))
     return res;
   int fd = memfd_create("grt-pprof-profile", MFD_CLOEXEC);
   if (fd < 0)
-    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable CPU profiling: %s",
-                      strerror(errno));
-  int err = cpuprof_start(&(grt_prof_config){.fd = fd, .hz = (int)hz});
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable %s profiling: %s",
+                      t->what, strerror(errno));
+  int err = t->start(&(grt_prof_config){.fd = fd, .hz = (int)hz});
   if (err) {
     close(fd);
-    /* Go's words, which clients and people search for. */
-    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable CPU profiling: %s",
-                      err == -EBUSY ? "cpu profiling already in use" : strerror(-err));
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable %s profiling: %s",
+                      t->what, err == -EBUSY ? t->busy : strerror(-err));
   }
   /* The connection is busy, not idle: no timeout while it sleeps.  Setting
    * one again afterwards restarts its clock (it was 0). */
   MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
   bool waiting = http_client_waits(c, seconds);
-  err = cpuprof_stop();
+  err = t->stop();
   MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S);
   if (!waiting) {
     close(fd);
@@ -470,11 +480,17 @@ static enum MHD_Result http_profile(struct MHD_Connection *c) {
   if (err) {
     close(fd);
     /* -EINVAL: the program stopped the profile itself. */
-    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write the CPU profile: %s",
+    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write the %s profile: %s",
+                      t->what,
                       err == -EINVAL ? "profiling was stopped by the program" : strerror(-err));
   }
-  return http_reply_fd(c, fd, "application/octet-stream", "profile");
+  return http_reply_fd(c, fd, "application/octet-stream", t->name);
 }
+
+static const struct timed_profile http_cpu = {
+    "CPU", "profile", "cpu profiling already in use", HTTP_MAX_HZ, cpuprof_start, cpuprof_stop};
+static const struct timed_profile http_wallprof = {
+    "wall", "wall", "wall profiling already in use", 1000, wallprof_start, wallprof_stop};
 
 static enum MHD_Result http_goroutine(struct MHD_Connection *c) {
   long debug;
@@ -537,38 +553,6 @@ static enum MHD_Result http_contention(struct MHD_Connection *c, enum blockprof_
   return http_reply_fd(c, fd, "application/octet-stream", name);
 }
 
-static enum MHD_Result http_wall(struct MHD_Connection *c) {
-  long seconds, hz;
-  enum MHD_Result res = MHD_NO;
-  if (!http_int_arg(c, "seconds", 1, HTTP_MAX_SECONDS, HTTP_DEFAULT_SECONDS, &seconds, &res) ||
-      !http_int_arg(c, "hz", 1, 1000, HTTP_DEFAULT_HZ, &hz, &res))
-    return res;
-  int fd = memfd_create("grt-pprof-wall", MFD_CLOEXEC);
-  if (fd < 0)
-    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable wall profiling: %s",
-                      strerror(errno));
-  int err = wallprof_start(&(grt_prof_config){.fd = fd, .hz = (int)hz});
-  if (err) {
-    close(fd);
-    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not enable wall profiling: %s",
-                      err == -EBUSY ? "wall profiling already in use" : strerror(-err));
-  }
-  MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
-  bool waiting = http_client_waits(c, seconds);
-  err = wallprof_stop();
-  MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S);
-  if (!waiting) {
-    close(fd);
-    return MHD_NO;
-  }
-  if (err) {
-    close(fd);
-    return http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Could not write the wall profile: %s",
-                      err == -EINVAL ? "profiling was stopped by the program" : strerror(-err));
-  }
-  return http_reply_fd(c, fd, "application/octet-stream", "wall");
-}
-
 /* The first call sees the headers, the last one (no more body) answers. */
 static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const char *url,
                                    const char *method, const char *version, const char *upload_data,
@@ -595,11 +579,11 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *c, const ch
   if (strcmp(url, "/debug/pprof/") == 0)
     return http_reply(c, MHD_HTTP_OK, "text/html; charset=utf-8", NULL, (void *)http_index,
                       sizeof http_index - 1, MHD_RESPMEM_PERSISTENT);
-  if (strcmp(url, "/debug/pprof/profile") == 0) return http_profile(c);
+  if (strcmp(url, "/debug/pprof/profile") == 0) return http_timed(c, &http_cpu);
   if (strcmp(url, "/debug/pprof/goroutine") == 0) return http_goroutine(c);
   if (strcmp(url, "/debug/pprof/block") == 0) return http_contention(c, BLOCKPROF_BLOCK, "block");
   if (strcmp(url, "/debug/pprof/mutex") == 0) return http_contention(c, BLOCKPROF_MUTEX, "mutex");
-  if (strcmp(url, "/debug/pprof/wall") == 0) return http_wall(c);
+  if (strcmp(url, "/debug/pprof/wall") == 0) return http_timed(c, &http_wallprof);
   if (strncmp(url, "/debug/pprof/", 13) == 0)
     return http_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
   return http_error(c, MHD_HTTP_NOT_FOUND, "404 page not found");
