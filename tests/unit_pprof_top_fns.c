@@ -304,6 +304,7 @@ static void pb_str(struct pb *p, int field, const char *s) {
 
 #define MAP_START 0x7f0000000000ull
 #define MAP_SIZE 0x100000ull
+static uint64_t map_limit = MAP_START + MAP_SIZE;
 
 /* A CPU profile of two locations in one mapping of file (offset 0, build
  * ID bid): addr1 in 3 samples, addr2 in 1. */
@@ -327,7 +328,7 @@ static void hand_profile(const char *profile, const char *file, const char *bid,
   m = (struct pb){.n = 0}; /* the mapping */
   pb_int(&m, 1, 1);
   pb_int(&m, 2, MAP_START);
-  pb_int(&m, 3, MAP_START + MAP_SIZE);
+  pb_int(&m, 3, map_limit);
   pb_int(&m, 4, 0);
   pb_int(&m, 5, 5);
   pb_int(&m, 6, 6);
@@ -418,9 +419,15 @@ static void check_fallbacks(void) {
   CHECK(classify_file(copy_path, "00112233445566778899aabbccddeeff00112233", addr_a, addr_b) ==
         FALLBACK);
   CHECK(classify_file(copy_path, "0011", addr_a, addr_b) == FALLBACK);
+  char longer[64];
+  snprintf(longer, sizeof longer, "%s00", bid_hex);
+  CHECK(classify_file(copy_path, longer, addr_a, addr_b) == FALLBACK);
   /* Addresses outside the mapping, or in the ELF header (no FDE). */
   CHECK(classify_file(copy_path, bid_hex, MAP_START - 16, MAP_START + MAP_SIZE) == FALLBACK);
   CHECK(classify_file(copy_path, bid_hex, MAP_START + 0x10, MAP_START + 0x20) == FALLBACK);
+  map_limit = addr_a - 1; /* the mapping ends before the functions */
+  CHECK(classify_file(copy_path, bid_hex, addr_a, addr_b) == FALLBACK);
+  map_limit = MAP_START + MAP_SIZE;
   /* Not a regular file, or none; a FIFO must not block the reader. */
   char *fifo = tmp_path("fifo.so");
   CHECK(mkfifo(fifo, 0644) == 0);
