@@ -107,15 +107,19 @@ static int vaddr_to_off(const struct elf_fns *e, uint64_t v, uint64_t *off, uint
   return -1;
 }
 
-/* Reads up to max bytes at virtual address v, at least min: how many, or
- * 0 if not even min are there. */
-static size_t read_vaddr(const struct elf_fns *e, uint64_t v, uint8_t *buf, size_t min,
-                         size_t max) {
+/* Reads up to max bytes at virtual address v, at least min, into a
+ * buffer of exactly *n bytes (malloc'd: under ASan, a parser reading past
+ * them is caught); NULL if not even min are there. */
+static uint8_t *read_vaddr(const struct elf_fns *e, uint64_t v, size_t min, size_t max, size_t *n) {
   uint64_t off, avail;
-  if (vaddr_to_off(e, v, &off, &avail)) return 0;
-  size_t n = avail < max ? (size_t)avail : max;
-  if (n < min || read_at(e, off, buf, n)) return 0;
-  return n;
+  if (vaddr_to_off(e, v, &off, &avail)) return NULL;
+  *n = avail < max ? (size_t)avail : max;
+  uint8_t *buf = *n >= min ? malloc(*n) : NULL;
+  if (buf && read_at(e, off, buf, *n)) {
+    free(buf);
+    buf = NULL;
+  }
+  return buf;
 }
 
 /* A cursor over bytes read from the file; vaddr is the virtual address of
@@ -363,12 +367,8 @@ static void table_entry(const struct elf_fns *e, uint32_t i, uint64_t *loc, uint
   *fde = e->hdr_vaddr + (uint64_t)(int64_t)v[1];
 }
 
-/* The pointer encoding of FDEs under the CIE at virtual address v, or -1. */
-static int cie_fde_encoding(const struct elf_fns *e, uint64_t v) {
-  uint8_t buf[CIE_READ];
-  size_t n = read_vaddr(e, v, buf, 8, sizeof buf);
-  if (n == 0) return -1;
-  struct cur c = {buf, buf + n, v, 0};
+/* The pointer encoding of FDEs under the CIE that c reads, or -1. */
+static int cie_parse(struct cur c) {
   uint32_t len = 0, id = 1;
   cur_bytes(&c, &len, 4);
   cur_bytes(&c, &id, 4);
@@ -419,13 +419,19 @@ static int cie_fde_encoding(const struct elf_fns *e, uint64_t v) {
   return c.bad ? -1 : PE_ABSPTR;
 }
 
-/* The pc range of the FDE at virtual address v, whose function the table
- * says starts at start: 0 and *range, or -1. */
-static int fde_range(const struct elf_fns *e, uint64_t v, uint64_t start, uint64_t *range) {
-  uint8_t buf[FDE_READ];
-  size_t n = read_vaddr(e, v, buf, 8, sizeof buf);
-  if (n == 0) return -1;
-  struct cur c = {buf, buf + n, v, 0};
+/* The same for the CIE at virtual address v. */
+static int cie_fde_encoding(const struct elf_fns *e, uint64_t v) {
+  size_t n;
+  uint8_t *buf = read_vaddr(e, v, 8, CIE_READ, &n);
+  if (!buf) return -1;
+  int enc = cie_parse((struct cur){buf, buf + n, v, 0});
+  free(buf);
+  return enc;
+}
+
+/* The pc range of the FDE that c reads, whose function the table says
+ * starts at start: 0 and *range, or -1. */
+static int fde_parse(const struct elf_fns *e, struct cur c, uint64_t start, uint64_t *range) {
   uint32_t len = 0, cie = 0;
   cur_bytes(&c, &len, 4);
   uint64_t cie_field = c.vaddr;
@@ -439,6 +445,16 @@ static int fde_range(const struct elf_fns *e, uint64_t v, uint64_t start, uint64
   if (ok && begin != start) return -1; /* the table and the FDE disagree */
   *range = cur_ptr(&c, (uint8_t)(enc & 0x0f), &ok);
   return c.bad ? -1 : 0;
+}
+
+/* The same for the FDE at virtual address v. */
+static int fde_range(const struct elf_fns *e, uint64_t v, uint64_t start, uint64_t *range) {
+  size_t n;
+  uint8_t *buf = read_vaddr(e, v, 8, FDE_READ, &n);
+  if (!buf) return -1;
+  int rc = fde_parse(e, (struct cur){buf, buf + n, v, 0}, start, range);
+  free(buf);
+  return rc;
 }
 
 int elf_fns_find(struct elf_fns *e, uint64_t off, uint64_t *start) {
