@@ -511,6 +511,47 @@ static void check_fallbacks(void) {
   }
   CHECK(classify(bad, libsize) == FALLBACK);
 
+  /* top_spin_a's FDE moved to the last 8 or 12 bytes of its segment: its
+   * length and CIE pointer are there, its pc_begin or pc_range is not (the
+   * parser must stop at the end of what it read); with all 16, it is
+   * found there. */
+  uint32_t ka = count;
+  uint64_t a_vaddr = sym_named("top_spin_a")->addr;
+  for (uint32_t k = 0; k < count; k++) {
+    int32_t loc;
+    memcpy(&loc, lib + h + 12 + 8 * k, 4);
+    if (eh.p_vaddr + (uint64_t)(int64_t)loc == a_vaddr) ka = k;
+  }
+  CHECK(ka < count);
+  int32_t fde_rel;
+  memcpy(&fde_rel, lib + h + 12 + 8 * ka + 4, 4);
+  uint64_t fde_vaddr = eh.p_vaddr + (uint64_t)(int64_t)fde_rel;
+  uint32_t cie_ptr;
+  memcpy(&cie_ptr, lib + file_off(fde_vaddr) + 4, 4);
+  uint64_t cie_vaddr = fde_vaddr + 4 - cie_ptr;
+  Elf64_Phdr seg = {0};
+  for (int i = 0; i < ehdr.e_phnum; i++) {
+    Elf64_Phdr p = phdr(lib, i);
+    if (p.p_type == PT_LOAD && fde_vaddr >= p.p_vaddr && fde_vaddr - p.p_vaddr < p.p_filesz)
+      seg = p;
+  }
+  CHECK(seg.p_type == PT_LOAD && seg.p_offset + seg.p_filesz <= libsize);
+  for (uint64_t left = 8; left <= 16; left += 4) {
+    uint64_t at = seg.p_vaddr + seg.p_filesz - left; /* the moved FDE */
+    CHECK(at >= cie_vaddr + 16);
+    memcpy(bad, lib, libsize);
+    uint32_t fake[4] = {0x1c, (uint32_t)(at + 4 - cie_vaddr), (uint32_t)(a_vaddr - (at + 8)),
+                        (uint32_t)sym_named("top_spin_a")->size};
+    memcpy(bad + file_off(at), fake, left);
+    int32_t rel = (int32_t)(at - eh.p_vaddr);
+    memcpy(bad + h + 12 + 8 * ka + 4, &rel, 4);
+    write_file(copy_path, bad, libsize);
+    if (left < 16)
+      CHECK(classify_file(copy_path, bid_hex, addr_a, addr_a + 2) == FALLBACK);
+    else
+      CHECK(classify_file(copy_path, bid_hex, addr_a, addr_b) == NAMED);
+  }
+
   /* Truncated at every length: the mapping's row until the table, the
    * FDEs and their CIEs are all there; never a wrong function. */
   int named = 0;
