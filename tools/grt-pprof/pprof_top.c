@@ -681,14 +681,16 @@ static int make_code_nodes(struct top *t) {
     const struct loc *prev = k ? &t->locs[order[k - 1]] : NULL;
     if (!prev || prev->kind != l->kind || prev->key != l->key || prev->key2 != l->key2) {
       int len;
-      struct str base = map_base(t, l->mapping);
-      if (l->kind == BY_FUNCTION)
-        len = sprintf(name, "%.*s+0x%" PRIx64, (int)base.len, (const char *)t->data + base.off,
-                      l->key2);
-      else if (l->kind == BY_MAPPING)
-        len = sprintf(name, "[%.*s]", (int)base.len, (const char *)t->data + base.off);
-      else
+      if (l->kind == BY_ADDRESS) {
         len = sprintf(name, "0x%" PRIx64, l->key);
+      } else {
+        struct str base = map_base(t, l->mapping);
+        const char *p = (const char *)t->data + base.off;
+        if (l->kind == BY_FUNCTION)
+          len = sprintf(name, "%.*s+0x%" PRIx64, (int)base.len, p, l->key2);
+        else
+          len = sprintf(name, "[%.*s]", (int)base.len, p);
+      }
       t->nodes[t->nnodes++] =
           (struct node){.name = (const uint8_t *)name, .name_len = (uint32_t)len};
       name += len + 1;
