@@ -5,11 +5,18 @@
  *
  * prints the N functions (default 10) with the most CPU in the profile FILE
  * (gzipped or plain profile.proto, as grt writes it), with the columns of
- * `go tool pprof -top`: flat, flat%, sum%, cum, cum% and the name.
+ * `go tool pprof -top`: flat, flat%, sum%, cum, cum% and the name.  Code
+ * the profile left without a name (a stripped library's static functions)
+ * is named by the function that contains it, found in the mapping's file
+ * (its .eh_frame_hdr, elf_fns.c): "libz.so.1.2.13+0x57e0", the function's
+ * start as nm and `addr2line -e FILE` number it; where the file cannot
+ * tell (gone, another build ID, no FDE there), by the library,
+ * "[libz.so.1.2.13]", or the address.
  *
  * Exit status: 0; 1 if FILE cannot be read or is not a CPU profile (or the
  * table cannot be written); 2 for bad usage.  Each failure prints one line
- * on stderr.  It needs libc and zlib, not libgrt.
+ * on stderr.  It needs libc and zlib, not libgrt.  It reads the files the
+ * profile's mappings name, as untrusted input like the profile.
  */
 #define _GNU_SOURCE
 #include "pprof_top.h"

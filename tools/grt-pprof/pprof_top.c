@@ -18,15 +18,25 @@
  *    never grow while something points into them.
  *
  * Attribution follows pprof's "functions" granularity: a node is a function
- * name (equal names merge); a location without lines (code no symbol
- * covers) is a node per binary, "[libz.so.1]", as pprof shows it, or its
- * own address "0x..." when it is in no named mapping.
+ * name (equal names merge).  A location without lines (code no symbol
+ * covers, as in a stripped library) is a node per function all the same:
+ * the function that contains it is found in its mapping's file, in the
+ * FDE table of .eh_frame_hdr (elf_fns.c), and named by the file's basename
+ * and the function's start as a virtual address of the file, as nm,
+ * objdump and `addr2line -e FILE` number it: "libz.so.1.2.13+0x5c10".
+ * Where that fails (the file is gone, is another build than the profile's
+ * build ID says, or has no FDE there), it is a node per binary,
+ * "[libz.so.1]", as pprof shows it, or its own address "0x..." when it is
+ * in no named mapping.  The mapping's file is untrusted input too
+ * (elf_fns.c reads it with every read bounds-checked).
  * A sample's flat goes to the innermost line of its leaf location; its cum
  * goes once to every node anywhere in its stack (a recursive function, or
  * one inlined twice, is counted once per sample).
  */
 #define _GNU_SOURCE
 #include "pprof_top.h"
+
+#include "elf_fns.h"
 
 #include "base/buf.h"      /* buf_write_all, shared with libgrt (compiled in) */
 #include "profile_proto.h" /* shared with libgrt's writer */
@@ -50,6 +60,7 @@
 #define MAX_ENTRIES (1u << 21)      /* strings, functions, locations each */
 #define MAX_LINES (1u << 23)        /* lines of all locations together */
 #define NAME_PRINT_MAX 1024         /* longer names are cut on output */
+#define MAX_FILES 128               /* mapping files read for function starts */
 
 /* ---- protobuf reading, bounds-checked ---- */
 
@@ -148,9 +159,13 @@ struct loc {
   uint64_t addr;
   uint32_t first, n; /* its nodes: loc_nodes[first, first + n), innermost first */
   /* Where code without a function goes (no lines, or a line without one):
-   * the mapping's node (by_mapping), else the address's. */
-  int needs_code_node, by_mapping;
-  uint64_t key; /* mapping index or address */
+   * the node of the function containing it in its mapping's file, else the
+   * mapping's node, else the address's. */
+  int needs_code_node;
+  enum { BY_ADDRESS, BY_MAPPING, BY_FUNCTION } kind;
+  uint64_t key;     /* address, mapping index, or string index of the file name */
+  uint64_t key2;    /* BY_FUNCTION: the function's start in the file */
+  uint32_t mapping; /* BY_MAPPING, BY_FUNCTION: the mapping index */
   uint32_t code_node;
 };
 
@@ -183,6 +198,15 @@ struct top {
   uint32_t nmaps;
   struct idmap *map_ids;
   uint32_t *map_file; /* mapping index -> string index of its file name */
+  uint32_t *map_bid;  /* mapping index -> string index of its build ID */
+  uint64_t *map_start, *map_limit, *map_off;
+  int32_t *map_elf; /* mapping index -> index in files, -1 (none), -2 (not looked up) */
+
+  struct file {
+    uint32_t name;      /* string index */
+    struct elf_fns *fn; /* NULL: cannot be used */
+  } files[MAX_FILES];
+  uint32_t nfiles;
 
   struct rd *fn_msgs; /* functions */
   uint32_t nfns;
@@ -380,10 +404,16 @@ static int alloc_tables(struct top *t) {
   t->map_msgs = calloc(t->nmaps + 1, sizeof *t->map_msgs);
   t->map_ids = calloc(t->nmaps + 1, sizeof *t->map_ids);
   t->map_file = calloc(t->nmaps + 1, sizeof *t->map_file);
+  t->map_bid = calloc(t->nmaps + 1, sizeof *t->map_bid);
+  t->map_start = calloc(t->nmaps + 1, sizeof *t->map_start);
+  t->map_limit = calloc(t->nmaps + 1, sizeof *t->map_limit);
+  t->map_off = calloc(t->nmaps + 1, sizeof *t->map_off);
+  t->map_elf = calloc(t->nmaps + 1, sizeof *t->map_elf);
   /* Nodes: at most one per function and one per location. */
   t->nodes = calloc((size_t)t->nfns + t->nlocs + 1, sizeof *t->nodes);
   if (!t->strs || !t->types || !t->fn_msgs || !t->fn_ids || !t->fn_name || !t->fn_node ||
-      !t->locs || !t->loc_ids || !t->map_msgs || !t->map_ids || !t->map_file || !t->nodes)
+      !t->locs || !t->loc_ids || !t->map_msgs || !t->map_ids || !t->map_file || !t->map_bid ||
+      !t->map_start || !t->map_limit || !t->map_off || !t->map_elf || !t->nodes)
     return -ENOMEM;
   return 0;
 }
@@ -504,22 +534,29 @@ static int decode_functions(struct top *t) {
   return 0;
 }
 
-/* Mappings: ids checked and sorted, and their file names. */
+/* Mappings: ids checked and sorted, their file names, build IDs and
+ * where they were. */
 static int decode_mappings(struct top *t) {
   for (uint32_t i = 0; i < t->nmaps; i++) {
     struct rd r = t->map_msgs[i];
     struct field f;
     int rc;
-    uint64_t id = 0, file = 0;
+    uint64_t id = 0, file = 0, bid = 0;
     while ((rc = rd_field(&r, &f)) == 1) {
       int err = 0;
       if (f.num == MAPPING_ID) err = varint_of(t, &f, &id);
       if (f.num == MAPPING_FILENAME) err = varint_of(t, &f, &file);
+      if (f.num == MAPPING_BUILD_ID) err = varint_of(t, &f, &bid);
+      if (f.num == MAPPING_MEMORY_START) err = varint_of(t, &f, &t->map_start[i]);
+      if (f.num == MAPPING_MEMORY_LIMIT) err = varint_of(t, &f, &t->map_limit[i]);
+      if (f.num == MAPPING_FILE_OFFSET) err = varint_of(t, &f, &t->map_off[i]);
       if (err) return err;
     }
     if (rc < 0) return bad(t, "malformed mapping");
     int err = str_index(t, file, &t->map_file[i]);
+    if (!err) err = str_index(t, bid, &t->map_bid[i]);
     if (err) return err;
+    t->map_elf[i] = -2;
     t->map_ids[i] = (struct idmap){id, i};
   }
   return idmap_sort(t, t->map_ids, t->nmaps);
@@ -538,12 +575,71 @@ static int line_function(struct top *t, struct rd line, int64_t *fn) {
   return 0;
 }
 
-/* Orders the locations that need a code node by (kind, key). */
+/* Orders the locations that need a code node by (kind, key, key2). */
 static int loc_key_cmp(const void *a, const void *b, void *ctx) {
   const struct top *t = ctx;
   const struct loc *x = &t->locs[*(const uint32_t *)a], *y = &t->locs[*(const uint32_t *)b];
-  if (x->by_mapping != y->by_mapping) return x->by_mapping - y->by_mapping;
-  return (x->key > y->key) - (x->key < y->key);
+  if (x->kind != y->kind) return (int)x->kind - (int)y->kind;
+  if (x->key != y->key) return (x->key > y->key) - (x->key < y->key);
+  return (x->key2 > y->key2) - (x->key2 < y->key2);
+}
+
+/* ---- functions of code without names, from the mapping's file ---- */
+
+/* Whether the build ID string s (hex, as pprof writes it) names the
+ * len bytes id; an empty s names any (the profile does not say). */
+static int build_id_matches(const struct top *t, uint32_t s, const uint8_t *id, size_t len) {
+  const struct str *b = &t->strs[s];
+  if (b->len == 0) return 1;
+  if (b->len != 2 * len) return 0;
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < 2 * len; i++) {
+    int c = t->data[b->off + i];
+    if (c >= 'A' && c <= 'F') c += 'a' - 'A';
+    if (c != hex[i % 2 ? id[i / 2] & 15 : id[i / 2] >> 4]) return 0;
+  }
+  return 1;
+}
+
+/* The file of mapping mi, read for its functions' starts (once per file
+ * name); NULL if it cannot be, or is not the build the profile saw. */
+static struct elf_fns *mapping_fns(struct top *t, uint32_t mi) {
+  if (t->map_elf[mi] == -2) {
+    uint32_t name = t->map_file[mi];
+    uint32_t f;
+    for (f = 0; f < t->nfiles && str_cmp(t, t->files[f].name, name) != 0; f++)
+      ;
+    if (f == t->nfiles && t->nfiles < MAX_FILES) {
+      const struct str *s = &t->strs[name];
+      char path[PATH_MAX];
+      struct elf_fns *fn = NULL;
+      /* A name with a NUL in it is not the file it would open. */
+      if (s->len < sizeof path && !memchr(t->data + s->off, 0, s->len)) {
+        memcpy(path, t->data + s->off, s->len);
+        path[s->len] = 0;
+        fn = elf_fns_open(path);
+      }
+      t->files[t->nfiles++] = (struct file){name, fn};
+    }
+    t->map_elf[mi] = -1;
+    if (f < t->nfiles && t->files[f].fn) {
+      size_t len;
+      const uint8_t *id = elf_fns_build_id(t->files[f].fn, &len);
+      if (build_id_matches(t, t->map_bid[mi], id, len)) t->map_elf[mi] = (int32_t)f;
+    }
+  }
+  return t->map_elf[mi] >= 0 ? t->files[t->map_elf[mi]].fn : NULL;
+}
+
+/* For a location without a function in mapping mi: 1 and its function's
+ * start in the mapping's file, or 0. */
+static int location_function(struct top *t, uint32_t mi, uint64_t addr, uint64_t *start) {
+  /* Only an address inside the mapping is at a known offset of its file. */
+  if (addr < t->map_start[mi] || addr >= t->map_limit[mi]) return 0;
+  uint64_t off;
+  if (__builtin_add_overflow(addr - t->map_start[mi], t->map_off[mi], &off)) return 0;
+  struct elf_fns *fn = mapping_fns(t, mi);
+  return fn && elf_fns_find(fn, off, start);
 }
 
 /* The basename of mapping mi's file. */
@@ -555,8 +651,9 @@ static struct str map_base(const struct top *t, uint32_t mi) {
   return s;
 }
 
-/* One node per binary, or per address outside any named one, for the
- * locations whose code has no function; names go into t->names. */
+/* One node per function found in a file, per binary, or per address
+ * outside any named one, for the locations whose code has no function;
+ * names go into t->names. */
 static int make_code_nodes(struct top *t) {
   uint32_t *order = malloc(((size_t)t->nlocs + 1) * sizeof *order);
   if (!order) return -ENOMEM;
@@ -566,8 +663,11 @@ static int make_code_nodes(struct top *t) {
     const struct loc *l = &t->locs[i];
     if (!l->needs_code_node) continue;
     order[n++] = i;
-    /* "0x" and 16 digits, or the basename in brackets; and a NUL */
-    names_len += l->by_mapping ? map_base(t, (uint32_t)l->key).len + 3 : 19;
+    /* "0x" and 16 digits; the basename in brackets; or the basename, "+0x"
+     * and 16 digits; and a NUL */
+    names_len += l->kind == BY_ADDRESS   ? 19
+                 : l->kind == BY_MAPPING ? map_base(t, l->mapping).len + 3
+                                         : map_base(t, l->mapping).len + 20;
   }
   t->names = malloc(names_len + 1);
   if (!t->names) {
@@ -579,13 +679,17 @@ static int make_code_nodes(struct top *t) {
   for (uint32_t k = 0; k < n; k++) {
     struct loc *l = &t->locs[order[k]];
     const struct loc *prev = k ? &t->locs[order[k - 1]] : NULL;
-    if (!prev || prev->by_mapping != l->by_mapping || prev->key != l->key) {
+    if (!prev || prev->kind != l->kind || prev->key != l->key || prev->key2 != l->key2) {
       int len;
-      if (l->by_mapping) {
-        struct str base = map_base(t, (uint32_t)l->key);
-        len = sprintf(name, "[%.*s]", (int)base.len, (const char *)t->data + base.off);
-      } else {
+      if (l->kind == BY_ADDRESS) {
         len = sprintf(name, "0x%" PRIx64, l->key);
+      } else {
+        struct str base = map_base(t, l->mapping);
+        const char *p = (const char *)t->data + base.off;
+        if (l->kind == BY_FUNCTION)
+          len = sprintf(name, "%.*s+0x%" PRIx64, (int)base.len, p, l->key2);
+        else
+          len = sprintf(name, "[%.*s]", (int)base.len, p);
       }
       t->nodes[t->nnodes++] =
           (struct node){.name = (const uint8_t *)name, .name_len = (uint32_t)len};
@@ -628,8 +732,18 @@ static int decode_locations(struct top *t) {
       l->n = 1;
     }
     /* A binary without a name would print as "[]": its address says more. */
-    l->by_mapping = mi >= 0 && t->strs[t->map_file[mi]].len > 0;
-    l->key = l->by_mapping ? (uint64_t)mi : l->addr;
+    l->kind = BY_ADDRESS;
+    l->key = l->addr;
+    if (mi >= 0 && t->strs[t->map_file[mi]].len > 0) {
+      l->mapping = (uint32_t)mi;
+      l->kind = BY_MAPPING;
+      l->key = (uint64_t)mi;
+      /* Equal file names merge, as equal function names do. */
+      if (l->needs_code_node && location_function(t, l->mapping, l->addr, &l->key2)) {
+        l->kind = BY_FUNCTION;
+        l->key = t->map_file[mi];
+      }
+    }
     l->first = (uint32_t)nlines;
     nlines += l->n;
     if (nlines > MAX_LINES) {
@@ -947,6 +1061,13 @@ int pprof_top(const char *path, int n, int out_fd) {
   free(t.map_msgs);
   free(t.map_ids);
   free(t.map_file);
+  free(t.map_bid);
+  free(t.map_start);
+  free(t.map_limit);
+  free(t.map_off);
+  free(t.map_elf);
+  for (uint32_t i = 0; i < t.nfiles; i++)
+    elf_fns_close(t.files[i].fn);
   free(t.names);
   free(t.nodes);
   return err;
