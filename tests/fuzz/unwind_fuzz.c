@@ -14,10 +14,11 @@
  * come from; a reader that fails at its n-th read; an emitter that fills;
  * lo's misalignment), three 8-byte selectors for pc, sp and fp, then the
  * stack bytes.  So that random bytes reach deep walks, a stack word whose
- * top byte is 0xAA becomes a pointer near the segment
- * (lo - 32 + low bits % (size + 64)), and one whose top byte is 0xBB a code
- * address: a row of the published tables (low 24 bits pick it) plus a small
- * delta (the next byte, signed): a return address is a row's start + 1.
+ * top byte is 0xAA becomes a pointer near the segment (lo - 32 + low bits
+ * % (size + 64), mostly 8-aligned), and one whose top byte is 0xBB a code
+ * address: a row of the published tables (low 24 bits pick it) plus a
+ * small delta (the next byte, signed): a return address is a row's
+ * start + 1.
  *
  * Two ways to run it:
  *  - libFuzzer (clang -fsanitize=fuzzer,address): tests/fuzz/unwind_fuzz.sh
@@ -78,8 +79,10 @@ static uintptr_t code_at(uint64_t sel) {
   return codes[(sel & 0xffffff) % ncodes] + (uintptr_t)(intptr_t)(int8_t)(sel >> 24);
 }
 
+/* A pointer near the segment: 8-aligned unless bits 32-33 of sel are 0. */
 static uintptr_t near(uint64_t sel, uintptr_t lo, size_t size) {
-  return lo - 32 + (uintptr_t)((sel & 0xffffffff) % (size + 64));
+  uintptr_t p = lo - 32 + (uintptr_t)((sel & 0xffffffff) % (size + 64));
+  return (sel >> 32) & 3 ? p & ~(uintptr_t)7 : p;
 }
 
 struct reader {
@@ -298,6 +301,7 @@ int main(int argc, char **argv) {
     }
     /* Mostly segment-relative registers and table pcs, sometimes raw. */
     data[0] = (uint8_t)(next() & 0xe1);
+    if (next() % 4 == 0) data[0] |= 2; /* a raw pc: mostly no table, a frame-pointer step */
     if (next() % 8 == 0) data[0] |= (uint8_t)(next() & 0x1e);
     LLVMFuzzerTestOneInput(data, len);
   }
