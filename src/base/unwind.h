@@ -63,7 +63,7 @@ enum unw_kind {
 struct unw_rule {
   uint8_t kind;    /* enum unw_kind */
   uint8_t plt_min; /* UNW_PLT only */
-  int16_t fp_off;  /* caller's FP at CFA + fp_off, or UNW_FP_SAME */
+  int16_t fp_off;  /* caller's FP at CFA + fp_off (FP + fp_off for UNW_FP_DEREF), or UNW_FP_SAME */
   int16_t ra_off;  /* return address at CFA + ra_off */
   int16_t pad;
   int32_t cfa_off;
@@ -242,7 +242,8 @@ unw_step(struct unw_regs *r, bool *leaf, uintptr_t lo, uintptr_t hi, unw_read_fn
     if ((ra_at & 7) || ra_at < r->sp || !unw_inside(ra_at, 8, lo, hi) || !read(rd, ra_at, &ra))
       return UNW_STEP_BROKEN;
     if (rule->fp_off != UNW_FP_SAME) {
-      uintptr_t fp_at = cfa + (intptr_t)rule->fp_off;
+      /* gcc's DRAP saved it at FP + fp_off, beside the CFA. */
+      uintptr_t fp_at = (rule->kind == UNW_FP_DEREF ? r->fp : cfa) + (intptr_t)rule->fp_off;
       if ((fp_at & 7) || fp_at < r->sp || !unw_inside(fp_at, 8, lo, hi) || !read(rd, fp_at, &fp))
         return UNW_STEP_BROKEN;
     }
