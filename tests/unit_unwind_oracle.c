@@ -13,7 +13,8 @@
  * changes inside it (dwarf_frame_info gives the extent of libdw's row), so
  * every pc of every row is covered:
  *   - UNW_SP / UNW_FP: libdw's CFA is that register plus cfa_off;
- *   - UNW_FP_DEREF: the CFA expression is breg6 cfa_off; deref;
+ *   - UNW_FP_DEREF: the CFA expression is breg6 cfa_off; deref, and the
+ *     caller's RBP at RBP + fp_off (breg6 fp_off) unless the same value;
  *   - UNW_PLT: the CFA expression is GNU ld's PLT one, with lit<plt_min>;
  *   - and for those four, the return address at CFA + ra_off (-8) and
  *     the caller's RBP the same value (UNW_FP_SAME) or at CFA + fp_off;
@@ -25,6 +26,9 @@
  *     libdw's rule is one the walker could have followed are counted too.
  * Then, the other way, pcs across each object's text at a fixed stride:
  * wherever libdw finds an FDE, the table has a row that is not NONE.
+ * Last, a real walk through gcc's DRAP frame: oracle_drap calls back into
+ * this test from its body, and unw_walk (tables published) must go from
+ * oracle_drap to call_drap and on to call_drap's caller.
  *
  * 100% agreement is required.  Printed per object: rows, distinct rules,
  * INVALID rows, bytes of table, pcs compared, and the rows by kind.
@@ -38,6 +42,7 @@
 #include <fcntl.h>
 #include <libelf.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -263,6 +268,12 @@ static const char *disagreement(const struct unw_rule *r, const struct dw_row *d
     return "return address slot";
   if (r->fp_off == UNW_FP_SAME) {
     if (d->nfp != 0 || d->fp != NULL) return "RBP: the table says same value";
+  } else if (kind == UNW_FP_DEREF) {
+    /* gcc's DRAP: the caller's RBP at RBP + fp_off (libdw: the expression
+     * after the CFA that DW_CFA_expression pushes first). */
+    if (d->nfp != 2 || d->fp[0].atom != DW_OP_call_frame_cfa || d->fp[1].atom != DW_OP_breg6 ||
+        (int64_t)d->fp[1].number != r->fp_off)
+      return "RBP slot (breg6 n)";
   } else if (!dw_at_cfa(d->fp, d->nfp, r->fp_off)) {
     return "RBP slot";
   }
@@ -354,6 +365,60 @@ static void check_object(struct object *o, struct tally *t) {
   close(fd);
 }
 
+/* ---- a walk through the DRAP frame, with the tables published ---- */
+
+static uintptr_t walked[64], call_drap_ret;
+static int nwalked;
+static uintptr_t stack_hi;
+
+static bool emit(void *out, uintptr_t ret) {
+  (void)out;
+  if (nwalked == 64) return false;
+  walked[nwalked++] = ret;
+  return true;
+}
+
+/* From oracle_drap's body: walk from our caller (oracle_drap) up. */
+__attribute__((noinline)) static void hook(void) {
+  uintptr_t *fp = __builtin_frame_address(0);
+  struct unw_regs r = {(uintptr_t)__builtin_return_address(0), (uintptr_t)(fp + 2), fp[0]};
+  nwalked = 0;
+  unw_walk(r, false, r.sp, stack_hi, unw_read_direct, NULL, emit, NULL, NULL);
+}
+
+__attribute__((noinline)) static uint64_t call_drap(uint64_t (*f)(int)) {
+  call_drap_ret = (uintptr_t)__builtin_return_address(0);
+  uint64_t v = f(100);
+  __asm__ volatile("" : : "r"(v) : "memory");
+  return v + 1;
+}
+
+static void walk_drap(void *lib) {
+  pthread_attr_t a;
+  void *addr;
+  size_t size;
+  CHECK(pthread_getattr_np(pthread_self(), &a) == 0);
+  CHECK(pthread_attr_getstack(&a, &addr, &size) == 0);
+  pthread_attr_destroy(&a);
+  stack_hi = (uintptr_t)addr + size;
+  void (**hookp)(void) = dlsym(lib, "oracle_hook");
+  uint64_t (*drap)(int) = (uint64_t(*)(int))(uintptr_t)dlsym(lib, "oracle_drap");
+  CHECK(hookp && drap);
+  CHECK(unw_refresh() == 0);
+  *hookp = hook;
+  call_drap(drap);
+  *hookp = NULL;
+  /* oracle_drap's return address into call_drap, then call_drap's own. */
+  printf("walk from oracle_drap's body: %d frames; the first two %#lx %#lx (call_drap: %#lx, "
+         "its return address %#lx)\n",
+         nwalked, nwalked > 0 ? (unsigned long)walked[0] : 0UL,
+         nwalked > 1 ? (unsigned long)walked[1] : 0UL, (unsigned long)(uintptr_t)call_drap,
+         (unsigned long)call_drap_ret);
+  CHECK(nwalked >= 2);
+  CHECK(walked[0] > (uintptr_t)call_drap && walked[0] < (uintptr_t)call_drap + 256);
+  CHECK(walked[1] == call_drap_ret);
+}
+
 int main(void) {
   void *z = dlopen("libz.so.1", RTLD_NOW);
   void *lib = dlopen(UNWIND_ORACLE_LIB, RTLD_NOW);
@@ -380,6 +445,7 @@ int main(void) {
     total_bad += t.bad;
     unw_module_free(&o->m);
   }
+  walk_drap(lib);
   if (reports > MAX_REPORTS) fprintf(stderr, "(%d more disagreements)\n", reports - MAX_REPORTS);
   CHECK(total_bad == 0);
   dlclose(lib);

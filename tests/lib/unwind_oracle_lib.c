@@ -70,13 +70,18 @@ EXPORT __attribute__((force_align_arg_pointer)) uint64_t oracle_realign(uint64_t
   return v[1] + oracle_leaf(v[2]);
 }
 
+/* Called from oracle_drap's body, where the test walks its stack. */
+__attribute__((visibility("default"))) void (*oracle_hook)(void);
+
 /* gcc's dynamic realignment (DRAP, through r10): an over-aligned local
- * next to an alloca; the CFA is an expression, *(rbp - 8). */
+ * next to an alloca; the CFA is an expression, *(rbp - n), and so is the
+ * caller's rbp, *(rbp + 0). */
 EXPORT uint64_t oracle_drap(int n) {
   char big[64] __attribute__((aligned(64)));
   char *p = alloca((size_t)n + 1);
   memset(p, 1, (size_t)n + 1);
   memset(big, 2, sizeof big);
+  if (oracle_hook) oracle_hook();
   oracle_sink(big);
   oracle_sink(p);
   return (uint64_t)(p[0] + big[1]) + oracle_leaf((uint64_t)n);
