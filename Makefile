@@ -46,7 +46,7 @@ bench: build
 	./bench/run.sh $(BUILD)
 
 format:
-	clang-format -i include/*.h src/*/*.c src/*/*.h src/arch/*/*.h tools/*/*.c tools/*/*.h tests/*.c tests/*.h tests/lib/*.c \
+	clang-format -i include/*.h src/*/*.c src/*/*.h src/arch/*/*.h tools/*/*.c tools/*/*.h tests/*.c tests/*.h tests/lib/*.c tests/fuzz/*.c \
 	  examples/*.c bench/*.c bench/*.h bench/lib/*.c bench/lib/*.h
 
 clean:

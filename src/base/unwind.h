@@ -61,12 +61,11 @@ enum unw_kind {
 
 /* 12 bytes; tables share each distinct rule (a few hundred per library). */
 struct unw_rule {
-  uint8_t kind;     /* enum unw_kind */
-  uint8_t plt_min;  /* UNW_PLT only */
-  int16_t fp_off;   /* caller's FP at CFA (or FP) + fp_off, or UNW_FP_SAME */
-  int16_t ra_off;   /* return address at CFA + ra_off */
-  int16_t fp_at_fp; /* 1: fp_off is from FP, not the CFA (a realigned stack's
-                       frame, where gcc saves FP at FP + 0 by an expression) */
+  uint8_t kind;    /* enum unw_kind */
+  uint8_t plt_min; /* UNW_PLT only */
+  int16_t fp_off;  /* caller's FP at CFA + fp_off (FP + fp_off for UNW_FP_DEREF), or UNW_FP_SAME */
+  int16_t ra_off;  /* return address at CFA + ra_off */
+  int16_t pad;
   int32_t cfa_off;
 };
 
@@ -269,11 +268,12 @@ unw_step(struct unw_regs *r, bool *leaf, uintptr_t lo, uintptr_t hi, unw_read_fn
     if ((ra_at & 7) || ra_at < r->sp || !unw_inside(ra_at, 8, lo, hi) || !read(rd, ra_at, &ra))
       return UNW_STEP_BROKEN;
     if (rule->fp_off != UNW_FP_SAME) {
-      /* A slot below SP was popped already: an epilogue after its pop of
-       * the frame pointer, which compilers leave unmarked in the CFI (the
-       * rule still says "saved at CFA + off").  FP holds the caller's
-       * value then; the slot is not read. */
-      uintptr_t fp_at = (rule->fp_at_fp ? r->fp : cfa) + (intptr_t)rule->fp_off;
+      /* gcc's DRAP saved it at FP + fp_off, beside the CFA.  A slot below
+       * SP was popped already: an epilogue after its pop of the frame
+       * pointer, which compilers leave unmarked in the CFI (the rule still
+       * says "saved at CFA + off").  FP holds the caller's value then; the
+       * slot is not read. */
+      uintptr_t fp_at = (rule->kind == UNW_FP_DEREF ? r->fp : cfa) + (intptr_t)rule->fp_off;
       if (fp_at >= r->sp && ((fp_at & 7) || !unw_inside(fp_at, 8, lo, hi) || !read(rd, fp_at, &fp)))
         return UNW_STEP_BROKEN;
     }

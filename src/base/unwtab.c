@@ -13,8 +13,8 @@
  *    loader's lock: no object can be unloaded while its .eh_frame is read.
  *  - Only what the walker can do exactly becomes a rule.  CFA = SP or FP
  *    plus an offset, the PLT's expression, gcc's realigned-stack
- *    expression (*(FP + n)), signal frames (CIE augmentation "S") and an
- *    undefined return address (STOP).  Anything else (a CFA in another
+ *    expressions (DRAP: the CFA at *(FP + n), the caller's FP at FP + m), signal frames (CIE
+ * augmentation "S") and an undefined return address (STOP).  Anything else (a CFA in another
  *    register, the FP or return address saved by an expression or in a
  *    register, an unknown opcode) becomes INVALID from that instruction to
  *    the FDE's end, so a walk through it ends, marked, instead of guessing.
@@ -185,7 +185,7 @@ static uintptr_t rd_enc(struct cur *c, uint8_t enc, uintptr_t data) {
 
 /* ---- interpreting one FDE ------------------------------------------------- */
 
-enum reg_how { REG_SAME, REG_OFFSET, REG_AT_FP, REG_UNDEF, REG_BAD };
+enum reg_how { REG_SAME, REG_OFFSET, REG_UNDEF, REG_BAD, REG_AT_FP /* at FP + off (DRAP) */ };
 
 struct cfstate {
   uint8_t cfa; /* UNW_SP, UNW_FP, UNW_FP_DEREF, UNW_PLT or UNW_INVALID */
@@ -259,17 +259,19 @@ static struct unw_rule state_rule(const struct cfstate *s, bool signal) {
   if (s->cfa == UNW_INVALID || s->ra_how != REG_OFFSET || s->fp_how == REG_BAD ||
       s->fp_how == REG_UNDEF)
     return r;
+  /* gcc's DRAP saves the caller's FP at *(FP + n) (an expression) beside
+   * the CFA at *(FP + m): an FP_DEREF rule's fp_off is FP-relative, so
+   * neither goes with the other kind of slot. */
+  if (s->fp_how != REG_SAME && (s->fp_how == REG_AT_FP) != (s->cfa == UNW_FP_DEREF)) return r;
   if (s->cfa_off < INT32_MIN || s->cfa_off > INT32_MAX || s->ra_off < INT16_MIN + 1 ||
       s->ra_off > INT16_MAX || (s->ra_off & 7) ||
-      ((s->fp_how == REG_OFFSET || s->fp_how == REG_AT_FP) &&
-       (s->fp_off <= INT16_MIN || s->fp_off > INT16_MAX)))
+      (s->fp_how != REG_SAME && (s->fp_off <= INT16_MIN || s->fp_off > INT16_MAX)))
     return r;
   r.kind = s->cfa;
   r.plt_min = s->plt_min;
   r.cfa_off = (int32_t)s->cfa_off;
   r.ra_off = (int16_t)s->ra_off;
   r.fp_off = s->fp_how == REG_SAME ? UNW_FP_SAME : (int16_t)s->fp_off;
-  r.fp_at_fp = s->fp_how == REG_AT_FP;
   return r;
 }
 
@@ -445,12 +447,11 @@ static bool run_cfa(struct builder *b, const struct cie *ci, struct cur *c, stru
       reg = rd_uleb(c);
       uint64_t len = rd_uleb(c);
       if (c->bad || (uint64_t)(c->end - c->p) < len) return false;
-      /* gcc's realigned frame saves FP at FP + n ("breg6 n"): followed. */
+      /* "breg<FP> n" alone: the FP saved at FP + n (gcc's DRAP). */
       struct cur e = {c->p, c->p + len, false};
       int64_t n = 0;
       bool at_fp = op == CFA_expression && reg == ARCH_DWARF_FP && len >= 2 &&
-                   rd_bytes(&e, 1) == OP_breg0 + ARCH_DWARF_FP && ((n = rd_sleb(&e)), !e.bad) &&
-                   e.p == e.end;
+                   *e.p++ == OP_breg0 + ARCH_DWARF_FP && (n = rd_sleb(&e), !e.bad && e.p == e.end);
       c->p += len;
       set_reg(s, reg, at_fp ? REG_AT_FP : REG_BAD, n);
       continue;
