@@ -25,10 +25,12 @@
  *   - cold samples: the fraction with the whole stack is printed (a walk
  *     before the refresh takes frame-pointer steps, which frameless code
  *     breaks: {storm_c, grt._Truncated}); some must have it;
- *   - names: issue 11 wants storm_c named in samples taken while the
- *     library was loaded.  The profile is symbolized at grt_prof_stop from
- *     the objects loaded then, so an unloaded library has no mapping and
- *     no names: printed as a GAP, fatal with -DSTORM_REQUIRE_NAMES=1.
+ *   - names: storm_c is named in samples taken while the library was
+ *     loaded.  The collector names new samples' pcs after each drain
+ *     (pprof_writer_name_new, every 100 ms): at least nine in ten are
+ *     named (typically all but a few); samples taken after a cycle's last
+ *     drain, in a library unloaded before the next, stay unnamed (printed
+ *     as the gap).
  * Skipped without go.
  */
 #define _GNU_SOURCE
@@ -57,14 +59,8 @@
 #define COLD_NS ASAN_SCALED(4000000, 3000000)    /* thread CPU per goroutine, cold cycle */
 #define WARM_NS (20LL * 1000 * 1000)             /* and warm */
 #define GOROUTINES 2
-/* Issue 11 wants the library's frames named in samples taken while it was
- * loaded; the profile is symbolized at stop, after the last dlclose, so
- * they are not yet (printed as a GAP).  1: fail on it. */
 #ifndef STORM_COLD_SHOW /* 1: print cold samples without their whole stack too */
 #define STORM_COLD_SHOW 0
-#endif
-#ifndef STORM_REQUIRE_NAMES
-#define STORM_REQUIRE_NAMES 0
 #endif
 
 typedef uint64_t (*storm_fn)(uint64_t);
@@ -226,14 +222,11 @@ static int run(int argc, char **argv) {
   CHECK(in_c[0] >= want_cold && in_c[1] >= want_warm);
   CHECK(whole[1] == in_c[1]); /* a published table: every walk gets through */
   CHECK(whole[0] > 0);
-  if (named[0] + named[1] < in_c[0] + in_c[1]) {
-    /* The profile is symbolized at grt_prof_stop, from the objects loaded
-     * then: an object unloaded before has no mapping and no names. */
-    printf(
-        "GAP: %lld of %lld samples in storm_c are unnamed (no mapping for the unloaded library)\n",
-        (long long)(in_c[0] + in_c[1] - named[0] - named[1]), (long long)(in_c[0] + in_c[1]));
-    CHECK(!STORM_REQUIRE_NAMES);
-  }
+  /* Named at the collector's drains, while loaded: a cycle shorter than
+   * the time between two drains can leave some unnamed. */
+  printf("gap: %lld of %lld samples in storm_c unnamed (their cycle ended before a drain)\n",
+         (long long)(in_c[0] + in_c[1] - named[0] - named[1]), (long long)(in_c[0] + in_c[1]));
+  CHECK(10 * (named[0] + named[1]) >= 9 * (in_c[0] + in_c[1]));
   pprof_free(&r);
   grt_labels_release(label[0]);
   grt_labels_release(label[1]);

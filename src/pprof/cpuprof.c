@@ -45,6 +45,7 @@ static struct {
   pthread_t collector;
   struct note collector_stop;
   pprof_writer *w;
+  symbolizer *live_sym; /* names samples while their modules are loaded (NULL: none) */
   uint64_t lost;
   int64_t start_ns; /* CLOCK_MONOTONIC */
   int fd;
@@ -64,6 +65,9 @@ static void add_sample(void *ctx, uint32_t gen, uintptr_t *pcs, int n, uint64_t 
 
 static void drain_all(void) {
   if (!sampler_drain(add_sample, NULL, &prof.lost)) warn_fatal("grt: profiler ring corrupted");
+  /* A library unloaded before the write keeps the names it had: its pcs
+   * are named now (out of memory: at the write, if still loaded). */
+  if (prof.live_sym) pprof_writer_name_new(prof.w, prof.live_sym);
 }
 
 static void *collector_main(void *unused) {
@@ -130,6 +134,7 @@ static int start_locked(const grt_prof_config *cfg) {
     if (cfg->path) close(fd);
     return -ENOMEM;
   }
+  prof.live_sym = symbolize_open(); /* NULL: names only at the write */
   prof.fd = fd;
   prof.close_fd = cfg->path != NULL;
   prof.lost = 0;
@@ -152,6 +157,8 @@ static int start_locked(const grt_prof_config *cfg) {
     prof.running = false;
     pprof_writer_free(prof.w);
     prof.w = NULL;
+    if (prof.live_sym) symbolize_close(prof.live_sym);
+    prof.live_sym = NULL;
     if (cfg->path) close(fd);
     return -err;
   }
@@ -204,6 +211,8 @@ static int stop_locked(void) {
   if (sym) symbolize_close(sym);
   pprof_writer_free(prof.w);
   prof.w = NULL;
+  if (prof.live_sym) symbolize_close(prof.live_sym);
+  prof.live_sym = NULL;
   if (prof.close_fd && close(prof.fd) != 0 && err == 0) err = -errno;
   return err;
 }

@@ -51,6 +51,14 @@ struct sample {
   /* pcs, label pointers and label strings follow in the same block */
 };
 
+/* A pc's source lines, named while its module was loaded
+ * (pprof_writer_name_new): the strings are the writer's own copies. */
+struct named_pc {
+  uintptr_t pc;
+  int n;
+  struct symbolize_line lines[];
+};
+
 struct pprof_writer {
   int64_t period_ns, time_nanos;
   const char *types[2], *units[2]; /* the sample's values */
@@ -59,6 +67,10 @@ struct pprof_writer {
   struct sample **samples;
   size_t nsamples, samples_cap;
   struct hash_index index;
+  struct named_pc **named; /* pcs named early, each in one block */
+  size_t nnamed, named_cap;
+  struct hash_index named_ix;
+  size_t named_upto; /* samples[0..named_upto) had their pcs named */
 };
 
 /* What pprof_writer_add looks up: not yet copied. */
@@ -213,7 +225,68 @@ void pprof_writer_free(pprof_writer *w) {
     free(w->samples[i]);
   free(w->samples);
   free(w->index.slots);
+  for (size_t i = 0; i < w->nnamed; i++)
+    free(w->named[i]);
+  free(w->named);
+  hash_free(&w->named_ix);
   free(w);
+}
+
+/* ---- names taken while modules are loaded ---- */
+
+static uint32_t hash_pc(uintptr_t pc) {
+  return hash_fold(hash_fnv(HASH_FNV_INIT, &pc, sizeof pc));
+}
+
+static int named_eq(const void *ctx, uint32_t id, const void *key) {
+  return ((const pprof_writer *)ctx)->named[id]->pc == *(const uintptr_t *)key;
+}
+
+static const struct named_pc *named_find(const pprof_writer *w, uintptr_t pc) {
+  int64_t id = hash_find(&w->named_ix, hash_pc(pc), named_eq, w, &pc);
+  return id >= 0 ? w->named[id] : NULL;
+}
+
+/* Copies pc's lines into one block (so one free releases it). */
+static struct named_pc *named_copy(uintptr_t pc, const struct symbolize_line *lines, int n) {
+  size_t size = sizeof(struct named_pc) + (size_t)n * sizeof *lines;
+  for (int i = 0; i < n; i++)
+    size += strlen(lines[i].function) + strlen(lines[i].file) + 2;
+  struct named_pc *np = malloc(size);
+  if (!np) return NULL;
+  np->pc = pc;
+  np->n = n;
+  char *str = (char *)(np->lines + n);
+  for (int i = 0; i < n; i++) {
+    size_t a = strlen(lines[i].function) + 1, b = strlen(lines[i].file) + 1;
+    memcpy(str, lines[i].function, a);
+    memcpy(str + a, lines[i].file, b);
+    np->lines[i] = (struct symbolize_line){str, str + a, lines[i].line};
+    str += a + b;
+  }
+  return np;
+}
+
+int pprof_writer_name_new(pprof_writer *w, symbolizer *s) {
+  struct symbolize_line lines[MAX_LINES];
+  for (; w->named_upto < w->nsamples; w->named_upto++) {
+    const struct sample *smp = w->samples[w->named_upto];
+    for (int i = 0; i < smp->npcs; i++) {
+      uintptr_t pc = smp->pcs[i];
+      if (pc < PROF_PC_PSEUDO_LIMIT || named_find(w, pc)) continue;
+      int n = symbolize_pc(s, pc, lines, MAX_LINES);
+      if (n <= 0 || (n == 1 && strcmp(lines[0].function, "?") == 0)) continue; /* at write */
+      struct named_pc *np = named_copy(pc, lines, n);
+      if (!np || hash_reserve(&w->named_ix) ||
+          buf_grow(&w->named, &w->named_cap, w->nnamed + 1, sizeof *w->named)) {
+        free(np);
+        return -ENOMEM;
+      }
+      w->named[w->nnamed] = np;
+      hash_put(&w->named_ix, hash_pc(pc), (uint32_t)w->nnamed++);
+    }
+  }
+  return 0;
 }
 
 /* ---- protobuf encoding into a buffer ---- */
@@ -552,7 +625,10 @@ static int write_locations(struct enc *e) {
       uint64_t map = mapping_of(e, pc);
       pb_uint64(&e->pb, LOCATION_MAPPING_ID, map);
       pb_uint64(&e->pb, LOCATION_ADDRESS, pc);
-      int n = e->s ? symbolize_pc(e->s, pc, lines, MAX_LINES) : 0;
+      /* Named while its module was loaded, or now. */
+      const struct named_pc *np = named_find(e->w, pc);
+      int n = np ? np->n : e->s ? symbolize_pc(e->s, pc, lines, MAX_LINES) : 0;
+      if (np) memcpy(lines, np->lines, (size_t)n * sizeof *lines);
       /* An unknown address gets no Line at all, only its address and
        * mapping: pprof then shows the address (or "[libfoo.so]") instead of
        * lumping every unknown pc into one "?", and can still symbolize it

@@ -57,6 +57,13 @@ int pprof_writer_add_id(pprof_writer *w, const uintptr_t *pcs, int npcs, const c
                         int64_t v0, int64_t v1, uint32_t *id);
 void pprof_writer_bump(pprof_writer *w, uint32_t id, int64_t v0, int64_t v1);
 
+/* Names the addresses of the samples added since the last call with s,
+ * now, while their modules are loaded: a library unloaded before the
+ * profile is written keeps its names (the collector calls it after each
+ * drain).  Addresses s cannot name now are left for the write.  0 or
+ * -ENOMEM. */
+int pprof_writer_name_new(pprof_writer *w, symbolizer *s);
+
 /* Symbolizes every address with s (NULL: addresses only, no functions),
  * adds s's mappings, and writes the gzipped profile to fd with the given
  * duration.  0, or -errno. */

@@ -625,7 +625,6 @@ int symbolize_pc(symbolizer *s, uintptr_t pc, struct symbolize_line *lines, int 
 
 /* ---- frame state at an interrupted instruction ---- */
 
-
 /* ---- mappings ---- */
 
 struct build_id_call {
