@@ -1762,10 +1762,8 @@ void grt_unlock_thread(void) {
 }
 
 int grt_read_stats(grt_stats *st) {
-  /* A grt call like any other: a caller whose P was handed off while it
-   * computed gets one back first, so it never counts itself as running
-   * without one. */
-  RT_ENTER();
+  /* No RT_ENTER: stats are read as they are; a caller whose P was handed
+   * off counts itself as running without one (live_handoff_state). */
   if (!st) {
     warn_line("grt: grt_read_stats: st is NULL");
     return -EINVAL;
