@@ -1196,17 +1196,19 @@ static void park_m(struct g *gp) {
  *
  * findrunnable would pick runnext first except on the fairness ticks
  * (every 61st schedtick takes the global queue first, another the local
- * queue's head), when a callback waits for a P, and when a timer is due:
- * those take the full path.  For timers, the fast path compares every P's
- * earliest deadline with sysmon's coarse clock (a load, not a clock read),
- * with PARK_TIMER_SLACK_NS to spare for the clock's lag (sysmon refreshes
- * it about every millisecond while a P runs): a timer within that of its
- * deadline sends every park through findrunnable, which reads the clock. */
+ * queue's head) when those queues hold a G, when a callback waits for a
+ * P, and when a timer is due: those take the full path.  For timers, the
+ * fast path compares every P's earliest deadline with sysmon's coarse
+ * clock (a load, not a clock read), with PARK_TIMER_SLACK_NS to spare for
+ * the clock's lag (sysmon refreshes it about every millisecond while a P
+ * runs): a timer within that of its deadline sends every park through
+ * findrunnable, which reads the clock.  So that a late sysmon cannot hold
+ * a timer up for long, the global queue's tick also takes the full path
+ * whenever any P has a timer. */
 #define PARK_TIMER_SLACK_NS 2000000
 
-static inline bool timers_due_soon(void) {
-  int64_t now = atomic_load_explicit(&sched.coarse_now, memory_order_relaxed);
-  int64_t horizon = now ? now + PARK_TIMER_SLACK_NS : INT64_MAX; /* 0: sysmon not yet run */
+/* Is a timer on any P due by horizon (INT64_MAX: is there any timer)? */
+static inline bool timers_due_by(int64_t horizon) {
   for (int i = 0; i < sched.nprocs; i++) {
     int64_t w = atomic_load_explicit(&sched.allp[i]->timer0when, memory_order_relaxed);
     if (w != 0 && w <= horizon) return true;
@@ -1223,11 +1225,21 @@ static inline bool timers_due_soon(void) {
 static inline struct g *park_next(struct m *mp, bool (*commit)(struct g *, void *)) {
   struct p *pp = mp->p;
   if (commit != sched_unlock_commit || !pp || mp->lockedg) return NULL;
-  uint32_t tick = pp->schedtick % 61;
-  if (tick == 0 || tick == 31) return NULL;
   if (atomic_load_explicit(&sched.cbq.size, memory_order_relaxed) > 0) return NULL;
   struct g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
-  if (!next || timers_due_soon()) return NULL;
+  if (!next) return NULL;
+  int64_t now = atomic_load_explicit(&sched.coarse_now, memory_order_relaxed);
+  int64_t horizon = now ? now + PARK_TIMER_SLACK_NS : INT64_MAX; /* 0: sysmon not yet run */
+  uint32_t tick = pp->schedtick % 61;
+  if (tick == 0) { /* the global queue's turn; and every timer gets a look at the clock */
+    if (atomic_load_explicit(&sched.runq.size, memory_order_relaxed) > 0) return NULL;
+    horizon = INT64_MAX;
+  } else if (tick == 31) { /* the local queue head's turn */
+    if (atomic_load_explicit(&pp->runqhead, memory_order_relaxed) !=
+        atomic_load_explicit(&pp->runqtail, memory_order_relaxed))
+      return NULL;
+  }
+  if (timers_due_by(horizon)) return NULL;
   /* Ours once taken: thieves take runnext only by the same CAS, and only
    * from another P, so with one P a store does. */
   if (sched.nprocs == 1)
