@@ -19,7 +19,7 @@
 int main(void) {
   const grt_code_range *r;
   int n = grt_switch_ranges(&r);
-  CHECK(n >= 6);
+  CHECK(n >= 7);
   Dl_info info;
   CHECK(dladdr((void *)grt_switch_ranges, &info) && info.dli_fname);
   uintptr_t base = (uintptr_t)info.dli_fbase;
@@ -46,8 +46,9 @@ int main(void) {
     }
     if (strncmp(name, "sched_", 6) == 0 && (type == 't' || type == 'T') &&
         (strcmp(name, "sched_gogo") == 0 || strcmp(name, "sched_mcall") == 0 ||
-         strcmp(name, "sched_systemstack") == 0 || strcmp(name, "sched_goentry") == 0 ||
-         strcmp(name, "sched_extcall_tramp") == 0 || strcmp(name, "sched_callback_tramp") == 0))
+         strcmp(name, "sched_switch") == 0 || strcmp(name, "sched_systemstack") == 0 ||
+         strcmp(name, "sched_goentry") == 0 || strcmp(name, "sched_extcall_tramp") == 0 ||
+         strcmp(name, "sched_callback_tramp") == 0))
       asm_syms++;
   }
   CHECK(pclose(p) == 0);

@@ -22,11 +22,10 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct tim
   return syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val, ts, NULL, 0);
 }
 
-void rt_lock_acquire(rt_lock *l) {
+/* rt_lock_acquire (lock.h) found the lock taken: spin a little, then
+ * sleep on the futex. */
+void rt_lock_acquire_slow(rt_lock *l) {
   uint32_t c = 0;
-  if (atomic_compare_exchange_strong_explicit(&l->v, &c, 1, memory_order_acquire,
-                                              memory_order_relaxed))
-    return;
   for (int spin = 0; spin < 64; spin++) {
     c = 0;
     if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
@@ -42,9 +41,9 @@ void rt_lock_acquire(rt_lock *l) {
   }
 }
 
-void rt_lock_release(rt_lock *l) {
-  if (atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2)
-    futex(&l->v, FUTEX_WAKE, 1, NULL);
+/* rt_lock_release (lock.h) saw sleepers: wake one. */
+void rt_lock_wake(rt_lock *l) {
+  futex(&l->v, FUTEX_WAKE, 1, NULL);
 }
 
 int64_t nanotime(void) {

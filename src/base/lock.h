@@ -22,8 +22,22 @@ typedef struct rt_lock_word {
   _Atomic uint32_t v;
 } rt_lock;
 
-void rt_lock_acquire(rt_lock *l);
-void rt_lock_release(rt_lock *l);
+/* The uncontended cases inline (one CAS, one exchange: every channel
+ * operation takes a lock); lock.c has the rest. */
+void rt_lock_acquire_slow(rt_lock *l);
+void rt_lock_wake(rt_lock *l);
+static inline void rt_lock_acquire(rt_lock *l) {
+  uint32_t c = 0;
+  if (__builtin_expect(atomic_compare_exchange_strong_explicit(&l->v, &c, 1, memory_order_acquire,
+                                                               memory_order_relaxed),
+                       1))
+    return;
+  rt_lock_acquire_slow(l);
+}
+static inline void rt_lock_release(rt_lock *l) {
+  if (__builtin_expect(atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2, 0))
+    rt_lock_wake(l);
+}
 void note_sleep(struct note *n, int64_t deadline_ns); /* deadline 0: forever */
 void note_wakeup(struct note *n);
 void note_clear(struct note *n);

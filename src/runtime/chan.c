@@ -79,7 +79,7 @@ static void waitq_remove(struct waitq *q, struct sudog *sg) {
 
 /* Pops the first sudog whose G can still be woken (a select's G can only
  * be woken once). */
-static struct sudog *waitq_pop(struct waitq *q) {
+static inline __attribute__((always_inline)) struct sudog *waitq_pop(struct waitq *q) {
   for (;;) {
     struct sudog *sg = q->first;
     if (!sg) return NULL;

@@ -126,7 +126,7 @@ struct m {
   bool spinning;                          /* looking for work while holding a P */
   bool idle;                              /* on sched.midle (under sched.lock) */
   uint64_t rand;                          /* per-M random state (steal order, select order) */
-  bool (*waitcommit)(struct g *, void *); /* park: run on g0 after the switch */
+  bool (*waitcommit)(struct g *, void *); /* park: run after the switch (g0, or the next G) */
   void *waitarg;
   void *gsignal; /* sigaltstack for signal handlers */
   size_t gsignal_size;
@@ -212,6 +212,9 @@ struct p {
  * __asan_handle_no_return between start and finish of a fiber switch. */
 void sched_gogo(struct g *gp);
 void sched_mcall(void (*fn)(struct g *));
+/* G to G without g0: saves from, calls post(from) on to's stack, resumes
+ * to (which has run before).  The caller sets to->m and m->curg first. */
+void sched_switch(struct g *from, struct g *to, void (*post)(struct g *));
 void sched_systemstack(void (*fn)(void *), void *arg);
 void sched_goentry(void);
 /* Publishes rec (after storing the G's SP in rec->sp), switches to g0 at

@@ -402,13 +402,28 @@ static bool runq_put_slow(struct p *pp, struct g *gp, uint32_t head, uint32_t ta
   return true;
 }
 
+static void runq_put_tail(struct p *pp, struct g *gp);
+
 /* Puts gp on pp's queue; with next, in runnext (kicking the old one out). */
-static void runq_put(struct p *pp, struct g *gp, bool next) {
+static inline void runq_put(struct p *pp, struct g *gp, bool next) {
   if (next) {
-    struct g *old = atomic_exchange(&pp->runnext, gp);
+    /* Only pp's own M fills its runnext, and thieves only empty it: when
+     * it is empty, it stays so but for us, and a store does (as the tail
+     * below, it publishes gp with release order). */
+    struct g *old = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+    if (old == NULL) {
+      atomic_store_explicit(&pp->runnext, gp, memory_order_release);
+      return;
+    }
+    old = atomic_exchange(&pp->runnext, gp);
     if (old == NULL) return;
     gp = old;
   }
+  runq_put_tail(pp, gp);
+}
+
+/* Puts gp at the tail of pp's queue. */
+static void runq_put_tail(struct p *pp, struct g *gp) {
   for (;;) {
     uint32_t head = atomic_load_explicit(&pp->runqhead, memory_order_acquire);
     uint32_t tail = atomic_load_explicit(&pp->runqtail, memory_order_relaxed);
@@ -714,9 +729,15 @@ static void startm(struct p *pp, bool spinning) {
   }
 }
 
+static void wakep_idle(void);
+
 /* Called when a G becomes runnable: make sure some M will look for it. */
-static void wakep(void) {
+static inline void wakep(void) {
   if (atomic_load(&sched.npidle) == 0) return;
+  wakep_idle();
+}
+
+static void wakep_idle(void) {
   int32_t zero = 0;
   if (atomic_load(&sched.nmspinning) != 0 ||
       !atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1))
@@ -1045,24 +1066,33 @@ static inline void g_count_switch(struct g *gp) {
   atomic_thread_fence(memory_order_release);
 }
 
-static void execute(struct m *mp, struct g *gp) __attribute__((noreturn));
-static void execute(struct m *mp, struct g *gp) {
+/* gp is about to run on mp (execute, and sched_park's direct switch).
+ * Order for the profiler: m->curg and gp->m are set before the switch
+ * writes TLS g, so whenever TLS g == gp, gp == m->curg. */
+static inline void g_start(struct m *mp, struct g *gp) {
   struct p *pp = mp->p;
-  /* Order for the profiler: m->curg and gp->m are set before sched_gogo
-   * writes TLS g, so whenever TLS g == gp, gp == m->curg. */
   gp->m = mp;
   mp->curg = gp;
   atomic_store_explicit(&gp->status, G_RUNNING, memory_order_relaxed);
   __atomic_store_n(&pp->schedtick, pp->schedtick + 1, __ATOMIC_RELAXED); /* sysmon reads it */
   p_count(&pp->ran);
   g_count_switch(gp);
-  asan_switch_begin(&mp->asan_fake_g0, gp);
-  /* Last, after every use of the P: from here sysmon may take the P if
-   * gp resumes straight into its own code (resume_mark 0). */
+}
+
+/* Last, after every use of the P: from here sysmon may take the P if gp
+ * resumes straight into its own code (resume_mark 0). */
+static inline void g_set_resume_mark(struct m *mp, struct g *gp) {
   uint32_t mark = gp->resume_mark;
   gp->resume_mark = 1;
   atomic_signal_fence(memory_order_seq_cst);
   atomic_store_explicit(&mp->in_runtime, mark, memory_order_relaxed);
+}
+
+static void execute(struct m *mp, struct g *gp) __attribute__((noreturn));
+static void execute(struct m *mp, struct g *gp) {
+  g_start(mp, gp);
+  asan_switch_begin(&mp->asan_fake_g0, gp);
+  g_set_resume_mark(mp, gp);
   sched_gogo(gp);
   __builtin_unreachable();
 }
@@ -1188,6 +1218,86 @@ static void park_m(struct g *gp) {
   schedule();
 }
 
+/* ---- the direct switch: a park straight into runnext --------------------
+ * A park whose P would run its runnext G next (a ping-pong over unbuffered
+ * channels: each side readies the other, then parks) switches to that G
+ * directly (sched_switch), without g0's schedule and findrunnable.  The
+ * second half (park_switched) runs on the next G's stack, once the parked
+ * G's stack is out of use, and does what park_m does on g0: detach the G,
+ * then run the commit that lets its wakers in.
+ *
+ * findrunnable would pick runnext first except on the fairness ticks
+ * (every 61st schedtick takes the global queue first, another the local
+ * queue's head) when those queues hold a G, when a callback waits for a
+ * P, and when a timer is due: those take the full path.  For timers, the
+ * fast path compares every P's earliest deadline with sysmon's coarse
+ * clock (a load, not a clock read), with PARK_TIMER_SLACK_NS to spare for
+ * the clock's lag (sysmon refreshes it about every millisecond while a P
+ * runs): a timer within that of its deadline sends every park through
+ * findrunnable, which reads the clock.  So that a late sysmon cannot hold
+ * a timer up for long, the global queue's tick also takes the full path
+ * whenever any P has a timer. */
+#define PARK_TIMER_SLACK_NS 2000000
+
+/* Is a timer on any P due by horizon (INT64_MAX: is there any timer)? */
+static inline bool timers_due_by(int64_t horizon) {
+  for (int i = 0; i < sched.nprocs; i++) {
+    int64_t w = atomic_load_explicit(&sched.allp[i]->timer0when, memory_order_relaxed);
+    if (w != 0 && w <= horizon) return true;
+  }
+  return false;
+}
+
+/* The G a park can switch to directly, taken from runnext; NULL: go
+ * through g0.  Only when the commit is an unlock (channels, mutexes, wait
+ * groups...): it runs on the next G's stack, below where that G parked, so
+ * it must need next to no stack (a sleep's commit may allocate).  Not for
+ * a wired G or M (they hand Ps around: schedule), nor a G that has never
+ * run (sched_switch resumes into a frame). */
+static inline struct g *park_next(struct m *mp, bool (*commit)(struct g *, void *)) {
+  struct p *pp = mp->p;
+  if (commit != sched_unlock_commit || !pp || mp->lockedg) return NULL;
+  if (atomic_load_explicit(&sched.cbq.size, memory_order_relaxed) > 0) return NULL;
+  struct g *next = atomic_load_explicit(&pp->runnext, memory_order_relaxed);
+  if (!next) return NULL;
+  int64_t now = atomic_load_explicit(&sched.coarse_now, memory_order_relaxed);
+  int64_t horizon = now ? now + PARK_TIMER_SLACK_NS : INT64_MAX; /* 0: sysmon not yet run */
+  uint32_t tick = pp->schedtick % 61;
+  if (tick == 0) { /* the global queue's turn; and every timer gets a look at the clock */
+    if (atomic_load_explicit(&sched.runq.size, memory_order_relaxed) > 0) return NULL;
+    horizon = INT64_MAX;
+  } else if (tick == 31) { /* the local queue head's turn */
+    if (atomic_load_explicit(&pp->runqhead, memory_order_relaxed) !=
+        atomic_load_explicit(&pp->runqtail, memory_order_relaxed))
+      return NULL;
+  }
+  if (timers_due_by(horizon)) return NULL;
+  /* Ours once taken: thieves take runnext only by the same CAS, and only
+   * from another P, so with one P a store does. */
+  if (sched.nprocs == 1)
+    atomic_store_explicit(&pp->runnext, NULL, memory_order_relaxed);
+  else if (!atomic_compare_exchange_strong(&pp->runnext, &next, NULL))
+    return NULL;
+  if (next->lockedm || next->ctx.pc == (uintptr_t)sched_goentry) {
+    atomic_store(&pp->runnext, next); /* only this P's M fills its runnext */
+    return NULL;
+  }
+  return next;
+}
+
+/* On the next G's stack, called by sched_switch: park_m's work for gp,
+ * whose commit is sched_unlock_commit (park_next). */
+static void park_switched(struct g *gp) {
+  struct m *mp = gp->m;
+  check_stack(gp);
+  g_count_switch(gp);
+  atomic_store_explicit(&gp->status, G_WAITING, memory_order_relaxed);
+  gp->m = NULL; /* before the commit: from there a waker may resume gp */
+  mp->waitcommit = NULL;
+  rt_lock_release(mp->waitarg);
+  g_set_resume_mark(mp, mp->curg);
+}
+
 void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reason) {
   struct g *gp = getcurg();
   struct m *mp = gp->m;
@@ -1199,8 +1309,17 @@ void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reaso
    * from this goroutine's own stack once it runs again. */
   int64_t t0 = atomic_load_explicit(&sched_contention_watch, memory_order_relaxed) ? nanotime() : 0;
   gp->blockstart = t0; /* 0: this park is not timed */
-  asan_switch_begin(&gp->asan_fake, mp->g0);
-  sched_mcall(park_m);
+  struct g *next = park_next(mp, commit);
+  if (next) {
+    /* From here until the switch writes TLS g, m->curg is next, so this
+     * thread's samples are row 7 of the decision table (grt._System). */
+    g_start(mp, next);
+    asan_switch_begin(&gp->asan_fake, next);
+    sched_switch(gp, next, park_switched);
+  } else {
+    asan_switch_begin(&gp->asan_fake, mp->g0);
+    sched_mcall(park_m);
+  }
   fiber_end(gp->asan_fake);
   if (t0 && sched.hooks.blocked) sched.hooks.blocked(reason, nanotime() - t0);
   KEEP_FRAME();
@@ -1212,18 +1331,26 @@ bool sched_unlock_commit(struct g *gp, void *lock) {
   return true;
 }
 
+static inline void ready(struct g *gp, bool next);
+
 void sched_ready(struct g *gp) {
-  sched_ready_next(gp, true);
+  ready(gp, true);
 }
 
 void sched_ready_next(struct g *gp, bool next) {
+  ready(gp, next);
+}
+
+static void __attribute__((noreturn, cold, noinline)) ready_not_waiting(struct g *gp, uint32_t st) {
+  char msg[96];
+  snprintf(msg, sizeof msg, "sched_ready: goroutine %llu is not waiting (status %u)",
+           (unsigned long long)gp->id, st);
+  warn_fatal(msg);
+}
+
+static inline void ready(struct g *gp, bool next) {
   uint32_t st = atomic_load_explicit(&gp->status, memory_order_relaxed);
-  if (st != G_WAITING) {
-    char msg[96];
-    snprintf(msg, sizeof msg, "sched_ready: goroutine %llu is not waiting (status %u)",
-             (unsigned long long)gp->id, st);
-    warn_fatal(msg);
-  }
+  if (st != G_WAITING) ready_not_waiting(gp, st);
   atomic_store_explicit(&gp->status, G_RUNNABLE, memory_order_relaxed);
   struct p *pp = currentp();
   if (pp) {
@@ -1799,16 +1926,17 @@ int grt_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
   return 0;
 }
 
-extern char sched_gogo_end[], sched_mcall_end[], sched_systemstack_end[], sched_goentry_end[],
-    sched_extcall_tramp_end[], sched_callback_tramp_end[];
+extern char sched_gogo_end[], sched_mcall_end[], sched_switch_end[], sched_systemstack_end[],
+    sched_goentry_end[], sched_extcall_tramp_end[], sched_callback_tramp_end[];
 
 int grt_switch_ranges(const grt_code_range **ranges) {
-  static grt_code_range table[6];
+  static grt_code_range table[7];
   static _Atomic int ready;
   if (!atomic_load_explicit(&ready, memory_order_acquire)) {
-    grt_code_range t[6] = {
+    grt_code_range t[7] = {
         {"sched_gogo", (uintptr_t)sched_gogo, (uintptr_t)sched_gogo_end},
         {"sched_mcall", (uintptr_t)sched_mcall, (uintptr_t)sched_mcall_end},
+        {"sched_switch", (uintptr_t)sched_switch, (uintptr_t)sched_switch_end},
         {"sched_systemstack", (uintptr_t)sched_systemstack, (uintptr_t)sched_systemstack_end},
         {"sched_goentry", (uintptr_t)sched_goentry, (uintptr_t)sched_goentry_end},
         {"sched_extcall_tramp", (uintptr_t)sched_extcall_tramp, (uintptr_t)sched_extcall_tramp_end},
@@ -1819,7 +1947,7 @@ int grt_switch_ranges(const grt_code_range **ranges) {
     atomic_store_explicit(&ready, 1, memory_order_release);
   }
   if (ranges) *ranges = table;
-  return 6;
+  return 7;
 }
 
 /* ---- foreign code: the blocking-call handoff, callbacks, extra Ms ---------

@@ -89,6 +89,81 @@ sched_mcall_end:
         .hidden sched_mcall_end
 
 /*
+ * void sched_switch(struct g *from, struct g *to, void (*post)(struct g *))
+ * -- from one G straight to another, without g0 (a park whose successor is
+ * this P's runnext: sched.c, sched_park).  Saves from, the running G, as
+ * sched_mcall does; moves to to's stack; calls post(from) there; then
+ * resumes to as sched_gogo does.  post runs once from's stack is no longer
+ * in use, where a park's commit on g0 would run (it releases the lock a
+ * waker needs to find from).  Its frame sits on a frame built below to's
+ * saved SP that reads as a call from to's saved pc with to's saved FP, so
+ * a walk from inside post goes on through to's own frames to its entry,
+ * as any goroutine's does.  The caller has set to->m and m->curg = to (so
+ * TLS g == m->curg once TLS g is to).  to must have run before: its saved
+ * pc returns into a frame (not sched_goentry's fresh start).
+ *
+ * to resumes by a `ret`, not a jump: it popped the return address that
+ * the frame below holds (to's saved pc), and when to parked at the same
+ * call site as from (a ping-pong), the return-stack predicts it, and the
+ * return from the caller after it.
+ */
+        .globl  sched_switch
+        .hidden sched_switch
+        .type   sched_switch, @function
+        .p2align 4
+sched_switch:
+        .cfi_startproc
+        movq    (%rsp), %rax                   /* save from as if we had returned */
+        movq    %rax, GCTX_PC(%rdi)
+        leaq    8(%rsp), %rax
+        movq    %rax, GCTX_SP(%rdi)
+        movq    %rbp, GCTX_FP(%rdi)
+        movq    %rbx, GCTX_RBX(%rdi)
+        movq    %r12, GCTX_R12(%rdi)
+        movq    %r13, GCTX_R13(%rdi)
+        movq    %r14, GCTX_R14(%rdi)
+        movq    %r15, GCTX_R15(%rdi)
+        movq    %rsi, %rbx                     /* rbx = to, kept across post */
+        movq    GCTX_SP(%rsi), %rax            /* rax = to's SP (16-aligned) */
+        movq    GCTX_PC(%rsi), %rcx
+        movq    %rcx, -8(%rax)                 /* a frame below it: to's pc ... */
+        movq    GCTX_FP(%rsi), %rcx
+        movq    %rcx, -16(%rax)                /* ... and to's FP */
+        movq    grt_tls_g@gottpoff(%rip), %rcx
+        movq    %rsi, %fs:(%rcx)               /* 1. TLS g = to */
+        leaq    -16(%rax), %rbp                /* 2. FP = that frame */
+        movq    %rbp, %rsp                     /* 3. SP = to's stack, 16-aligned */
+        .cfi_def_cfa rbp, 16                   /* a frame called from to's pc; */
+        .cfi_offset rbp, -16                   /* to's other callee-saved registers */
+        .cfi_undefined rbx                     /* are in its context, not in them */
+        .cfi_undefined r12
+        .cfi_undefined r13
+        .cfi_undefined r14
+        .cfi_undefined r15
+        call    *%rdx                          /* 4. PC: post(from), on to's stack */
+        movq    GCTX_R12(%rbx), %r12           /* resume to (TLS g is to already) */
+        movq    GCTX_R13(%rbx), %r13
+        movq    GCTX_R14(%rbx), %r14
+        movq    GCTX_R15(%rbx), %r15
+        movq    GCTX_FP(%rbx), %rbp            /* 2. FP */
+        .cfi_def_cfa rsp, 16
+        .cfi_same_value rbp
+        movq    GCTX_RBX(%rbx), %rbx
+        .cfi_same_value rbx
+        .cfi_same_value r12
+        .cfi_same_value r13
+        .cfi_same_value r14
+        .cfi_same_value r15
+        addq    $8, %rsp                       /* 3. SP: to's pc on top */
+        .cfi_def_cfa rsp, 8
+        ret                                    /* 4. PC, last: pops it; SP = to's SP */
+        .cfi_endproc
+sched_switch_end:
+        .size   sched_switch, .-sched_switch
+        .globl  sched_switch_end
+        .hidden sched_switch_end
+
+/*
  * void sched_systemstack(void (*fn)(void *), void *arg)  -- run fn(arg) on
  * g0 and come back.  On g0 already, it is a plain call.
  */
