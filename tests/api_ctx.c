@@ -96,7 +96,7 @@ static int run(int argc, char **argv) {
   grt_ctx *d = grt_ctx_with_timeout(bg, 40 * MS);
   int64_t dl = 0;
   CHECK(d && grt_ctx_deadline(d, &dl) == 1 && dl >= t0 + 40 * MS && dl < t0 + 1000 * MS);
-  grt_ctx *dc = grt_ctx_with_cancel(d);               /* inherits the deadline */
+  grt_ctx *dc = grt_ctx_with_cancel(d);                /* inherits the deadline */
   grt_ctx *dlate = grt_ctx_with_timeout(d, 5000 * MS); /* the parent's comes first */
   int64_t dl2 = 0, dl3 = 0;
   CHECK(dc && grt_ctx_deadline(dc, &dl2) == 1 && dl2 == dl);

@@ -57,7 +57,7 @@ static void round_of(grt_ctx *root, int err) {
   }
   while (atomic_load(&parked) < N)
     grt_sleep(MS);
-  grt_sleep(20 * MS); /* let the last ones reach their park */
+  grt_sleep(20 * MS);      /* let the last ones reach their park */
   if (err == -ECANCELED) { /* (a deadline may have passed already on a slow machine) */
     CHECK(atomic_load(&woke) == 0);
     CHECK(grt_ctx_cancel(root) == 1);
