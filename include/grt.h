@@ -43,7 +43,7 @@
  *     the first time: grt_go, grt_callback, grt_read, grt_write,
  *     grt_close, grt_accept, grt_listen_tcp, grt_connect_tcp, grt_wait_fd,
  *     grt_listen_addr, grt_connect_addr, grt_accept_addr, grt_sendto,
- *     grt_recvfrom, grt_dump,
+ *     grt_recvfrom, their _ctx forms, grt_dump,
  *     grt_prof_start, grt_read_stats.  (grt_pprof_serve still starts a
  *     server there, whose profile and goroutine pages are refused.)
  *     Channel calls act as outside a goroutine (send, recv and select:
