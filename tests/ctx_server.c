@@ -135,6 +135,31 @@ static void client(void *arg) {
   grt_wg_done(&clients);
 }
 
+struct wg_closer {
+  grt_wg *wg;
+  grt_chan *c;
+};
+static void wg_closer(void *arg) {
+  struct wg_closer *w = arg;
+  grt_wg_wait(w->wg);
+  grt_chan_close(w->c);
+}
+
+/* grt_wg_wait, but a wait group still not done after 10 s fails the test
+ * (a goroutine the shutdown did not end) instead of hanging it. */
+static void wg_wait_bounded(grt_wg *wg, const char *what) {
+  struct wg_closer w = {wg, grt_chan_make(0, 0)};
+  grt_chan *after = grt_after(10000 * MS);
+  CHECK(w.c && after && grt_go(wg_closer, &w) == 0);
+  grt_select_case cs[2] = {{.chan = w.c, .dir = GRT_RECV}, {.chan = after, .dir = GRT_RECV}};
+  if (grt_select(cs, 2, 1) != 0) {
+    printf("%s did not end within 10 s\n", what);
+    exit(1);
+  }
+  grt_chan_release(after); /* its timer frees itself when it fires */
+  grt_chan_release(w.c);
+}
+
 static uint64_t live_goroutines(void) {
   grt_stats st;
   CHECK(grt_read_stats(&st) == 0);
@@ -164,7 +189,7 @@ static int run(int argc, char **argv) {
   grt_wg_add(&clients, CLIENTS);
   for (int i = 0; i < CLIENTS; i++)
     CHECK(grt_go(client, NULL) == 0);
-  grt_wg_wait(&clients);
+  wg_wait_bounded(&clients, "the clients");
   printf("%d requests in %.2f s: %d answered timeout (%d ok), %d jobs abandoned by workers\n",
          REQUESTS, (grt_nanotime() - t0) / 1e9, atomic_load(&client_timeouts),
          atomic_load(&answered_ok), atomic_load(&abandoned));
@@ -174,9 +199,9 @@ static int run(int argc, char **argv) {
 
   /* Graceful shutdown. */
   grt_ctx_cancel(server);
-  grt_wg_wait(&handlers);
+  wg_wait_bounded(&handlers, "the listener and the handlers");
   grt_chan_close(jobs);
-  grt_wg_wait(&workers);
+  wg_wait_bounded(&workers, "the worker pool");
   grt_ctx_free(server);
   grt_chan_release(jobs);
   uint64_t after = live_goroutines();
