@@ -508,7 +508,10 @@ GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
  * -ETIMEDOUT (grt_write: the count, if some bytes went out).  A context
  * already done fails the call at once, before any I/O.  A NULL ctx is
  * -EINVAL with one line.  Outside a goroutine the thread polls the fd in
- * slices of at most 10 ms, checking the context between them. */
+ * slices of at most 10 ms, checking the context between them.
+ * grt_connect_tcp_ctx resolves the host first (getaddrinfo, as external
+ * code), which the context does not interrupt; the connects it tries
+ * then share the context, and none is tried once it is done. */
 GRT_API ssize_t grt_read_ctx(int fd, void *buf, size_t n, grt_ctx *ctx);
 GRT_API ssize_t grt_write_ctx(int fd, const void *buf, size_t n, grt_ctx *ctx);
 GRT_API int grt_accept_ctx(int lfd, grt_ctx *ctx);                         /* fd or -errno */
