@@ -121,8 +121,9 @@ static void destroy(struct grt_ctx *c) {
   free(c);
 }
 
-/* Drops one reference; the last frees c, which is done by then (see
- * release_ref for a live one). */
+/* Drops one reference (the timer's or finish()'s); the last frees c, which
+ * is done by then: a live context loses its users' last reference only in
+ * grt_ctx_release, which cancels it first. */
 static void unref(struct grt_ctx *c) {
   rt_lock_acquire(&ctx_lock);
   bool last = --c->refs == 0;
