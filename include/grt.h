@@ -300,6 +300,12 @@ GRT_API int grt_ctx_deadline(grt_ctx *c, int64_t *deadline_ns);
 GRT_API grt_ctx *grt_ctx_retain(grt_ctx *c);
 GRT_API void grt_ctx_release(grt_ctx *c);
 GRT_API void grt_ctx_free(grt_ctx *c);
+/* grt_sleep that ctx may end early: 0 after the full ns, or the context's
+ * error (-ECANCELED, -ETIMEDOUT) when it is done first (or already: then
+ * it does not sleep); -EINVAL (and one line) for a NULL ctx.  A pending
+ * sleep costs a timer-heap slot, as grt_sleep's.  Outside a goroutine the
+ * thread sleeps in slices of at most 10 ms, checking the context. */
+GRT_API int grt_sleep_ctx(int64_t ns, grt_ctx *ctx);
 
 /* ---- Synchronization ---------------------------------------------------- */
 

@@ -4,8 +4,8 @@
  * ready or the context is done, and then returns the context's error.
  * For each of grt_read_ctx, grt_write_ctx, grt_wait_fd_ctx, grt_accept_ctx,
  * grt_accept_addr_ctx, grt_connect_tcp_ctx, grt_connect_addr_ctx,
- * grt_sendto_ctx, grt_recvfrom_ctx, grt_mutex_lock_ctx and
- * grt_sem_acquire_ctx, set up so that the call must wait:
+ * grt_sendto_ctx, grt_recvfrom_ctx, grt_mutex_lock_ctx, grt_sem_acquire_ctx
+ * and grt_sleep_ctx, set up so that the call must wait:
  *   - a context already done: -ECANCELED at once (the set-up would make
  *     any wait last forever);
  *   - cancelled by another goroutine 30 ms into the wait: -ECANCELED, not
@@ -13,10 +13,10 @@
  *   - a 30 ms deadline: -ETIMEDOUT, not before;
  *   - a NULL context: -EINVAL and one line naming the call.
  * Then: the calls still succeed when the thing comes first (data, the
- * lock, the units); a semaphore waiter removed by its context from the
- * head of the queue lets the one behind it in; many goroutines racing
- * mutex_lock_ctx deadlines against unlocks keep the mutex exclusive and
- * lose no wake-up; outside a goroutine, grt_read_ctx and
+ * lock, the units, a sleep's end); a semaphore waiter removed by its
+ * context from the head of the queue lets the one behind it in; many
+ * goroutines racing mutex_lock_ctx deadlines against unlocks keep the
+ * mutex exclusive and lose no wake-up; outside a goroutine, grt_read_ctx and
  * grt_mutex_lock_ctx end when another goroutine cancels.
  */
 #define _GNU_SOURCE
@@ -138,6 +138,13 @@ static long do_recvfrom(struct env *e, grt_ctx *c) {
 static long do_mutex(struct env *e, grt_ctx *c) {
   return grt_mutex_lock_ctx(&e->mu, c);
 }
+static void no_setup(struct env *e) {
+  (void)e;
+}
+static long do_sleep(struct env *e, grt_ctx *c) {
+  (void)e;
+  return grt_sleep_ctx(3600000 * MS, c);
+}
 static long do_sem(struct env *e, grt_ctx *c) {
   return grt_sem_acquire_ctx(&e->sem, 1, c);
 }
@@ -156,6 +163,7 @@ static const struct op {
     {"grt_recvfrom_ctx", dgram_setup, do_recvfrom},
     {"grt_mutex_lock_ctx", mutex_setup, do_mutex},
     {"grt_sem_acquire_ctx", sem_setup, do_sem},
+    {"grt_sleep_ctx", no_setup, do_sleep},
     {"grt_connect_tcp_ctx", connect_setup, do_connect_tcp},
     {"grt_connect_addr_ctx", connect_setup, do_connect_addr},
 };
@@ -289,6 +297,8 @@ static int run(int argc, char **argv) {
   CHECK(grt_mutex_lock_ctx(&mu, c) == 0);
   grt_mutex_unlock(&mu);
   CHECK(grt_sem_acquire_ctx(&s0, 1, c) == 0);
+  int64_t t0 = grt_nanotime();
+  CHECK(grt_sleep_ctx(20 * MS, c) == 0 && grt_nanotime() - t0 >= 20 * MS);
   CHECK(grt_wait_fd_ctx(p[1], GRT_WRITABLE, c) == GRT_WRITABLE);
   CHECK(grt_write_ctx(p[1], "z", 1, c) == 1);
   CHECK(grt_read_ctx(p[0], buf, sizeof buf, c) == 1 && buf[0] == 'z');

@@ -326,6 +326,34 @@ void grt_ctx_free(grt_ctx *c) {
   grt_ctx_release(c);
 }
 
+/* A sleep that a context ends: a timer (a heap slot) and the done channel
+ * in one select, so the goroutine parks on both and no goroutine is made. */
+int grt_sleep_ctx(int64_t ns, grt_ctx *c) {
+  RT_ENTER();
+  int err = ctx_arg(c, "grt_sleep_ctx");
+  if (err) return err;
+  if (!getcurg()) { /* a plain thread: sleep in slices, looking at the context */
+    int64_t end = deadline_after(ns < 0 ? 0 : ns);
+    for (;;) {
+      int64_t left = end - nanotime();
+      if (left <= 0) return 0;
+      grt_sleep(left < 10000000 ? left : 10000000);
+      if ((err = grt_ctx_err(c))) return err;
+    }
+  }
+  if (ns <= 0) {
+    grt_yield();
+    return 0;
+  }
+  grt_timer *t = grt_timer_make(ns);
+  if (!t) return -errno;
+  grt_select_case cs[2] = {{.chan = grt_timer_chan(t), .dir = GRT_RECV},
+                           {.chan = c->done, .dir = GRT_RECV}};
+  int r = grt_select(cs, 2, 1);
+  grt_timer_free(t);
+  return r == 0 ? 0 : grt_ctx_err(c);
+}
+
 /* ---- waiting on a context (for the blocking calls) ------------------------- */
 
 int ctx_arg(grt_ctx *c, const char *call) {
