@@ -16,7 +16,8 @@
  * lock, the units, a sleep's end); a semaphore waiter removed by its
  * context from the head of the queue lets the one behind it in; many
  * goroutines racing mutex_lock_ctx deadlines against unlocks keep the
- * mutex exclusive and lose no wake-up; outside a goroutine, grt_read_ctx and
+ * mutex exclusive and lose no wake-up, and so do read_ctx deadlines racing
+ * the byte that ends the read; outside a goroutine, grt_read_ctx and
  * grt_mutex_lock_ctx end when another goroutine cancels.
  */
 #define _GNU_SOURCE
@@ -250,7 +251,7 @@ static void racer(void *arg) {
     int r = grt_mutex_lock_ctx(&racemu, c);
     if (r == 0) {
       CHECK(atomic_fetch_add(&inside, 1) == 0);
-      if (i % 3 == 0) grt_yield();
+      if (i % 3 == 0) grt_sleep(30000); /* held across the others' deadlines */
       atomic_fetch_sub(&inside, 1);
       atomic_fetch_add(&got, 1);
       grt_mutex_unlock(&racemu);
@@ -261,6 +262,46 @@ static void racer(void *arg) {
     grt_ctx_free(c);
   }
   (void)arg;
+  grt_wg_done(&wg);
+}
+
+/* A read's deadline racing the byte that would end it (and the context's
+ * wake racing the netpoller's, over a waiter on the reader's stack). */
+struct byte_later {
+  int fd;
+  int64_t ns;
+};
+static void write_byte(void *arg) {
+  struct byte_later *l = arg;
+  grt_sleep(l->ns);
+  CHECK(write(l->fd, "x", 1) == 1);
+  free(l);
+}
+static _Atomic int io_got, io_timedout;
+static void io_racer(void *arg) {
+  (void)arg;
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  for (int i = 0; i < 200; i++) {
+    /* Both on timers of the same few tens of microseconds. */
+    grt_ctx *c = grt_ctx_with_timeout(grt_ctx_background(), 5000 + (i % 7) * 10000);
+    struct byte_later *l = malloc(sizeof *l);
+    CHECK(l);
+    *l = (struct byte_later){sv[1], (i % 5) * 15000};
+    CHECK(grt_go(write_byte, l) == 0);
+    char b;
+    long r = grt_read_ctx(sv[0], &b, 1, c);
+    if (r == -ETIMEDOUT) {
+      atomic_fetch_add(&io_timedout, 1);
+      r = grt_read(sv[0], &b, 1, 5000 * MS); /* the byte still comes */
+    } else {
+      atomic_fetch_add(&io_got, 1);
+    }
+    CHECK(r == 1 && b == 'x');
+    grt_ctx_free(c);
+  }
+  grt_close(sv[0]);
+  grt_close(sv[1]);
   grt_wg_done(&wg);
 }
 
@@ -328,6 +369,11 @@ static int run(int argc, char **argv) {
   CHECK(atomic_load(&got) + atomic_load(&timedout_n) == 8 * 200);
   CHECK(grt_mutex_trylock(&racemu) == 1); /* left unlocked */
   grt_mutex_unlock(&racemu);
+  grt_wg_add(&wg, 8);
+  for (int i = 0; i < 8; i++)
+    CHECK(grt_go(io_racer, NULL) == 0);
+  grt_wg_wait(&wg);
+  printf("read_ctx race: %d read, %d timed out\n", atomic_load(&io_got), atomic_load(&io_timedout));
 
   /* Outside a goroutine: polls the context. */
   grt_mutex_lock(&mu);
