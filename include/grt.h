@@ -43,7 +43,7 @@
  *     the first time: grt_go, grt_callback, grt_read, grt_write,
  *     grt_close, grt_accept, grt_listen_tcp, grt_connect_tcp, grt_wait_fd,
  *     grt_listen_addr, grt_connect_addr, grt_accept_addr, grt_sendto,
- *     grt_recvfrom, grt_dump,
+ *     grt_recvfrom, their _ctx forms, grt_dump,
  *     grt_prof_start, grt_read_stats.  (grt_pprof_serve still starts a
  *     server there, whose profile and goroutine pages are refused.)
  *     Channel calls act as outside a goroutine (send, recv and select:
@@ -239,6 +239,74 @@ GRT_API int grt_timer_reset(grt_timer *t, int64_t ns);
 GRT_API void grt_timer_free(grt_timer *t);
 GRT_API grt_chan *grt_after(int64_t ns);
 
+/* ---- Cancellation contexts (Go's context, without values) ------------------
+ *
+ * A context is a node in a tree.  It is done once it is cancelled
+ * (grt_ctx_cancel), once its deadline passes, or once an ancestor is done;
+ * its done channel is then closed, so grt_select can wait on it with
+ * others, and every blocking call's _ctx form (grt_read_ctx, ...) returns
+ * its error: -ECANCELED after a cancel, -ETIMEDOUT after a deadline.  This
+ * is grt's one convention for ending a wait early: each call that takes a
+ * timeout_ns also has a form that takes a context instead (the timeout is
+ * the context's deadline), and a context already done fails such a call at
+ * once, before it tries anything, as a past deadline does in Go
+ * (docs/cancellation.md says why).
+ *
+ * grt_ctx_background(): the root, never done, never freed (its done
+ * channel never closes); NULL with ENOMEM only if its channel cannot be
+ * made.  Any thread.
+ * grt_ctx_with_cancel(parent), grt_ctx_with_deadline(parent, deadline_ns)
+ * (absolute, on grt_nanotime's clock), grt_ctx_with_timeout(parent, ns)
+ * (relative; ns <= 0 is already past): a new child of parent with one
+ * reference, the caller's.  A child's deadline is the earlier of its own
+ * and its parent's; a deadline in the past, or a parent already done,
+ * gives a child that is done already (with the parent's error, or
+ * -ETIMEDOUT).  A pending deadline costs a slot in a P's timer heap, no
+ * goroutine; a deadline past the clock's range (INT64_MAX) never comes.
+ * NULL with errno EINVAL (and one line) for a NULL parent, ENOMEM, and
+ * for a deadline earlier than the parent's, EPERM (and one line) outside a
+ * goroutine, as grt_timer_make.
+ * grt_ctx_cancel(c): c and every descendant go done with -ECANCELED,
+ * their done channels close and every waiter on them wakes.  1 if this
+ * call made c done, 0 if it was done already; -EINVAL (and one line) for
+ * NULL or the background context.  Any thread.
+ * grt_ctx_done(c): the done channel (elements of 0 bytes), owned by c:
+ * valid while c is referenced, or longer with grt_chan_retain.  Do not
+ * close it.  NULL with errno EINVAL (and one line) for NULL.
+ * grt_ctx_err(c): 0 while c is live, then -ECANCELED or -ETIMEDOUT, never
+ * changing again; -EINVAL (and one line) for NULL.  Lock-free.
+ * grt_ctx_deadline(c, &d): 1 and the deadline in *d (d may be NULL), 0 if
+ * c has none; -EINVAL (and one line) for a NULL c.
+ * References: grt_ctx_retain(c) adds one and returns c (for a goroutine
+ * that may outlive the creator's use); grt_ctx_release(c) drops one.  When
+ * the last is dropped, a context still live is cancelled (its children go
+ * done) and its memory goes once its timer, if any, has let go of it.
+ * grt_ctx_free(c) is the creator's "defer cancel()": grt_ctx_cancel then
+ * grt_ctx_release.  Cancelling, or freeing, while a deadline timer fires
+ * on another thread is safe.  NULL and the background context are no-ops
+ * for both; releasing more than was held prints one line (if it can still
+ * be seen).  Any thread.  A context must stay referenced while a call
+ * waits on it.
+ */
+typedef struct grt_ctx grt_ctx;
+GRT_API grt_ctx *grt_ctx_background(void);
+GRT_API grt_ctx *grt_ctx_with_cancel(grt_ctx *parent);
+GRT_API grt_ctx *grt_ctx_with_deadline(grt_ctx *parent, int64_t deadline_ns);
+GRT_API grt_ctx *grt_ctx_with_timeout(grt_ctx *parent, int64_t timeout_ns);
+GRT_API int grt_ctx_cancel(grt_ctx *c);
+GRT_API grt_chan *grt_ctx_done(grt_ctx *c);
+GRT_API int grt_ctx_err(grt_ctx *c);
+GRT_API int grt_ctx_deadline(grt_ctx *c, int64_t *deadline_ns);
+GRT_API grt_ctx *grt_ctx_retain(grt_ctx *c);
+GRT_API void grt_ctx_release(grt_ctx *c);
+GRT_API void grt_ctx_free(grt_ctx *c);
+/* grt_sleep that ctx may end early: 0 after the full ns, or the context's
+ * error (-ECANCELED, -ETIMEDOUT) when it is done first (or already: then
+ * it does not sleep); -EINVAL (and one line) for a NULL ctx.  A pending
+ * sleep costs a timer-heap slot, as grt_sleep's.  Outside a goroutine the
+ * thread sleeps in slices of at most 10 ms, checking the context. */
+GRT_API int grt_sleep_ctx(int64_t ns, grt_ctx *ctx);
+
 /* ---- Synchronization ---------------------------------------------------- */
 
 /* A goroutine mutex: a blocked goroutine parks, its M runs others.
@@ -278,6 +346,12 @@ GRT_API void grt_wg_wait(grt_wg *wg);
  * parks (FIFO with the other waiters); outside a goroutine it spins with
  * backoff until the deadline. */
 GRT_API int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns);
+/* The context form: 0 once acquired, or the context's error (-ECANCELED,
+ * -ETIMEDOUT) when it is done first (or already: then it does not try);
+ * -EINVAL (and one line) for a NULL m or ctx.  The waiter leaves the
+ * queue when woken by the context.  Outside a goroutine it spins with
+ * backoff, checking the context. */
+GRT_API int grt_mutex_lock_ctx(grt_mutex *m, grt_ctx *ctx);
 
 /* A reader/writer mutex, as Go's sync.RWMutex: any number of readers or
  * one writer.  Writer-preferring: once a writer waits, new readers wait
@@ -366,6 +440,13 @@ GRT_API int grt_sem_init(grt_sem *s, int64_t n);
 GRT_API int grt_sem_acquire(grt_sem *s, int64_t n);
 GRT_API int grt_sem_tryacquire(grt_sem *s, int64_t n);
 GRT_API int grt_sem_release(grt_sem *s, int64_t n);
+/* acquire, waiting at most until ctx is done: 0 with the n units, or the
+ * context's error (none taken; a context already done fails at once, even
+ * if the units are there); -EINVAL for a NULL ctx as for acquire.  A
+ * waiter the context removes from the head of the queue lets the ones
+ * behind it take what is there.  Outside a goroutine it spins, checking
+ * the context. */
+GRT_API int grt_sem_acquire_ctx(grt_sem *s, int64_t n, grt_ctx *ctx);
 
 /* ---- Foreign code --------------------------------------------------------- */
 
@@ -426,6 +507,22 @@ GRT_API ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns);
 GRT_API ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns);
 GRT_API int grt_close(int fd); /* wakes waiters with -EBADF, then closes */
 
+/* The context forms of the calls above and below (and of grt_accept,
+ * which has no timeout): the same, but a wait lasts until the fd is ready
+ * or ctx is done, and then the call returns the context's error
+ * (-ECANCELED, or -ETIMEDOUT for its deadline) where it would return
+ * -ETIMEDOUT (grt_write: the count, if some bytes went out).  A context
+ * already done fails the call at once, before any I/O.  A NULL ctx is
+ * -EINVAL with one line.  Outside a goroutine the thread polls the fd in
+ * slices of at most 10 ms, checking the context between them.
+ * grt_connect_tcp_ctx resolves the host first (getaddrinfo, as external
+ * code), which the context does not interrupt; the connects it tries
+ * then share the context, and none is tried once it is done. */
+GRT_API ssize_t grt_read_ctx(int fd, void *buf, size_t n, grt_ctx *ctx);
+GRT_API ssize_t grt_write_ctx(int fd, const void *buf, size_t n, grt_ctx *ctx);
+GRT_API int grt_accept_ctx(int lfd, grt_ctx *ctx);                         /* fd or -errno */
+GRT_API int grt_connect_tcp_ctx(const char *host, int port, grt_ctx *ctx); /* fd or -errno */
+
 /*
  * Sockets from a sockaddr: AF_INET, AF_INET6 or AF_UNIX (path or abstract
  * name), type SOCK_STREAM or SOCK_DGRAM.  sa and len as for bind(2) and
@@ -463,6 +560,15 @@ GRT_API ssize_t grt_sendto(int fd, const void *buf, size_t n, const struct socka
  * -EINVAL).  Unnamed unix senders give a length of sizeof(sa_family_t). */
 GRT_API ssize_t grt_recvfrom(int fd, void *buf, size_t n, struct sockaddr *from, socklen_t *fromlen,
                              int64_t timeout_ns);
+/* Their context forms, as grt_read_ctx above. */
+GRT_API int grt_connect_addr_ctx(const struct sockaddr *sa, socklen_t len, int type,
+                                 grt_ctx *ctx); /* fd or -errno */
+GRT_API int grt_accept_addr_ctx(int lfd, struct sockaddr *peer, socklen_t *len,
+                                grt_ctx *ctx); /* fd or -errno */
+GRT_API ssize_t grt_sendto_ctx(int fd, const void *buf, size_t n, const struct sockaddr *to,
+                               socklen_t tolen, grt_ctx *ctx);
+GRT_API ssize_t grt_recvfrom_ctx(int fd, void *buf, size_t n, struct sockaddr *from,
+                                 socklen_t *fromlen, grt_ctx *ctx);
 
 /*
  * Waiting on any fd, for libraries that do their own non-blocking I/O
@@ -486,6 +592,9 @@ GRT_API ssize_t grt_recvfrom(int fd, void *buf, size_t n, struct sockaddr *from,
 #define GRT_READABLE 1
 #define GRT_WRITABLE 2
 GRT_API int grt_wait_fd(int fd, int events, int64_t timeout_ns);
+/* The context form: the ready mask, or the context's error when it is done
+ * first (or already); else as grt_wait_fd. */
+GRT_API int grt_wait_fd_ctx(int fd, int events, grt_ctx *ctx);
 
 /* ---- Signals as channels (Go's signal.Notify) ----------------------------
  *

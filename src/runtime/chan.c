@@ -245,13 +245,13 @@ int grt_chan_recv(grt_chan *c, void *ep) {
   return me.success ? 1 : 0;
 }
 
-int grt_chan_close(grt_chan *c) {
-  RT_ENTER();
-  if (!c && misuse("grt_chan_close: NULL channel")) return -EINVAL;
+/* Closes c: 0, or -EPIPE (and no line) if it was closed already.  The
+ * runtime's own closer (a context's done channel, from g0 too); no RT_ENTER,
+ * which is for a goroutine's calls. */
+int chan_close_quiet(grt_chan *c) {
   rt_lock_acquire(&c->lock);
   if (c->closed) {
     rt_lock_release(&c->lock);
-    misuse("grt_chan_close: the channel is closed already"); /* Go panics */
     return -EPIPE;
   }
   c->closed = true;
@@ -278,6 +278,14 @@ int grt_chan_close(grt_chan *c) {
     wake = next;
   }
   return 0;
+}
+
+int grt_chan_close(grt_chan *c) {
+  RT_ENTER();
+  if (!c && misuse("grt_chan_close: NULL channel")) return -EINVAL;
+  int r = chan_close_quiet(c);
+  if (r) misuse("grt_chan_close: the channel is closed already"); /* Go panics */
+  return r;
 }
 
 long grt_chan_len(grt_chan *c) {

@@ -20,6 +20,9 @@
  *    callback may still be running after its waiter has gone; a late one
  *    only times out a wait whose own deadline has passed.
  *  - One reader and one writer may wait on an fd at a time (-EBUSY else).
+ *  - A _ctx call's wait is also watched by its context (context.c): the
+ *    context's wake unlinks it, under the descriptor's lock, only if it
+ *    still waits there, and the waiter unwatches before its frame goes.
  */
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
@@ -44,9 +47,20 @@
 #define PD_CHUNK 1024
 #define PD_CHUNKS 1024 /* fds up to 2^20 */
 
+struct pollfd_desc;
 struct pwait {
   struct g *g;
-  int result; /* 0 while waiting; then the ready mask, -ETIMEDOUT or -EBADF */
+  int result; /* 0 while waiting; then the ready mask, -ETIMEDOUT, -EBADF or the context's error */
+  struct pollfd_desc *pd;
+  struct ctx_wait cw; /* a _ctx call's: its context's cancellation wakes the wait */
+};
+
+/* How long a wait may last: until deadline (0: no deadline) and, for the
+ * _ctx calls, until ctx is done (NULL: no context).  Every call below
+ * takes one, so a timeout_ns call and its _ctx form share their code. */
+struct limit {
+  int64_t deadline;
+  grt_ctx *ctx;
 };
 
 /* pwait masks: the directions a wait is for, and the ones that came. */
@@ -180,11 +194,25 @@ static void write_deadline(void *pd) {
   deadline_fired(pd, false);
 }
 
+/* A context's cancellation: ends w's wait with err if it still waits. */
+static void ctx_wake(struct ctx_wait *cw, int err) {
+  struct pwait *w = CTX_WAITER(cw, struct pwait, cw);
+  struct pollfd_desc *pd = w->pd;
+  rt_lock_acquire(&pd->lock);
+  if (pd->rw == w)
+    wake_waiter(pd, &pd->rw, err);
+  else if (pd->ww == w)
+    wake_waiter(pd, &pd->ww, err);
+  rt_lock_release(&pd->lock);
+}
+
 /* Parks the calling goroutine until fd is ready for one of the directions
- * in mask (PW_READ, PW_WRITE), the deadline (0: none) passes, or the fd is
- * closed.  Returns the ready directions (> 0) or -errno.  A wait for both
- * is linked from both slots and uses the read deadline's timer. */
-static int pd_wait_mask(struct pollfd_desc *pd, int mask, int64_t deadline) {
+ * in mask (PW_READ, PW_WRITE), the deadline (0: none) passes, lim.ctx is
+ * done, or the fd is closed.  Returns the ready directions (> 0) or -errno.
+ * A wait for both is linked from both slots and uses the read deadline's
+ * timer. */
+static int pd_wait_mask(struct pollfd_desc *pd, int mask, struct limit lim) {
+  int64_t deadline = lim.deadline;
   struct g *gp = getcurg();
   rt_lock_acquire(&pd->lock);
   if (pd->closing) {
@@ -208,9 +236,18 @@ static int pd_wait_mask(struct pollfd_desc *pd, int mask, int64_t deadline) {
     rt_lock_release(&pd->lock);
     return -EBUSY;
   }
-  struct pwait w = {.g = gp, .result = 0};
+  struct pwait w = {.g = gp, .result = 0, .pd = pd};
   if (mask & PW_READ) pd->rw = &w;
   if (mask & PW_WRITE) pd->ww = &w;
+  w.cw.ctx = NULL;
+  if (lim.ctx) {
+    int err = ctx_watch(lim.ctx, &w.cw, ctx_wake);
+    if (err) {
+      unlink_waiter(pd, &w);
+      rt_lock_release(&pd->lock);
+      return err;
+    }
+  }
   bool read = mask & PW_READ; /* whose deadline and timer the wait uses */
   struct timer *t = read ? &pd->rt : &pd->wt;
   if (read)
@@ -227,12 +264,13 @@ static int pd_wait_mask(struct pollfd_desc *pd, int mask, int64_t deadline) {
   sched_park(sched_unlock_commit, &pd->lock, "IO wait");
   atomic_fetch_sub(&nwaiters, 1);
   if (deadline != 0) timer_del(t);
+  ctx_unwatch(&w.cw);
   return w.result;
 }
 
 /* pd_wait_mask for one direction: 0 once ready, or -errno. */
-static int pd_wait(struct pollfd_desc *pd, bool read, int64_t deadline) {
-  int r = pd_wait_mask(pd, read ? PW_READ : PW_WRITE, deadline);
+static int pd_wait(struct pollfd_desc *pd, bool read, struct limit lim) {
+  int r = pd_wait_mask(pd, read ? PW_READ : PW_WRITE, lim);
   return r < 0 ? r : 0;
 }
 
@@ -315,35 +353,68 @@ int netpoll(int64_t timeout_ns, struct g **list) {
 
 /* ---- the API -------------------------------------------------------------- */
 
-/* A relative timeout as the deadline the waits take: 0 (none) for a
+/* A relative timeout as the limit the waits take: no deadline (0) for a
  * negative one or one so large that the deadline would not fit (forever);
  * for 0, now (the wait only looks). */
-static int64_t deadline_of(int64_t timeout_ns) {
-  if (timeout_ns < 0) return 0;
-  int64_t d = deadline_after(timeout_ns);
-  return d == DEADLINE_NEVER ? 0 : d;
+static struct limit timeout_limit(int64_t timeout_ns) {
+  struct limit lim = {0, NULL};
+  if (timeout_ns >= 0) {
+    int64_t d = deadline_after(timeout_ns);
+    lim.deadline = d == DEADLINE_NEVER ? 0 : d;
+  }
+  return lim;
+}
+
+static struct limit ctx_limit(grt_ctx *ctx) {
+  return (struct limit){0, ctx};
+}
+
+/* Outside a goroutine, poll(2) waits at most this long at a time when a
+ * context may end the wait: no wake-up reaches a thread in poll(2), so it
+ * looks at the context between slices. */
+#define CTX_POLL_SLICE_MS 10
+
+/* The poll(2) timeout for the rest of a wait limited by lim: -1 forever,
+ * else ms; the limit's error (-ETIMEDOUT, the context's) once it is over. */
+static int limit_poll_ms(struct limit lim, int *ms) {
+  *ms = -1;
+  if (lim.ctx) {
+    int err = grt_ctx_err(lim.ctx);
+    if (err) return err;
+    *ms = CTX_POLL_SLICE_MS;
+  }
+  if (lim.deadline) {
+    int64_t left = lim.deadline - nanotime();
+    if (left <= 0) return -ETIMEDOUT;
+    if (*ms < 0 || timeout_ms(left) < *ms) *ms = timeout_ms(left);
+  }
+  return 0;
 }
 
 /* Outside a goroutine: block the thread in poll(2). */
-static int thread_wait(int fd, bool read, int64_t deadline) {
+static int thread_wait(int fd, bool read, struct limit lim) {
   struct pollfd p = {.fd = fd, .events = read ? POLLIN : POLLOUT};
   for (;;) {
-    int ms = -1;
-    if (deadline) {
-      int64_t left = deadline - nanotime();
-      if (left <= 0) return -ETIMEDOUT;
-      ms = timeout_ms(left);
-    }
+    int ms, err = limit_poll_ms(lim, &ms);
+    if (err) return err;
     int r = poll(&p, 1, ms);
     if (r > 0) return 0;
-    if (r == 0) continue; /* recheck the deadline */
+    if (r == 0) continue; /* recheck the limit */
     if (errno != EINTR) return -errno;
   }
 }
 
-static int io_wait(int fd, struct pollfd_desc *pd, bool read, int64_t deadline) {
-  return getcurg() ? pd_wait(pd, read, deadline) : thread_wait(fd, read, deadline);
+static int io_wait(int fd, struct pollfd_desc *pd, bool read, struct limit lim) {
+  return getcurg() ? pd_wait(pd, read, lim) : thread_wait(fd, read, lim);
 }
+
+/* A _ctx call's context: -EINVAL (with its line) for NULL, and the
+ * context's error if it is done already, so the call fails before any I/O. */
+#define CTX_ARG(ctx, call)                                                                         \
+  do {                                                                                             \
+    int ctx_err_ = ctx_arg((ctx), (call));                                                         \
+    if (ctx_err_) return ctx_err_;                                                                 \
+  } while (0)
 
 /* A NULL buffer for n > 0 bytes: one line naming the call. */
 static bool null_buffer(const void *buf, size_t n, const char *call) {
@@ -352,32 +423,39 @@ static bool null_buffer(const void *buf, size_t n, const char *call) {
   return true;
 }
 
-ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns) {
-  if (sched_forked()) return sched_forked_refuse("grt_read");
-  RT_ENTER();
-  if (null_buffer(buf, n, "grt_read")) return -EINVAL;
+static ssize_t do_read(int fd, void *buf, size_t n, struct limit lim, const char *call) {
+  if (null_buffer(buf, n, call)) return -EINVAL;
   int err;
-  struct pollfd_desc *pd = pd_register(fd, &err, "grt_read");
+  struct pollfd_desc *pd = pd_register(fd, &err, call);
   if (!pd) return err;
-  int64_t deadline = deadline_of(timeout_ns);
   for (;;) {
     ssize_t r = read(fd, buf, n);
     if (r >= 0) return r;
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return -errno;
-    int w = io_wait(fd, pd, true, deadline);
+    int w = io_wait(fd, pd, true, lim);
     if (w) return w;
   }
 }
 
-ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns) {
-  if (sched_forked()) return sched_forked_refuse("grt_write");
+ssize_t grt_read(int fd, void *buf, size_t n, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_read");
   RT_ENTER();
-  if (null_buffer(buf, n, "grt_write")) return -EINVAL;
+  return do_read(fd, buf, n, timeout_limit(timeout_ns), "grt_read");
+}
+
+ssize_t grt_read_ctx(int fd, void *buf, size_t n, grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_read_ctx");
+  RT_ENTER();
+  CTX_ARG(ctx, "grt_read_ctx");
+  return do_read(fd, buf, n, ctx_limit(ctx), "grt_read_ctx");
+}
+
+static ssize_t do_write(int fd, const void *buf, size_t n, struct limit lim, const char *call) {
+  if (null_buffer(buf, n, call)) return -EINVAL;
   int err;
-  struct pollfd_desc *pd = pd_register(fd, &err, "grt_write");
+  struct pollfd_desc *pd = pd_register(fd, &err, call);
   if (!pd) return err;
-  int64_t deadline = deadline_of(timeout_ns);
   size_t done = 0;
   while (done < n) {
     ssize_t r = send(fd, (const char *)buf + done, n - done, MSG_NOSIGNAL);
@@ -388,10 +466,23 @@ ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns) {
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return done ? (ssize_t)done : -errno;
-    int w = io_wait(fd, pd, false, deadline);
+    int w = io_wait(fd, pd, false, lim);
     if (w) return done ? (ssize_t)done : w;
   }
   return (ssize_t)done;
+}
+
+ssize_t grt_write(int fd, const void *buf, size_t n, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_write");
+  RT_ENTER();
+  return do_write(fd, buf, n, timeout_limit(timeout_ns), "grt_write");
+}
+
+ssize_t grt_write_ctx(int fd, const void *buf, size_t n, grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_write_ctx");
+  RT_ENTER();
+  CTX_ARG(ctx, "grt_write_ctx");
+  return do_write(fd, buf, n, ctx_limit(ctx), "grt_write_ctx");
 }
 
 int grt_close(int fd) {
@@ -436,28 +527,25 @@ static int poll_once(int fd, int mask, int ms) {
   return poll_mask(p.revents, mask);
 }
 
-int grt_wait_fd(int fd, int events, int64_t timeout_ns) {
-  if (sched_forked()) return sched_forked_refuse("grt_wait_fd");
-  RT_ENTER();
-  if (events <= 0 || (events & ~(GRT_READABLE | GRT_WRITABLE))) {
-    warn_line("grt: grt_wait_fd: events %#x is not GRT_READABLE, GRT_WRITABLE or both", events);
-    return -EINVAL;
-  }
-  int64_t deadline = deadline_of(timeout_ns);
+static bool bad_events(int events, const char *call) {
+  if (events > 0 && !(events & ~(GRT_READABLE | GRT_WRITABLE))) return false;
+  warn_line("grt: %s: events %#x is not GRT_READABLE, GRT_WRITABLE or both", call, events);
+  return true;
+}
+
+static int do_wait_fd(int fd, int events, struct limit lim, const char *call) {
   if (!getcurg()) { /* outside a goroutine: poll(2), the fd unchanged */
     for (;;) {
-      int ms = -1;
-      if (deadline) {
-        int64_t left = deadline - nanotime();
-        ms = left <= 0 ? 0 : timeout_ms(left);
-      }
+      int ms, err = limit_poll_ms(lim, &ms);
+      if (err && lim.ctx) return err; /* a done context: at once */
+      if (err) ms = 0;                /* a deadline that passed: one last look */
       int r = poll_once(fd, events, ms);
       if (r != 0) return r;
-      if (deadline && nanotime() >= deadline) return -ETIMEDOUT;
+      if (err) return err;
     }
   }
   int err;
-  struct pollfd_desc *pd = pd_register(fd, &err, "grt_wait_fd");
+  struct pollfd_desc *pd = pd_register(fd, &err, call);
   if (!pd) return err;
   /* The latches are edges that came with no waiter and may be stale (the
    * caller read or wrote since with plain calls): poll(2) says what holds
@@ -466,9 +554,24 @@ int grt_wait_fd(int fd, int events, int64_t timeout_ns) {
   for (;;) {
     int now = poll_once(fd, events, 0);
     if (now != 0) return now;
-    int r = pd_wait_mask(pd, events, deadline);
+    int r = pd_wait_mask(pd, events, lim);
     if (r < 0) return r;
   }
+}
+
+int grt_wait_fd(int fd, int events, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_wait_fd");
+  RT_ENTER();
+  if (bad_events(events, "grt_wait_fd")) return -EINVAL;
+  return do_wait_fd(fd, events, timeout_limit(timeout_ns), "grt_wait_fd");
+}
+
+int grt_wait_fd_ctx(int fd, int events, grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_wait_fd_ctx");
+  RT_ENTER();
+  if (bad_events(events, "grt_wait_fd_ctx")) return -EINVAL;
+  CTX_ARG(ctx, "grt_wait_fd_ctx");
+  return do_wait_fd(fd, events, ctx_limit(ctx), "grt_wait_fd_ctx");
 }
 
 /* ---- sockets ---------------------------------------------------------------- */
@@ -520,8 +623,8 @@ static int sock_listen(const struct sockaddr *sa, socklen_t len, int type, int b
   return err;
 }
 
-/* A connected socket, registered: fd or -errno.  Gives up at deadline. */
-static int sock_connect(const struct sockaddr *sa, socklen_t len, int type, int64_t deadline,
+/* A connected socket, registered: fd or -errno.  Gives up at lim. */
+static int sock_connect(const struct sockaddr *sa, socklen_t len, int type, struct limit lim,
                         const char *call) {
   int fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
@@ -540,7 +643,7 @@ static int sock_connect(const struct sockaddr *sa, socklen_t len, int type, int6
      * a peer is spurious (a readiness left over from an earlier socket
      * with the same fd number): wait again, as Go's connect does. */
     for (;;) {
-      r = io_wait(fd, pd, false, deadline);
+      r = io_wait(fd, pd, false, lim);
       if (r != 0) break;
       int soerr = 0;
       socklen_t slen = sizeof soerr;
@@ -578,12 +681,22 @@ int grt_listen_addr(const struct sockaddr *sa, socklen_t len, int type, int back
 int grt_connect_addr(const struct sockaddr *sa, socklen_t len, int type, int64_t timeout_ns) {
   if (sched_forked()) return sched_forked_refuse("grt_connect_addr");
   RT_ENTER();
-  int64_t deadline = deadline_of(timeout_ns);
+  struct limit lim = timeout_limit(timeout_ns);
   int err = sock_check(sa, len, type, "grt_connect_addr");
-  return err ? err : sock_connect(sa, len, type, deadline, "grt_connect_addr");
+  return err ? err : sock_connect(sa, len, type, lim, "grt_connect_addr");
 }
 
-static int accept_addr(int lfd, struct sockaddr *peer, socklen_t *len, const char *call) {
+int grt_connect_addr_ctx(const struct sockaddr *sa, socklen_t len, int type, grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_connect_addr_ctx");
+  RT_ENTER();
+  int err = sock_check(sa, len, type, "grt_connect_addr_ctx");
+  if (err) return err;
+  CTX_ARG(ctx, "grt_connect_addr_ctx");
+  return sock_connect(sa, len, type, ctx_limit(ctx), "grt_connect_addr_ctx");
+}
+
+static int accept_addr(int lfd, struct sockaddr *peer, socklen_t *len, struct limit lim,
+                       const char *call) {
   if (peer && !len) {
     warn_line("grt: %s: peer is set but its length pointer is NULL", call);
     return -EINVAL;
@@ -603,42 +716,90 @@ static int accept_addr(int lfd, struct sockaddr *peer, socklen_t *len, const cha
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno != EAGAIN) return -errno;
-    int w = io_wait(lfd, pd, true, 0);
+    int w = io_wait(lfd, pd, true, lim);
     if (w) return w;
   }
 }
 
+static const struct limit no_limit = {0, NULL};
+
 int grt_accept_addr(int lfd, struct sockaddr *peer, socklen_t *len) {
   if (sched_forked()) return sched_forked_refuse("grt_accept_addr");
   RT_ENTER();
-  return accept_addr(lfd, peer, len, "grt_accept_addr");
+  return accept_addr(lfd, peer, len, no_limit, "grt_accept_addr");
 }
 
 int grt_accept(int lfd) {
   if (sched_forked()) return sched_forked_refuse("grt_accept");
   RT_ENTER();
-  return accept_addr(lfd, NULL, NULL, "grt_accept");
+  return accept_addr(lfd, NULL, NULL, no_limit, "grt_accept");
+}
+
+int grt_accept_addr_ctx(int lfd, struct sockaddr *peer, socklen_t *len, grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_accept_addr_ctx");
+  RT_ENTER();
+  CTX_ARG(ctx, "grt_accept_addr_ctx");
+  return accept_addr(lfd, peer, len, ctx_limit(ctx), "grt_accept_addr_ctx");
+}
+
+int grt_accept_ctx(int lfd, grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_accept_ctx");
+  RT_ENTER();
+  CTX_ARG(ctx, "grt_accept_ctx");
+  return accept_addr(lfd, NULL, NULL, ctx_limit(ctx), "grt_accept_ctx");
+}
+
+static ssize_t do_sendto(int fd, const void *buf, size_t n, const struct sockaddr *to,
+                         socklen_t tolen, struct limit lim, const char *call) {
+  if (null_buffer(buf, n, call)) return -EINVAL;
+  if (!to && tolen != 0) {
+    warn_line("grt: %s: to is NULL but tolen is %u", call, (unsigned)tolen);
+    return -EINVAL;
+  }
+  int err;
+  struct pollfd_desc *pd = pd_register(fd, &err, call);
+  if (!pd) return err;
+  for (;;) {
+    ssize_t r = sendto(fd, buf, n, MSG_NOSIGNAL, to, to ? tolen : 0);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return -errno;
+    int w = io_wait(fd, pd, false, lim);
+    if (w) return w;
+  }
 }
 
 ssize_t grt_sendto(int fd, const void *buf, size_t n, const struct sockaddr *to, socklen_t tolen,
                    int64_t timeout_ns) {
   if (sched_forked()) return sched_forked_refuse("grt_sendto");
   RT_ENTER();
-  if (null_buffer(buf, n, "grt_sendto")) return -EINVAL;
-  if (!to && tolen != 0) {
-    warn_line("grt: grt_sendto: to is NULL but tolen is %u", (unsigned)tolen);
+  return do_sendto(fd, buf, n, to, tolen, timeout_limit(timeout_ns), "grt_sendto");
+}
+
+ssize_t grt_sendto_ctx(int fd, const void *buf, size_t n, const struct sockaddr *to,
+                       socklen_t tolen, grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_sendto_ctx");
+  RT_ENTER();
+  CTX_ARG(ctx, "grt_sendto_ctx");
+  return do_sendto(fd, buf, n, to, tolen, ctx_limit(ctx), "grt_sendto_ctx");
+}
+
+static ssize_t do_recvfrom(int fd, void *buf, size_t n, struct sockaddr *from, socklen_t *fromlen,
+                           struct limit lim, const char *call) {
+  if (null_buffer(buf, n, call)) return -EINVAL;
+  if (from && !fromlen) {
+    warn_line("grt: %s: from is set but fromlen is NULL", call);
     return -EINVAL;
   }
   int err;
-  struct pollfd_desc *pd = pd_register(fd, &err, "grt_sendto");
+  struct pollfd_desc *pd = pd_register(fd, &err, call);
   if (!pd) return err;
-  int64_t deadline = deadline_of(timeout_ns);
   for (;;) {
-    ssize_t r = sendto(fd, buf, n, MSG_NOSIGNAL, to, to ? tolen : 0);
+    ssize_t r = recvfrom(fd, buf, n, 0, from, from ? fromlen : NULL);
     if (r >= 0) return r;
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return -errno;
-    int w = io_wait(fd, pd, false, deadline);
+    int w = io_wait(fd, pd, true, lim);
     if (w) return w;
   }
 }
@@ -647,23 +808,15 @@ ssize_t grt_recvfrom(int fd, void *buf, size_t n, struct sockaddr *from, socklen
                      int64_t timeout_ns) {
   if (sched_forked()) return sched_forked_refuse("grt_recvfrom");
   RT_ENTER();
-  if (null_buffer(buf, n, "grt_recvfrom")) return -EINVAL;
-  if (from && !fromlen) {
-    warn_line("grt: grt_recvfrom: from is set but fromlen is NULL");
-    return -EINVAL;
-  }
-  int err;
-  struct pollfd_desc *pd = pd_register(fd, &err, "grt_recvfrom");
-  if (!pd) return err;
-  int64_t deadline = deadline_of(timeout_ns);
-  for (;;) {
-    ssize_t r = recvfrom(fd, buf, n, 0, from, from ? fromlen : NULL);
-    if (r >= 0) return r;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return -errno;
-    int w = io_wait(fd, pd, true, deadline);
-    if (w) return w;
-  }
+  return do_recvfrom(fd, buf, n, from, fromlen, timeout_limit(timeout_ns), "grt_recvfrom");
+}
+
+ssize_t grt_recvfrom_ctx(int fd, void *buf, size_t n, struct sockaddr *from, socklen_t *fromlen,
+                         grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_recvfrom_ctx");
+  RT_ENTER();
+  CTX_ARG(ctx, "grt_recvfrom_ctx");
+  return do_recvfrom(fd, buf, n, from, fromlen, ctx_limit(ctx), "grt_recvfrom_ctx");
 }
 
 struct resolve {
@@ -711,23 +864,35 @@ int grt_listen_tcp(const char *host, int port, int backlog) {
   return err;
 }
 
-int grt_connect_tcp(const char *host, int port, int64_t timeout_ns) {
-  if (sched_forked()) return sched_forked_refuse("grt_connect_tcp");
-  RT_ENTER();
-  int64_t deadline = deadline_of(timeout_ns);
+/* Tries each address of host until one connects; the limit is for them
+ * all, and once it is over no other address is tried. */
+static int connect_tcp(const char *host, int port, struct limit lim, const char *call) {
   struct addrinfo *res = NULL;
   int err = resolve(host, port, 0, &res);
   if (err) return err;
   err = -ECONNREFUSED;
   for (struct addrinfo *a = res; a; a = a->ai_next) {
-    int fd = sock_connect(a->ai_addr, a->ai_addrlen, a->ai_socktype, deadline, "grt_connect_tcp");
+    int fd = sock_connect(a->ai_addr, a->ai_addrlen, a->ai_socktype, lim, call);
     if (fd >= 0) {
       freeaddrinfo(res);
       return fd;
     }
     err = fd;
-    if (err == -ETIMEDOUT) break;
+    if (err == -ETIMEDOUT || (lim.ctx && grt_ctx_err(lim.ctx))) break;
   }
   freeaddrinfo(res);
   return err;
+}
+
+int grt_connect_tcp(const char *host, int port, int64_t timeout_ns) {
+  if (sched_forked()) return sched_forked_refuse("grt_connect_tcp");
+  RT_ENTER();
+  return connect_tcp(host, port, timeout_limit(timeout_ns), "grt_connect_tcp");
+}
+
+int grt_connect_tcp_ctx(const char *host, int port, grt_ctx *ctx) {
+  if (sched_forked()) return sched_forked_refuse("grt_connect_tcp_ctx");
+  RT_ENTER();
+  CTX_ARG(ctx, "grt_connect_tcp_ctx");
+  return connect_tcp(host, port, ctx_limit(ctx), "grt_connect_tcp_ctx");
 }

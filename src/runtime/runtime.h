@@ -68,7 +68,7 @@ struct timer {
 };
 
 struct g {
-  struct grt_ctx ctx; /* saved context while not running (switch.S) */
+  struct gctx ctx;    /* saved context while not running (switch.S) */
   struct m *m;        /* the M running it; NULL when not running (switch.S) */
   uintptr_t stack_lo; /* usable stack is [stack_lo, stack_hi) */
   uintptr_t stack_hi;
@@ -389,6 +389,36 @@ bool sync_null(const void *p, const char *call, const char *what); /* one line i
 /* ---- chan.c ---------------------------------------------------------------- */
 int chan_try_send(grt_chan *c, const void *ep); /* never blocks; any thread, g0 too */
 size_t chan_elem_size(const grt_chan *c);
+int chan_close_quiet(grt_chan *c); /* 0, or -EPIPE if closed already; no line; any thread */
+
+/* ---- context.c: waiting on a context --------------------------------------
+ * Every blocking call's _ctx form waits through these, the one mechanism
+ * (docs/cancellation.md).  The waiter, on its goroutine's stack, queues
+ * itself on what it waits for (a poll descriptor, a mutex, a semaphore)
+ * and, still under that object's lock, calls ctx_watch: 0 means it is
+ * watched, else the context is done already (that error; nothing queued).
+ * When the context is cancelled or its deadline passes, wake(w, err) is
+ * called with no context lock held: it takes the object's lock and, if the
+ * goroutine still waits there, unqueues it with err and readies it (else
+ * the wait ended another way first: nothing to do).  After its wait,
+ * whatever ended it, the goroutine calls ctx_unwatch, which returns once
+ * no wake() can touch w any more. */
+struct ctx_wait {
+  void (*wake)(struct ctx_wait *w, int err);
+  struct ctx_wait *next, *prev;
+  grt_ctx *ctx; /* NULL: not watched (the background context never ends) */
+  int state;    /* under context.c's lock */
+  _Atomic bool done;
+};
+int ctx_watch(grt_ctx *c, struct ctx_wait *w, void (*wake)(struct ctx_wait *w, int err));
+void ctx_unwatch(struct ctx_wait *w);
+/* A _ctx call's check of its argument: -EINVAL and one line naming call
+ * for NULL; else the context's error (0 while it is live). */
+int ctx_arg(grt_ctx *c, const char *call);
+/* The context's deadline on nanotime's clock, DEADLINE_NEVER if none. */
+int64_t ctx_deadline(grt_ctx *c);
+/* The struct holding the ctx_wait w as its field member. */
+#define CTX_WAITER(w, type, member) ((type *)(void *)((char *)(w)-offsetof(type, member)))
 
 /* ---- netpoll.c ------------------------------------------------------------ */
 bool netpoll_waiting(void); /* goroutines wait for I/O */

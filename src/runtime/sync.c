@@ -61,6 +61,19 @@ int grt_mutex_trylock(grt_mutex *m) {
   return try_acquire(m);
 }
 
+/* Under waitlock: takes the mutex if it is free (true), else marks it as
+ * having waiters (false), so unlock looks at the queue. */
+static bool lock_or_mark(_Atomic uint32_t *state) {
+  uint32_t s = atomic_load(state);
+  for (;;) {
+    if (!(s & MUTEX_LOCKED)) {
+      if (atomic_compare_exchange_weak(state, &s, s | MUTEX_LOCKED)) return true;
+      continue;
+    }
+    if (atomic_compare_exchange_weak(state, &s, s | MUTEX_WAITERS)) return false;
+  }
+}
+
 void grt_mutex_lock(grt_mutex *m) {
   RT_ENTER();
   if (sync_null(m, "grt_mutex_lock", "the mutex")) return;
@@ -71,18 +84,10 @@ void grt_mutex_lock(grt_mutex *m) {
       sync_backoff(&spins);
     return;
   }
-  _Atomic uint32_t *state = atomic_u32(&m->state);
   rt_lock_acquire(sync_lock_of(&m->waitlock));
-  uint32_t s = atomic_load(state);
-  for (;;) {
-    if (!(s & MUTEX_LOCKED)) {
-      if (atomic_compare_exchange_weak(state, &s, s | MUTEX_LOCKED)) {
-        rt_lock_release(sync_lock_of(&m->waitlock));
-        return;
-      }
-      continue;
-    }
-    if (atomic_compare_exchange_weak(state, &s, s | MUTEX_WAITERS)) break;
+  if (lock_or_mark(atomic_u32(&m->state))) {
+    rt_lock_release(sync_lock_of(&m->waitlock));
+    return;
   }
   gp->waitlink = NULL;
   if (m->tail)
@@ -201,25 +206,31 @@ struct timed_wait {
   _Atomic bool done;
 };
 
-static void lock_timeout_fire(void *arg) {
-  struct timed_wait *w = arg;
-  grt_mutex *m = w->m;
-  struct g *gp = w->gp;
-  rt_lock_acquire(sync_lock_of(&m->waitlock));
+/* Under waitlock: takes gp out of m's queue.  False if it is not there
+ * (unlock handed it the mutex already). */
+static bool mutex_unqueue(grt_mutex *m, struct g *gp) {
   struct g *prev = NULL, *it = m->head;
   while (it && it != gp) {
     prev = it;
     it = it->waitlink;
   }
-  if (it) {
-    if (prev)
-      prev->waitlink = gp->waitlink;
-    else
-      m->head = gp->waitlink;
-    if (m->tail == gp) m->tail = prev;
-    if (!m->head) atomic_fetch_and(atomic_u32(&m->state), ~MUTEX_WAITERS);
-    w->timedout = true;
-  }
+  if (!it) return false;
+  if (prev)
+    prev->waitlink = gp->waitlink;
+  else
+    m->head = gp->waitlink;
+  if (m->tail == gp) m->tail = prev;
+  if (!m->head) atomic_fetch_and(atomic_u32(&m->state), ~MUTEX_WAITERS);
+  return true;
+}
+
+static void lock_timeout_fire(void *arg) {
+  struct timed_wait *w = arg;
+  grt_mutex *m = w->m;
+  struct g *gp = w->gp;
+  rt_lock_acquire(sync_lock_of(&m->waitlock));
+  bool it = mutex_unqueue(m, gp);
+  if (it) w->timedout = true;
   rt_lock_release(sync_lock_of(&m->waitlock));
   atomic_store(&w->done, true); /* w is not touched after this */
   if (it) sched_ready(gp);
@@ -243,18 +254,10 @@ int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns) {
     }
     return 0;
   }
-  _Atomic uint32_t *state = atomic_u32(&m->state);
   rt_lock_acquire(sync_lock_of(&m->waitlock));
-  uint32_t s = atomic_load(state);
-  for (;;) {
-    if (!(s & MUTEX_LOCKED)) {
-      if (atomic_compare_exchange_weak(state, &s, s | MUTEX_LOCKED)) {
-        rt_lock_release(sync_lock_of(&m->waitlock));
-        return 0;
-      }
-      continue;
-    }
-    if (atomic_compare_exchange_weak(state, &s, s | MUTEX_WAITERS)) break;
+  if (lock_or_mark(atomic_u32(&m->state))) {
+    rt_lock_release(sync_lock_of(&m->waitlock));
+    return 0;
   }
   struct timed_wait w = {.m = m, .gp = gp, .t = {.idx = -1}, .timedout = false};
   atomic_init(&w.done, false);
@@ -273,4 +276,63 @@ int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns) {
       sync_backoff(&spins);
   }
   return w.timedout ? -ETIMEDOUT : 0;
+}
+
+/* ---- grt_mutex_lock_ctx ----
+ * As grt_mutex_lock_timeout, with the context's cancellation (context.c's
+ * ctx_watch, under waitlock) in the place of the timer: the context's wake
+ * and unlock decide under waitlock, and ctx_unwatch waits out a wake still
+ * running before the frame goes. */
+struct ctx_lock_wait {
+  grt_mutex *m;
+  struct g *gp;
+  int err; /* set by the context's wake if it unqueued us */
+  struct ctx_wait cw;
+};
+
+static void lock_ctx_wake(struct ctx_wait *cw, int err) {
+  struct ctx_lock_wait *w = CTX_WAITER(cw, struct ctx_lock_wait, cw);
+  struct g *gp = w->gp;
+  rt_lock_acquire(sync_lock_of(&w->m->waitlock));
+  bool it = mutex_unqueue(w->m, gp);
+  if (it) w->err = err;
+  rt_lock_release(sync_lock_of(&w->m->waitlock));
+  if (it) sched_ready(gp);
+}
+
+int grt_mutex_lock_ctx(grt_mutex *m, grt_ctx *ctx) {
+  RT_ENTER();
+  if (sync_null(m, "grt_mutex_lock_ctx", "the mutex")) return -EINVAL;
+  int err = ctx_arg(ctx, "grt_mutex_lock_ctx");
+  if (err) return err;
+  if (try_acquire(m)) return 0;
+  struct g *gp = getcurg();
+  if (!gp) {
+    for (int spins = 0; !try_acquire(m);) {
+      if ((err = grt_ctx_err(ctx))) return err;
+      sync_backoff(&spins);
+    }
+    return 0;
+  }
+  rt_lock_acquire(sync_lock_of(&m->waitlock));
+  if (lock_or_mark(atomic_u32(&m->state))) {
+    rt_lock_release(sync_lock_of(&m->waitlock));
+    return 0;
+  }
+  struct ctx_lock_wait w = {.m = m, .gp = gp, .err = 0};
+  if ((err = ctx_watch(ctx, &w.cw, lock_ctx_wake))) {
+    /* Done meanwhile: not queued.  WAITERS may be left set with no waiter;
+     * unlock then takes its slow path once and clears it. */
+    rt_lock_release(sync_lock_of(&m->waitlock));
+    return err;
+  }
+  gp->waitlink = NULL;
+  if (m->tail)
+    ((struct g *)m->tail)->waitlink = gp;
+  else
+    m->head = gp;
+  m->tail = gp;
+  sched_park(sched_unlock_commit, sync_lock_of(&m->waitlock), "mutex");
+  ctx_unwatch(&w.cw);
+  return w.err; /* 0: unlock handed us the mutex */
 }

@@ -268,6 +268,9 @@ struct sem_waiter {
   struct g *gp;
   int64_t n;
   struct sem_waiter *next;
+  grt_sem *s;
+  int err;            /* set by the context's wake if it unqueued this waiter */
+  struct ctx_wait cw; /* grt_sem_acquire_ctx's */
 };
 
 static bool sem_bad_n(int64_t n, const char *call) {
@@ -281,6 +284,22 @@ int grt_sem_init(grt_sem *s, int64_t n) {
   if (sem_bad_n(n, "grt_sem_init")) return -EINVAL;
   *s = (grt_sem)GRT_SEM_INIT(n);
   return 0;
+}
+
+/* Under waitlock: serves the queue's head while the count covers it, and
+ * returns the Gs served (linked by waitlink) to ready after the unlock. */
+static struct g *sem_serve_locked(grt_sem *s) {
+  struct g *list = NULL, **tailp = &list;
+  struct sem_waiter *w;
+  while ((w = s->head) && s->count >= w->n) {
+    s->count -= w->n;
+    s->head = w->next;
+    *tailp = w->gp;
+    tailp = &w->gp->waitlink;
+  }
+  if (!s->head) s->tail = NULL;
+  *tailp = NULL;
+  return list;
 }
 
 /* Under waitlock: takes n now if no one waits before us. */
@@ -338,17 +357,71 @@ int grt_sem_release(grt_sem *s, int64_t n) {
     return -EINVAL;
   }
   s->count = c;
-  struct g *list = NULL, **tailp = &list;
-  struct sem_waiter *w;
-  while ((w = s->head) && s->count >= w->n) {
-    s->count -= w->n;
-    s->head = w->next;
-    *tailp = w->gp;
-    tailp = &w->gp->waitlink;
-  }
-  if (!s->head) s->tail = NULL;
-  *tailp = NULL;
+  struct g *list = sem_serve_locked(s);
   rt_lock_release(sync_lock_of(&s->waitlock));
   sync2_ready_list(list);
   return 0;
+}
+
+/* grt_sem_acquire_ctx's waiter, woken by its context: leaves the queue if
+ * it is still in it.  If it was first, the ones behind it may now be
+ * served with what is there. */
+static void sem_ctx_wake(struct ctx_wait *cw, int err) {
+  struct sem_waiter *w = CTX_WAITER(cw, struct sem_waiter, cw);
+  grt_sem *s = w->s;
+  struct g *gp = w->gp;
+  rt_lock_acquire(sync_lock_of(&s->waitlock));
+  struct sem_waiter *prev = NULL, *it = s->head;
+  while (it && it != w) {
+    prev = it;
+    it = it->next;
+  }
+  struct g *list = NULL;
+  if (it) {
+    if (prev)
+      prev->next = w->next;
+    else
+      s->head = w->next;
+    if (s->tail == w) s->tail = prev;
+    w->err = err;
+    list = sem_serve_locked(s);
+  }
+  rt_lock_release(sync_lock_of(&s->waitlock));
+  if (it) sched_ready(gp);
+  sync2_ready_list(list);
+}
+
+int grt_sem_acquire_ctx(grt_sem *s, int64_t n, grt_ctx *ctx) {
+  RT_ENTER();
+  if (sync_null(s, "grt_sem_acquire_ctx", "the semaphore")) return -EINVAL;
+  if (sem_bad_n(n, "grt_sem_acquire_ctx")) return -EINVAL;
+  int err = ctx_arg(ctx, "grt_sem_acquire_ctx");
+  if (err) return err;
+  if (n == 0) return 0;
+  struct g *gp = getcurg();
+  if (!gp) {
+    for (int spins = 0; !grt_sem_tryacquire(s, n);) {
+      if ((err = grt_ctx_err(ctx))) return err;
+      sync_backoff(&spins);
+    }
+    return 0;
+  }
+  rt_lock_acquire(sync_lock_of(&s->waitlock));
+  if (sem_take_locked(s, n)) {
+    rt_lock_release(sync_lock_of(&s->waitlock));
+    return 0;
+  }
+  struct sem_waiter w = {.gp = gp, .n = n, .next = NULL, .s = s, .err = 0};
+  if ((err = ctx_watch(ctx, &w.cw, sem_ctx_wake))) {
+    rt_lock_release(sync_lock_of(&s->waitlock));
+    return err;
+  }
+  if (s->tail)
+    ((struct sem_waiter *)s->tail)->next = &w;
+  else
+    s->head = &w;
+  s->tail = &w;
+  sched_park(sched_unlock_commit, sync_lock_of(&s->waitlock), "semacquire");
+  ctx_unwatch(&w.cw);
+  return w.err; /* 0: release took our n units for us */
 }

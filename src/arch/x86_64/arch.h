@@ -9,7 +9,7 @@
 #ifndef GRT_ARCH_H
 #define GRT_ARCH_H
 
-/* struct grt_ctx offsets, shared with switch.S (checked below). */
+/* struct gctx offsets, shared with switch.S (checked below). */
 #define GCTX_SP 0
 #define GCTX_PC 8
 #define GCTX_FP 16
@@ -29,25 +29,24 @@
 #include <ucontext.h>
 
 /* Callee-saved machine state of a goroutine that is not running. */
-struct grt_ctx {
+struct gctx {
   uintptr_t sp, pc, fp;
   uintptr_t rbx, r12, r13, r14, r15;
 };
 
-_Static_assert(offsetof(struct grt_ctx, sp) == GCTX_SP, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, pc) == GCTX_PC, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, fp) == GCTX_FP, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, rbx) == GCTX_RBX, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, r12) == GCTX_R12, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, r15) == GCTX_R15, "ctx layout");
-_Static_assert(sizeof(struct grt_ctx) == GCTX_SIZE, "ctx layout");
+_Static_assert(offsetof(struct gctx, sp) == GCTX_SP, "ctx layout");
+_Static_assert(offsetof(struct gctx, pc) == GCTX_PC, "ctx layout");
+_Static_assert(offsetof(struct gctx, fp) == GCTX_FP, "ctx layout");
+_Static_assert(offsetof(struct gctx, rbx) == GCTX_RBX, "ctx layout");
+_Static_assert(offsetof(struct gctx, r12) == GCTX_R12, "ctx layout");
+_Static_assert(offsetof(struct gctx, r15) == GCTX_R15, "ctx layout");
+_Static_assert(sizeof(struct gctx) == GCTX_SIZE, "ctx layout");
 
 /* A fresh goroutine's context: sched_gogo jumps to entry with SP at the
  * aligned top of the stack, FP 0 (the walk's end), and arg where
  * sched_goentry expects it (r12, callee-saved). */
-static inline void arch_ctx_init(struct grt_ctx *c, uintptr_t stack_hi, uintptr_t entry,
-                                 void *arg) {
-  *c = (struct grt_ctx){0};
+static inline void arch_ctx_init(struct gctx *c, uintptr_t stack_hi, uintptr_t entry, void *arg) {
+  *c = (struct gctx){0};
   c->sp = stack_hi & ~(uintptr_t)(ARCH_STACK_ALIGN - 1);
   c->pc = entry;
   c->fp = 0;
