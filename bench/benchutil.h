@@ -75,4 +75,55 @@ static inline int64_t bench_go_round(const char *name, void (*body)(struct bench
   return r.ns;
 }
 
+/* ---- Optional block and mutex profiles (bench/contention.sh) ----
+ * A benchmark that takes "[block_rate_ns [mutex_fraction [prefix]]]" after
+ * its own arguments turns the profiles on before its warm-up round
+ * (bench_contention_on; 0 leaves one off) and, given a prefix, writes them
+ * after the measured round to <prefix>.block.pb.gz and <prefix>.mutex.pb.gz
+ * (bench_contention_write), so the script can count what they recorded. */
+static int64_t bench_block_rate_;
+static int bench_mutex_fraction_;
+static const char *bench_prof_prefix_;
+
+/* Parses argv[first..]; returns 0, or 2 after a usage line. */
+static inline int bench_contention_args(int argc, char **argv, int first) {
+  if (argc > first) bench_block_rate_ = atoll(argv[first]);
+  if (argc > first + 1) bench_mutex_fraction_ = atoi(argv[first + 1]);
+  if (argc > first + 2) bench_prof_prefix_ = argv[first + 2];
+  if (argc > first + 3 || bench_block_rate_ < 0 || bench_mutex_fraction_ < 0) {
+    fprintf(stderr, "%s: bad profile arguments: [block_rate_ns [mutex_fraction [prefix]]]\n",
+            argv[0]);
+    return 2;
+  }
+  return 0;
+}
+
+static inline void bench_contention_on(void) {
+  if (bench_block_rate_ > 0) grt_set_block_profile_rate(bench_block_rate_);
+  if (bench_mutex_fraction_ > 0) grt_set_mutex_profile_fraction(bench_mutex_fraction_);
+}
+
+static inline int bench_write_one_(const char *kind, int (*write)(int)) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s.%s.pb.gz", bench_prof_prefix_, kind);
+  FILE *f = fopen(path, "wb");
+  if (!f) {
+    perror(path);
+    return 1;
+  }
+  int err = write(fileno(f));
+  if (fclose(f) != 0 || err != 0) {
+    fprintf(stderr, "writing %s failed (%d)\n", path, err);
+    return 1;
+  }
+  return 0;
+}
+
+/* 0, or 1 if a profile could not be written. */
+static inline int bench_contention_write(void) {
+  if (!bench_prof_prefix_) return 0;
+  return bench_write_one_("block", grt_block_profile_write) |
+         bench_write_one_("mutex", grt_mutex_profile_write);
+}
+
 #endif

@@ -1,11 +1,16 @@
 /*
  * chan_pingpong: round trip over two unbuffered channels of long.
- * Usage: bench_chan_pingpong [procs]   (GRT_MAXPROCS = procs, default 1)
+ * Usage: bench_chan_pingpong [procs [block_rate_ns [mutex_fraction [prefix]]]]
+ *   procs: GRT_MAXPROCS (default 1).  The rest (bench/contention.sh): turn
+ *   the block and/or mutex profiles on (0: off, the default) before the
+ *   warm-up, and write them to <prefix>.block.pb.gz and .mutex.pb.gz after
+ *   the measured round (benchutil.h).
  * A "ping" goroutine sends on c1 and receives the reply on c2; a "pong"
  * goroutine receives on c1 and sends back on c2.  Both are spawned from
  * main_fn, which waits on a wait group.  Prints the time per round trip as
  * chan_rt_ns_<procs>p.
- * Go twin: bench/go/chan_pingpong (same argument, runtime.GOMAXPROCS).
+ * Go twin: bench/go/chan_pingpong (same arguments, runtime.GOMAXPROCS,
+ * SetBlockProfileRate, SetMutexProfileFraction).
  */
 #include "benchutil.h"
 
@@ -72,15 +77,18 @@ static int64_t run(long n) {
 static int measure(void) {
   char metric[32];
   snprintf(metric, sizeof metric, "chan_rt_ns_%dp", grt_maxprocs());
-  return bench_timed(metric, run, N_WARMUP, N_TRIPS, N_TRIPS);
+  bench_contention_on();
+  return bench_timed(metric, run, N_WARMUP, N_TRIPS, N_TRIPS) | bench_contention_write();
 }
 
 int main(int argc, char **argv) {
   const char *procs = argc > 1 ? argv[1] : "1";
   int n = atoi(procs);
   if (n < 1 || n > 1024) {
-    fprintf(stderr, "usage: %s [procs 1..1024]\n", argv[0]);
+    fprintf(stderr, "usage: %s [procs 1..1024 [block_rate_ns [mutex_fraction [prefix]]]]\n",
+            argv[0]);
     return 2;
   }
+  if (bench_contention_args(argc, argv, 2) != 0) return 2;
   return bench_main(procs, measure, argc, argv);
 }

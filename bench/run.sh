@@ -11,10 +11,10 @@
 #
 # Environment: BENCH_RUNS (default 5), BENCH_TIMEOUT seconds per run (300),
 # BENCH_ONLY (an awk regex: only the metrics it matches; then the profiler
-# and echo scripts are skipped), BENCH_BASE (another build directory, e.g.
-# of an older commit: its grt binaries run in the same rounds, and the
-# table adds its medians and its ratio to the same Go runs, so a change is
-# judged by same-run ratios).
+# scripts (prof_fidelity, prof_engine, contention) and echo are skipped),
+# BENCH_BASE (another build directory, e.g. of an older commit: its grt
+# binaries run in the same rounds, and the table adds its medians and its
+# ratio to the same Go runs, so a change is judged by same-run ratios).
 set -u
 
 if [ $# -ne 1 ]; then
@@ -52,6 +52,7 @@ benches=(
   "bench_ext_call|ext_call|ext_call_ns|<= 0.5x Go"
   "bench_ext_callback|ext_callback|ext_callback_ns|<= 0.5x Go"
   "bench_ext_nested|ext_nested|ext_nested_ns|<= 0.5x Go"
+  "bench_mutex_contend 2|mutex_contend 2|mutex_op_ns_2p|-"
 )
 
 status=0
@@ -72,7 +73,7 @@ if [ $have_go = 1 ]; then
   # The ext_* twins use cgo (they need gcc).
   export GOFLAGS=-mod=mod GOPROXY=off GO111MODULE=on GOWORK=off CGO_ENABLED=1 \
     GOCACHE="$build/bench-go-cache" GOPATH="$build/bench-go-path"
-  for pkg in yield chan_pingpong spawn parked_rss ext_call ext_callback ext_nested; do
+  for pkg in yield chan_pingpong spawn parked_rss ext_call ext_callback ext_nested mutex_contend; do
     if ! (cd "$here/go" && go build -o "$gobin/$pkg" "./$pkg"); then
       echo "run.sh: go build of bench/go/$pkg failed" >&2
       status=1
@@ -188,6 +189,8 @@ awk -F'|' -v results="$work/results" -v withbase="${base:+1}" '
 
 [ -n "$only" ] && exit $status
 [ $have_go = 1 ] && { echo; "$here/prof_fidelity.sh" "$build" || status=1; } # the CPU profiler
+[ $have_go = 1 ] && { echo; "$here/prof_engine.sh" "$build" || status=1; } # perf vs timer engine
+[ $have_go = 1 ] && { echo; "$here/contention.sh" "$build" || status=1; } # block/mutex profiles
 [ $have_go = 1 ] && { echo; "$here/echo.sh" "$build" || status=1; } # TCP echo server vs Go
 echo; "$here/unwind_cost.sh" "$build" || status=1 # a profile sample's cost, in parts
 exit $status

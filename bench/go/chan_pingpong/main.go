@@ -1,5 +1,7 @@
 // chan_pingpong: Go twin of bench/chan_pingpong.c.
-// Usage: chan_pingpong [procs]   (GOMAXPROCS = procs, default 1)
+// Usage: chan_pingpong [procs [block_rate_ns [mutex_fraction [prefix]]]]
+// (GOMAXPROCS = procs, default 1; the rest as in the C program: the block
+// and mutex profiles for bench/contention.sh, package contention)
 // A "ping" goroutine sends on c1 and receives the reply on c2; a "pong"
 // goroutine receives on c1 and sends back on c2 (unbuffered chan int64).
 // Prints the time per round trip as chan_rt_ns_<procs>p.
@@ -7,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"grtbench/contention"
 	"os"
 	"runtime"
 	"strconv"
@@ -57,9 +60,12 @@ func main() {
 		}
 		procs = n
 	}
+	contention.Args(2)
 	runtime.GOMAXPROCS(procs)
+	contention.On()
 	run(nWarmup)
 	d := run(nTrips)
 	fmt.Printf("RESULT chan_rt_ns_%dp %.2f\n", runtime.GOMAXPROCS(0),
 		float64(d.Nanoseconds())/nTrips)
+	contention.Write()
 }
