@@ -665,17 +665,18 @@ GRT_API int grt_pprof_serve(const char *addr);
  * sample types samples/count and cpu/nanoseconds.
  *
  * Two engines (GRT_CPUPROFILE_ENGINE=perf, timer or auto, the default):
- *   perf   a perf_event_open task-clock event per thread: the exact rate
- *          (at 4000 Hz, 4000 samples a CPU-second), kernel time in system
- *          calls included.  auto uses it where the kernel allows
- *          perf_event_open (not under some seccomp filters or
- *          kernel.perf_event_paranoid=3), silently falling back to timers;
- *          GRT_DEBUG=profiler says why.
  *   timer  a POSIX timer on each thread's CPU clock.  The kernel checks
  *          those once per tick (250 Hz on Debian's kernels), so above that
  *          rate a signal stands for several periods: each sample is
  *          weighted by the overrun count, the CPU total stays exact, the
- *          number of distinct samples does not grow.
+ *          number of distinct samples does not grow.  auto uses timers up
+ *          to 250 Hz, where they keep the rate and cost least.
+ *   perf   a perf_event_open task-clock event per thread: the exact rate
+ *          (at 4000 Hz, 4000 samples a CPU-second), kernel time in system
+ *          calls included; each interrupt costs more than a timer's.  auto
+ *          uses it above 250 Hz where the kernel allows perf_event_open
+ *          (not under some seccomp filters or kernel.perf_event_paranoid=3),
+ *          else falls back to timers silently; GRT_DEBUG=profiler says why.
  *
  * Stacks are unified across foreign code: external frames called through
  * grt_extcall sit on top of the goroutine frames that called them, and a
@@ -809,8 +810,8 @@ GRT_API int grt_mutex_profile_write(int fd);
  * snapshots as grt_dump, and one that has not run since the last tick
  * costs a few loads.  A goroutine running on another thread is counted
  * under the function it was started with (its stacks are the CPU
- * profile's).  Past 10,000 goroutines, each tick counts a uniform random
- * 10,000, weighted.
+ * profile's).  Past 1,000 goroutines, each tick counts a systematic
+ * sample of 1,000 (every n/1000th from a random start), weighted.
  * GRT_WALLPROFILE=path [GRT_WALLPROFILE_HZ=n] profiles the whole run, as
  * GRT_CPUPROFILE does.  cfg is as for grt_prof_start (hz up to 1000).
  * 0; -EBUSY if one is running; -EINVAL (one line) for a NULL cfg, a bad hz

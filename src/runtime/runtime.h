@@ -101,7 +101,8 @@ struct g {
   uintptr_t gopc;       /* return address of the grt_go call that created it (dumps) */
   uint64_t parentid;    /* the goroutine that created it, 0: none (dumps) */
   int64_t waitsince;    /* sched_coarse_now() when it last parked (dumps) */
-  int64_t blockstart;   /* nanotime() when it last parked, while contention is watched */
+  int64_t blockstart;   /* nanotime() when it last parked (block profile) or queued on a
+                           grt_mutex (mutex profile); 0: not timed */
   uint32_t resume_mark; /* m->in_runtime to set when it next runs (execute): 1, but 0 when
                            it resumes straight into its own code (grt_yield's tail call) */
   char name[32];
@@ -271,8 +272,8 @@ struct sched_hooks {
 };
 void sched_set_hooks(const struct sched_hooks *h);
 /* Which contention the hooks want: SCHED_WATCH_BLOCK (every park timed),
- * SCHED_WATCH_MUTEX (grt_mutex handoffs).  0: none, and parks cost one
- * relaxed load more. */
+ * SCHED_WATCH_MUTEX (grt_mutex waits timed, handoffs reported).  0: none,
+ * and parks cost one relaxed load more. */
 enum { SCHED_WATCH_BLOCK = 1, SCHED_WATCH_MUTEX = 2 };
 extern _Atomic uint32_t sched_contention_watch;
 void sched_mutex_handoff(int64_t ns);

@@ -1305,10 +1305,12 @@ void sched_park(bool (*commit)(struct g *, void *), void *arg, const char *reaso
   mp->waitarg = arg;
   gp->waitreason = reason;
   gp->waitsince = sched_coarse_now();
-  /* Contention profiles: the park is timed, and (block profile) reported
-   * from this goroutine's own stack once it runs again. */
-  int64_t t0 = atomic_load_explicit(&sched_contention_watch, memory_order_relaxed) ? nanotime() : 0;
-  gp->blockstart = t0; /* 0: this park is not timed */
+  /* The block profile: the park is timed, and reported from this
+   * goroutine's own stack once it runs again.  (The mutex profile times
+   * only grt_mutex's waits, in sync.c: other parks pay nothing for it.) */
+  int64_t t0 = 0;
+  if (atomic_load_explicit(&sched_contention_watch, memory_order_relaxed) & SCHED_WATCH_BLOCK)
+    gp->blockstart = t0 = nanotime();
   struct g *next = park_next(mp, commit);
   if (next) {
     /* From here until the switch writes TLS g, m->curg is next, so this

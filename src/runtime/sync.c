@@ -74,6 +74,22 @@ static bool lock_or_mark(_Atomic uint32_t *state) {
   }
 }
 
+/* Under waitlock: gp waits last in m's queue.  blockstart says since when,
+ * for the mutex profile's unlocker (0: not timed; the block profile's park
+ * sets it again, to the same moment). */
+static void queue_waiter(grt_mutex *m, struct g *gp) {
+  gp->waitlink = NULL;
+  if (m->tail)
+    ((struct g *)m->tail)->waitlink = gp;
+  else
+    m->head = gp;
+  m->tail = gp;
+  gp->blockstart =
+      atomic_load_explicit(&sched_contention_watch, memory_order_relaxed) & SCHED_WATCH_MUTEX
+          ? nanotime()
+          : 0;
+}
+
 void grt_mutex_lock(grt_mutex *m) {
   RT_ENTER();
   if (sync_null(m, "grt_mutex_lock", "the mutex")) return;
@@ -89,12 +105,7 @@ void grt_mutex_lock(grt_mutex *m) {
     rt_lock_release(sync_lock_of(&m->waitlock));
     return;
   }
-  gp->waitlink = NULL;
-  if (m->tail)
-    ((struct g *)m->tail)->waitlink = gp;
-  else
-    m->head = gp;
-  m->tail = gp;
+  queue_waiter(m, gp);
   sched_park(sched_unlock_commit, sync_lock_of(&m->waitlock), "mutex");
   /* Woken by unlock: ownership was handed to us. */
 }
@@ -261,12 +272,7 @@ int grt_mutex_lock_timeout(grt_mutex *m, int64_t ns) {
   }
   struct timed_wait w = {.m = m, .gp = gp, .t = {.idx = -1}, .timedout = false};
   atomic_init(&w.done, false);
-  gp->waitlink = NULL;
-  if (m->tail)
-    ((struct g *)m->tail)->waitlink = gp;
-  else
-    m->head = gp;
-  m->tail = gp;
+  queue_waiter(m, gp);
   w.t.f = lock_timeout_fire;
   w.t.arg = &w;
   timer_add(&w.t, deadline); /* its callback waits for waitlock: after we park */
@@ -326,12 +332,7 @@ int grt_mutex_lock_ctx(grt_mutex *m, grt_ctx *ctx) {
     rt_lock_release(sync_lock_of(&m->waitlock));
     return err;
   }
-  gp->waitlink = NULL;
-  if (m->tail)
-    ((struct g *)m->tail)->waitlink = gp;
-  else
-    m->head = gp;
-  m->tail = gp;
+  queue_waiter(m, gp);
   sched_park(sched_unlock_commit, sync_lock_of(&m->waitlock), "mutex");
   ctx_unwatch(&w.cw);
   return w.err; /* 0: unlock handed us the mutex */

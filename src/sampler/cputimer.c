@@ -3,7 +3,8 @@
  * for every M (armed when a session starts, and when a thread becomes an
  * M during one), and for threads grt did not create (found by the
  * collector's scan of /proc/self/task).  Two engines:
- *  - perf (the default where the kernel allows it): a perf_event_open
+ *  - perf (auto's choice above 250 Hz, where the kernel allows it): a
+ *    perf_event_open
  *    software task-clock event per thread with a sample period in ns,
  *    delivered as SIGPROF to that thread (O_ASYNC, F_SETSIG, F_SETOWN_EX
  *    with F_OWNER_TID), as async-profiler's cpu engine.  It fires at the
@@ -46,7 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_FOREIGN 1024 /* threads grt did not create, with a timer each */
+#define MAX_FOREIGN 1024     /* threads grt did not create, with a timer each */
+#define CPUTIMER_TICK_HZ 250 /* Debian's kernels (CONFIG_HZ_250): CPU timers' resolution */
 
 static int64_t period_ns = 10000000;
 static bool use_perf; /* this session's engine (cputimer_choose_engine) */
@@ -87,7 +89,12 @@ static int thread_perf_new(pid_t tid) {
 enum cputimer_engine cputimer_choose_engine(enum cputimer_engine want, const char **why) {
   *why = NULL;
   use_perf = false;
-  if (want == CPUTIMER_TIMER) return CPUTIMER_TIMER;
+  /* auto: CPU timers deliver every period up to the kernel's tick rate and
+   * cost less per signal (a perf event's interrupt is dearer, on a VM
+   * especially: bench/README.md); above it only perf keeps the rate. */
+  if (want == CPUTIMER_TIMER ||
+      (want == CPUTIMER_AUTO && period_ns >= 1000000000 / CPUTIMER_TICK_HZ))
+    return CPUTIMER_TIMER;
   /* A probe on this thread: refused by seccomp (containers) or by
    * perf_event_paranoid, it says so here. */
   int fd = thread_perf_new((pid_t)syscall(SYS_gettid));

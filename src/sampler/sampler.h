@@ -43,9 +43,10 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc);
 /* ---- cputimer.c ---- */
 void cputimer_set_period(int64_t period_ns);
 enum cputimer_engine { CPUTIMER_AUTO, CPUTIMER_PERF, CPUTIMER_TIMER };
-/* The session's engine: want (AUTO: perf if the kernel lets this thread
- * open a task-clock event, else timers).  *why: why perf was refused, or
- * NULL. */
+/* The session's engine (after cputimer_set_period): want (AUTO: timers up
+ * to the kernel's tick rate, 250 Hz; above, perf if the kernel lets this
+ * thread open a task-clock event, else timers).  *why: why perf was
+ * refused, or NULL. */
 enum cputimer_engine cputimer_choose_engine(enum cputimer_engine want, const char **why);
 void cputimer_test_refuse_perf(bool refuse); /* test hook: perf_event_open fails */
 void cputimer_m_started(struct m *mp);       /* sched hooks */

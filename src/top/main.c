@@ -88,8 +88,9 @@ int grt_maxprocs(void) {
   return n ? n : maxprocs_from_env(false);
 }
 
-/* GRT_CPUPROFILE_ENGINE: perf, timer or auto (the default: perf where the
- * kernel allows it).  A bad value is one line, and auto. */
+/* GRT_CPUPROFILE_ENGINE: perf, timer or auto (the default: timers up to
+ * 250 Hz, perf above where the kernel allows it).  A bad value is one
+ * line, and auto. */
 static void engine_from_env(void) {
   const char *e = getenv("GRT_CPUPROFILE_ENGINE");
   enum cputimer_engine want = CPUTIMER_AUTO;
