@@ -62,8 +62,25 @@ static void contender(void *arg) {
 }
 
 /* The -raw output has a sample with fn (and label, if any). */
+struct fetch {
+  const char *url;
+  char *out;
+};
+
+static void *fetch_run(void *arg) {
+  struct fetch *f = arg;
+  /* pprof gives a URL with seconds=N only 1.5 N to answer: the profile is
+   * symbolized after those N seconds, which takes longer under ASan. */
+  f->out = pprof_run("-raw -timeout=120", f->url);
+  return NULL;
+}
+
 static void expect_profile(const char *path, const char *types, const char *fn, const char *label) {
-  char *out = pprof_url(path);
+  char url[256];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+  struct fetch f = {url, NULL};
+  grt_extcall(fetch_run, &f);
+  char *out = f.out;
   struct pprof_raw r;
   pprof_parse_raw(out, &r);
   free(out);

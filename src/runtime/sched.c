@@ -1578,14 +1578,17 @@ static struct g *g_alloc(void) {
   struct g **a = atomic_load_explicit(&sched.allgs, memory_order_relaxed);
   if (n == sched.allgs_cap) {
     size_t cap = sched.allgs_cap ? 2 * sched.allgs_cap : 1024;
-    struct g **bigger = malloc(cap * sizeof *bigger);
+    /* Slot 0 links the block to the one it replaces, which is kept (a
+     * reader may be in it) and stays reachable (LeakSanitizer). */
+    struct g **bigger = malloc((cap + 1) * sizeof *bigger);
     if (!bigger) {
       rt_lock_release(&sched.lock);
       free(gp);
       return NULL;
     }
-    if (n) memcpy(bigger, a, n * sizeof *a);
-    a = bigger; /* the old array is kept: a reader may be in it */
+    bigger[0] = a ? (struct g *)(void *)(a - 1) : NULL;
+    if (n) memcpy(bigger + 1, a, n * sizeof *a);
+    a = bigger + 1;
     sched.allgs_cap = cap;
     atomic_store_explicit(&sched.allgs, a, memory_order_release);
   }
