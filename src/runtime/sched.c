@@ -59,7 +59,10 @@
 #include <unistd.h>
 
 _Static_assert(offsetof(struct g, ctx) == 0, "ctx first in g");
-_Static_assert(offsetof(struct g, id) >= 64 && offsetof(struct g, wall_sample) + 4 <= 128,
+/* The context is one line on x86-64 (64 bytes), 168 bytes on aarch64
+ * (d8..d15 too): the fields after it share the next 64-byte line. */
+_Static_assert(offsetof(struct g, id) >= 64 &&
+                   offsetof(struct g, id) / 64 == (offsetof(struct g, wall_sample) + 3) / 64,
                "what a walk of allg reads of a parked G shares one cache line");
 _Static_assert(offsetof(struct g, m) == G_M, "g->m offset");
 _Static_assert(offsetof(struct m, g0) == M_G0, "m->g0 offset");
@@ -307,7 +310,7 @@ void sched_print_frames(int fd, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t
   struct frame_printer pr = {.fd = fd};
   if (pc == 0) return;
   print_pc(&pr, pc);
-  unw_walk((struct unw_regs){pc, sp, fp}, leaf, lo, hi, unw_read_direct, NULL, print_ret, &pr,
+  unw_walk((struct unw_regs){pc, sp, fp, 0}, leaf, lo, hi, unw_read_direct, NULL, print_ret, &pr,
            NULL);
   print_build_ids(&pr);
 }
@@ -2169,12 +2172,12 @@ __attribute__((no_sanitize_address)) static void hog_handler(int sig, siginfo_t 
   struct g *g = grt_tls_g;
   struct m *mp = g ? g->m : NULL;
   if (mp && atomic_load_explicit(&mp->hog_n, memory_order_acquire) == -1) {
-    uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc);
+    uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc), lr = arch_uc_lr(uc);
     atomic_store_explicit(&mp->hog_n, 0, memory_order_relaxed);
     if (g == mp->curg && sp >= g->stack_lo && sp < g->stack_hi) {
       mp->hog_pcs[0] = pc;
       atomic_store_explicit(&mp->hog_n, 1, memory_order_relaxed);
-      unw_walk((struct unw_regs){pc, sp, fp}, true, g->stack_lo, g->stack_hi, unw_read_direct, NULL,
+      unw_walk((struct unw_regs){pc, sp, fp, lr}, true, g->stack_lo, g->stack_hi, unw_read_direct, NULL,
                hog_push, mp, NULL);
     }
     int32_t n = atomic_load_explicit(&mp->hog_n, memory_order_relaxed);
