@@ -633,7 +633,7 @@ static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
   mp->g0->ctx.sp = (g0_top - 256) & ~(uintptr_t)15;
   mp->tid = (pid_t)syscall(SYS_gettid);
   mp->rand = rt_fastrand() | 1;
-  grt_tls_g = mp->g0;
+  *tls_g_slot() = mp->g0;
   stack_signal_thread(mp);
   sched_m_started(mp); /* its CPU timer, if a profile runs, before any goroutine */
 }
@@ -1998,7 +1998,7 @@ static void extra_release(void *arg) {
   /* Order for the profiler: no timer, then no M for this thread's handler,
    * then the M may go to another thread (the pool push is a release). */
   if (sched.hooks.m_exiting) sched.hooks.m_exiting(mp);
-  grt_tls_g = NULL;
+  *tls_g_slot() = NULL;
   atomic_signal_fence(memory_order_seq_cst);
   mp->tid = 0;
   extra_pool_push(mp);

@@ -144,6 +144,24 @@ static inline int arch_plt_expr(const unsigned char *e, uint64_t len, uint8_t *k
   (void)k;
   return 0;
 }
+/* The calling thread's grt_tls_g slot, computed afresh at every use.  A
+ * goroutine that parks (sched_mcall) may resume on another thread, inside
+ * the same C function: gcc computes a TLS address from TPIDR_EL0, which it
+ * treats as constant within a function and keeps in a register across
+ * the call, so a plain access after the park would read the old thread's
+ * slot.  The volatile asm reads TPIDR_EL0 again each time (initial-exec:
+ * the slot's offset from the GOT, as gcc and switch.S address it).
+ * (x86-64 addresses TLS through %fs at every access: no such hook.) */
+#define ARCH_TLS_G_FRESH 1
+static inline void *arch_tls_g_addr(void) {
+  uintptr_t tp, off;
+  __asm__ __volatile__("mrs %0, tpidr_el0\n\t"
+                       "adrp %1, :gottprel:grt_tls_g\n\t"
+                       "ldr %1, [%1, #:gottprel_lo12:grt_tls_g]"
+                       : "=r"(tp), "=r"(off));
+  return (void *)(tp + off);
+}
+
 /* A spin-wait hint. */
 static inline void arch_pause(void) {
   __asm__ __volatile__("yield" ::: "memory");

@@ -127,6 +127,11 @@ static inline int arch_plt_expr(const unsigned char *e, uint64_t len, uint8_t *k
   return 1;
 }
 
+/* grt_tls_g needs no fresh-address hook: every access to it goes through
+ * %fs, so a goroutine that parks and resumes on another thread reads that
+ * thread's slot (aarch64's arch.h has ARCH_TLS_G_FRESH 1). */
+#define ARCH_TLS_G_FRESH 0
+
 /* A spin-wait hint. */
 static inline void arch_pause(void) {
   __builtin_ia32_pause();
