@@ -220,7 +220,10 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc) {
      * one counts (Go's validSIGPROF, by timer id; here by perf fd too). */
     int own = mp ? atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed) : -1;
     int own_fd = mp ? atomic_load_explicit(&mp->prof_perf_fd, memory_order_relaxed) : -1;
-    if (perf ? own_fd >= 0 && si->si_fd != own_fd : own >= 0 && si->si_timerid != own) goto out;
+    if (perf ? own_fd >= 0 && si->si_fd != own_fd
+             : own >= 0 && si->si_timerid != own &&
+                   !atomic_load_explicit(&sigprof.timerid_opaque, memory_order_relaxed))
+      goto out;
     if (!perf && own_fd >= 0) goto out; /* its foreign timer, while its perf event runs */
     struct ring_sample s;
     s.n = 0;
