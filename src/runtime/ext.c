@@ -113,9 +113,9 @@ __attribute__((noinline)) static void *callback_on_m(struct m *mp, void *(*fn)(v
   struct transition rec = {
       .kind = TRANS_CALLBACK,
       .sp = (uintptr_t)frame,
-      .pc = frame[1],
+      .pc = arch_strip_ra(frame[1]),
       .fp = frame[0],
-      .cfa = (uintptr_t)(frame + 2),
+      .cfa = (uintptr_t)__builtin_dwarf_cfa(), /* frame + 2 on x86-64, not on aarch64 */
       .lo = mp->g0->stack_lo,
       .hi = mp->g0->stack_hi,
       .saved_g0_sp = mp->g0->ctx.sp,

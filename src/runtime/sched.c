@@ -323,9 +323,12 @@ static void print_traceback(void) {
   warn_line("\n%s %llu [running]:", cur ? "goroutine" : "runtime (g0 of M)",
             (unsigned long long)(cur ? cur->id : (g->m ? (unsigned)g->m->id : 0)));
   /* This frame has a frame pointer (it takes its address): its caller's
-   * registers are in the frame record. */
+   * registers are in the frame record, and its CFA is the caller's SP
+   * after the return (fp + 16 on x86-64; on aarch64 the record is at the
+   * frame's bottom, so only the CFA says). */
   uintptr_t *fp = __builtin_frame_address(0);
-  sched_print_frames(2, fp[1], false, fp[0], (uintptr_t)(fp + 2), g->stack_lo, g->stack_hi);
+  sched_print_frames(2, arch_strip_ra(fp[1]), false, fp[0], (uintptr_t)__builtin_dwarf_cfa(),
+                     g->stack_lo, g->stack_hi);
 }
 
 /* ---- G, P bookkeeping ----------------------------------------------------- */
