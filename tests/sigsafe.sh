@@ -34,7 +34,7 @@ memset                 emitted by the compiler to zero structs/arrays; async-sig
 _dl_find_object        glibc >= 2.35, documented AS-Safe: a lock-free search of the loaded objects (base/unwind.c)
 __stack_chk_fail       -fstack-protector (default on some distros): reached only on a smashed canary, then aborts
 _GLOBAL_OFFSET_TABLE_  linker-defined GOT address for PIC code, not a function
-# aarch64: gcc's outline atomics (-moutline-atomics, gcc's default there): every
+# aarch64: the outline atomics of gcc (-moutline-atomics, the default there): every
 # _Atomic operation becomes a call into libgcc
 __aarch64_cas*         outline atomic compare-and-swap: one LSE instruction or an LDXR/STXR loop (chosen by a flag set at start-up); no lock, no call
 __aarch64_ldadd*       outline atomic fetch-add: the same (LDADD or an LDXR/STXR loop)
