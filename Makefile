@@ -6,11 +6,15 @@
 #                and `grt-pprof top -n 15 demo.pb.gz` prints its top functions
 #   make test    the whole suite, normal build then ASan+UBSan build
 #   make bench   benchmarks next to their Go twins (bench/run.sh)
+#   make test-aarch64  cross build for 64-bit Arm (cmake/aarch64-linux-gnu.cmake)
+#                and the suite under qemu-user (deps/debian-aarch64.txt);
+#                not part of `make test` yet
 BUILD    := build
 ASANDIR  := build-asan
+A64DIR   := build-aarch64
 JOBS     := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build run test test-plain test-asan bench format clean
+.PHONY: all deps build run test test-plain test-asan test-aarch64 bench format clean
 
 all: build
 
@@ -42,6 +46,13 @@ test-asan: deps
 
 test: test-plain test-asan
 
+test-aarch64:
+	@sh deps/install.sh deps/debian-aarch64.txt
+	@cmake -S . -B $(A64DIR) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(A64DIR) -j $(JOBS)
+	cd $(A64DIR) && ctest --output-on-failure -j $(JOBS)
+
 bench: build
 	./bench/run.sh $(BUILD)
 
@@ -50,4 +61,4 @@ format:
 	  examples/*.c bench/*.c bench/*.h bench/lib/*.c bench/lib/*.h
 
 clean:
-	rm -rf $(BUILD) $(ASANDIR)
+	rm -rf $(BUILD) $(ASANDIR) $(A64DIR)

@@ -131,7 +131,7 @@ __attribute__((noinline)) void walk_n(const struct chain_regs *r, long iters, st
                                       enum unw_end *end) {
   for (long i = 0; i < iters; i++) {
     o->n = 0;
-    *end = unw_walk((struct unw_regs){r->pc, r->sp, r->fp}, true, stack_lo, stack_hi,
+    *end = unw_walk((struct unw_regs){r->pc, r->sp, r->fp, 0}, true, stack_lo, stack_hi,
                     unw_read_direct, NULL, emit, o, NULL);
   }
 }
@@ -221,16 +221,14 @@ static volatile int64_t rs_ns, rs_first_ns;
  * while it runs: same thread, same stack) WALKS_PER_SIGNAL times, timed. */
 static void timing_handler(int sig, siginfo_t *si, void *uc) {
   (void)sig, (void)si;
-  const ucontext_t *u = uc;
-  uintptr_t pc = (uintptr_t)u->uc_mcontext.gregs[REG_RIP], sp = u->uc_mcontext.gregs[REG_RSP],
-            fp = u->uc_mcontext.gregs[REG_RBP];
+  uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc), lr = arch_uc_lr(uc);
   if (sp < stack_lo || sp >= stack_hi) return;
   struct walk_out o;
   enum unw_end end = UNW_END_BASE;
   int64_t ta = thread_cpu_ns(), t0 = thread_cpu_ns(), t1 = 0; /* ta: the clock's own cost */
   for (int i = 0; i < WALKS_PER_SIGNAL; i++) {
     o.n = 0;
-    end = unw_walk((struct unw_regs){pc, sp, fp}, true, sp, stack_hi, unw_read_direct, NULL, emit,
+    end = unw_walk((struct unw_regs){pc, sp, fp, lr}, true, sp, stack_hi, unw_read_direct, NULL, emit,
                    &o, NULL);
     if (i == 0) t1 = thread_cpu_ns();
   }
@@ -335,13 +333,11 @@ static void walk_handler(int sig, siginfo_t *si, void *uc) {
   (void)sig;
   signals++;
   overruns += si->si_overrun;
-  const ucontext_t *u = uc;
-  uintptr_t pc = (uintptr_t)u->uc_mcontext.gregs[REG_RIP], sp = u->uc_mcontext.gregs[REG_RSP],
-            fp = u->uc_mcontext.gregs[REG_RBP];
+  uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc), lr = arch_uc_lr(uc);
   if (sp < stack_lo || sp >= stack_hi) return;
   struct walk_out o;
   o.n = 0;
-  unw_walk((struct unw_regs){pc, sp, fp}, true, sp, stack_hi, unw_read_direct, NULL, emit, &o,
+  unw_walk((struct unw_regs){pc, sp, fp, lr}, true, sp, stack_hi, unw_read_direct, NULL, emit, &o,
            NULL);
   chain_sink += (unsigned long)o.n;
 }

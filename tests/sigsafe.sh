@@ -34,6 +34,14 @@ memset                 emitted by the compiler to zero structs/arrays; async-sig
 _dl_find_object        glibc >= 2.35, documented AS-Safe: a lock-free search of the loaded objects (base/unwind.c)
 __stack_chk_fail       -fstack-protector (default on some distros): reached only on a smashed canary, then aborts
 _GLOBAL_OFFSET_TABLE_  linker-defined GOT address for PIC code, not a function
+# aarch64: the outline atomics of gcc (-moutline-atomics, the default there): every
+# _Atomic operation becomes a call into libgcc
+__aarch64_cas*         outline atomic compare-and-swap: one LSE instruction or an LDXR/STXR loop (chosen by a flag set at start-up); no lock, no call
+__aarch64_ldadd*       outline atomic fetch-add: the same (LDADD or an LDXR/STXR loop)
+__aarch64_swp*         outline atomic exchange: the same (SWP or an LDXR/STXR loop)
+__aarch64_ldclr*       outline atomic fetch-and-not: the same
+__aarch64_ldset*       outline atomic fetch-or: the same
+__aarch64_ldeor*       outline atomic fetch-xor: the same
 # sanitizer instrumentation (GRT_SANITIZE=ON): inserted by the compiler, not
 # called by our code; the sanitizer runtimes are built to run inside signal handlers
 __asan_*               AddressSanitizer checks and fake-stack frames

@@ -186,6 +186,11 @@ static inline int read_some(int fd, char *buf, size_t *len, size_t cap) {
  * captured into out and its stderr into err, each NUL-terminated and cut at
  * cap - 1 bytes; a NULL out or err leaves that stream the parent's.
  * Returns the child's wait status.
+ *
+ * Under an emulator (a cross build's tests run by qemu-user, which cannot
+ * execve a foreign binary without binfmt_misc), GRT_TEST_EMULATOR names
+ * the host program that runs it: the child is that program with this
+ * one's path as its first argument.
  */
 static inline int run_self(const char *const args[], const char *const env_changes[], char *out,
                            char *err, size_t cap) {
@@ -196,11 +201,14 @@ static inline int run_self(const char *const args[], const char *const env_chang
   size_t nargs = 0;
   while (args[nargs])
     nargs++;
-  char **argv = calloc(nargs + 2, sizeof *argv);
+  const char *emu = getenv("GRT_TEST_EMULATOR");
+  size_t k = emu && *emu ? 1 : 0;
+  char **argv = calloc(nargs + 2 + k, sizeof *argv);
   CHECK(argv);
-  argv[0] = self;
+  if (k) argv[0] = (char *)emu;
+  argv[k] = self;
   for (size_t i = 0; i < nargs; i++)
-    argv[i + 1] = (char *)args[i]; /* execve does not write them */
+    argv[k + i + 1] = (char *)args[i]; /* execve does not write them */
   char **envp = env_with(env_changes);
 
   /* Stream i (0: stdout, 1: stderr) goes through pipes[i] into bufs[i]. */
@@ -218,7 +226,7 @@ static inline int run_self(const char *const args[], const char *const env_chang
       close(pipes[i][0]);
       close(pipes[i][1]);
     }
-    execve(self, argv, envp);
+    execve(argv[0], argv, envp);
     _exit(127);
   }
 

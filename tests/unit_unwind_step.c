@@ -359,7 +359,7 @@ __attribute__((no_sanitize_address)) static void note_fail(const struct fail *f)
 /* The walk at this instruction against the shadow stack. */
 __attribute__((no_sanitize_address)) static void check(uintptr_t pc, uintptr_t sp, uintptr_t fp) {
   walk.n = 0;
-  enum unw_end end = unw_walk((struct unw_regs){pc, sp, fp}, true, sp, stack_hi, unw_read_direct,
+  enum unw_end end = unw_walk((struct unw_regs){pc, sp, fp, 0}, true, sp, stack_hi, unw_read_direct,
                               NULL, emit, &walk, NULL);
   int region = region_of(pc), inner = depth - base, want_n = inner + nouter, at = -1;
   uintptr_t want = 0;
@@ -457,7 +457,7 @@ static void *stepper(void *arg) {
   const uintptr_t *frame = __builtin_frame_address(0);
   caller_ret = (uintptr_t)__builtin_return_address(0);
   walk.n = 0;
-  outer_end = unw_walk((struct unw_regs){caller_ret, (uintptr_t)(frame + 2), frame[0]}, false,
+  outer_end = unw_walk((struct unw_regs){caller_ret, (uintptr_t)(frame + 2), frame[0], 0}, false,
                        (uintptr_t)(frame + 2), stack_hi, unw_read_direct, NULL, emit, &walk, NULL);
   outer[0] = caller_ret;
   nouter = 1;

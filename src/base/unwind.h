@@ -18,9 +18,17 @@
  *      checked before every load: sp < CFA <= hi, CFA - sp <= 256 KiB,
  *      CFA 8-aligned, and every slot read inside [sp, hi).  So a walk never
  *      reads outside the segment it was given, whatever the stack holds.
- *   3. The return address at CFA - 8 (x86-64) and, when the rule saved it,
- *      the caller's FP.  The new SP is the CFA: SP only rises, so every
- *      walk ends.
+ *   3. The return address at CFA - 8 (x86-64; where the rule says on
+ *      aarch64) and, when the rule saved it, the caller's FP.  The new SP
+ *      is the CFA: SP only rises, so every walk ends.  On a machine with a
+ *      link register (ARCH_HAS_LR: aarch64) a rule may say the return
+ *      address is still in LR (LR0: a leaf, or a prologue before its
+ *      store).  LR is trusted for the interrupted frame only (leaf, with
+ *      the LR the signal gave, r.lr); a return address deeper is never
+ *      read from it: LR0 there ends the walk BROKEN.  Under LR0 the CFA
+ *      may equal SP (a frameless leaf); the step after it rises again, so
+ *      walks still end.  Every return address, from memory or LR, is
+ *      stripped of pointer-authentication bits (arch_strip_ra).
  *   4. It stops at a STOP rule (DWARF's undefined return address: thread
  *      and goroutine entry, the trampolines' calls into another segment),
  *      at FP 0 in a frame-pointer step (the same ends, for code without
@@ -65,7 +73,9 @@ struct unw_rule {
   uint8_t plt_min; /* UNW_PLT only */
   int16_t fp_off;  /* caller's FP at CFA + fp_off (FP + fp_off for UNW_FP_DEREF), or UNW_FP_SAME */
   int16_t ra_off;  /* return address at CFA + ra_off */
-  int16_t pad;
+  uint8_t ra_lr;   /* 1: LR0, the return address is still in the link
+                      register (ARCH_HAS_LR only; ra_off unused) */
+  uint8_t pad;
   int32_t cfa_off;
 };
 
@@ -198,9 +208,11 @@ enum unw_end {
 
 /* A frame's registers: pc (exact if leaf, else a return address), the SP
  * at that pc (for a return address: the caller's SP after the return),
- * and the frame pointer register. */
+ * the frame pointer register, and the link register (ARCH_HAS_LR: the
+ * interrupted frame's, from its ucontext; 0 where unknown, which an LR0
+ * rule turns into a BROKEN end). */
 struct unw_regs {
-  uintptr_t pc, sp, fp;
+  uintptr_t pc, sp, fp, lr;
 };
 
 static inline bool unw_inside(uintptr_t p, size_t size, uintptr_t lo, uintptr_t hi) {
@@ -224,6 +236,7 @@ unw_step(struct unw_regs *r, bool *leaf, uintptr_t lo, uintptr_t hi, unw_read_fn
     if ((r->fp & 7) || r->fp < r->sp || !unw_inside(r->fp, 16, lo, hi) || !read(rd, r->fp, &fp) ||
         !read(rd, r->fp + 8, &ra))
       return UNW_STEP_BROKEN;
+    ra = arch_strip_ra(ra);
     cfa = r->fp + 16;
   } else {
     switch (rule->kind) {
@@ -254,6 +267,10 @@ unw_step(struct unw_regs *r, bool *leaf, uintptr_t lo, uintptr_t hi, unw_read_fn
           !read(rd, g + 8 * ARCH_GREG_PC, &s.pc) || !read(rd, g + 8 * ARCH_GREG_SP, &s.sp) ||
           !read(rd, g + 8 * ARCH_GREG_FP, &s.fp) || s.pc < UNW_MIN_PC || s.sp <= r->sp || s.sp > hi)
         return UNW_STEP_BROKEN;
+      s.lr = 0;
+#if ARCH_HAS_LR
+      if (!read(rd, g + 8 * ARCH_GREG_LR, &s.lr)) return UNW_STEP_BROKEN;
+#endif
       *r = s;
       *leaf = true;
       *ret = s.pc + 1;
@@ -262,11 +279,19 @@ unw_step(struct unw_regs *r, bool *leaf, uintptr_t lo, uintptr_t hi, unw_read_fn
     default: /* UNW_INVALID */
       return UNW_STEP_BROKEN;
     }
-    if (cfa <= r->sp || cfa > hi || cfa - r->sp > UNW_MAX_FRAME || (cfa & 7))
+    /* LR0: the interrupted frame's only; its CFA may be SP itself. */
+    if (rule->ra_lr && !*leaf) return UNW_STEP_BROKEN;
+    if (cfa < r->sp || (cfa == r->sp && !rule->ra_lr) || cfa > hi || cfa - r->sp > UNW_MAX_FRAME ||
+        (cfa & 7))
       return UNW_STEP_BROKEN;
-    uintptr_t ra_at = cfa + (intptr_t)rule->ra_off;
-    if ((ra_at & 7) || ra_at < r->sp || !unw_inside(ra_at, 8, lo, hi) || !read(rd, ra_at, &ra))
-      return UNW_STEP_BROKEN;
+    if (rule->ra_lr) {
+      ra = r->lr;
+    } else {
+      uintptr_t ra_at = cfa + (intptr_t)rule->ra_off;
+      if ((ra_at & 7) || ra_at < r->sp || !unw_inside(ra_at, 8, lo, hi) || !read(rd, ra_at, &ra))
+        return UNW_STEP_BROKEN;
+    }
+    ra = arch_strip_ra(ra);
     if (rule->fp_off != UNW_FP_SAME) {
       /* gcc's DRAP saved it at FP + fp_off, beside the CFA.  A slot below
        * SP was popped already: an epilogue after its pop of the frame
@@ -279,7 +304,7 @@ unw_step(struct unw_regs *r, bool *leaf, uintptr_t lo, uintptr_t hi, unw_read_fn
     }
   }
   if (ra < UNW_MIN_PC) return UNW_STEP_BROKEN;
-  *r = (struct unw_regs){ra, cfa, fp};
+  *r = (struct unw_regs){ra, cfa, fp, 0};
   *leaf = false;
   *ret = ra;
   return UNW_STEP_OK;

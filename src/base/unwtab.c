@@ -256,15 +256,19 @@ static struct unw_rule state_rule(const struct cfstate *s, bool signal) {
     r.kind = UNW_STOP;
     return r;
   }
-  if (s->cfa == UNW_INVALID || s->ra_how != REG_OFFSET || s->fp_how == REG_BAD ||
+  /* The return address still in the link register (aarch64: a leaf, a
+   * prologue before its store): LR0, which the walker follows only for the
+   * interrupted frame.  Without a link register it is not a rule. */
+  bool lr0 = ARCH_HAS_LR && s->ra_how == REG_SAME;
+  if (s->cfa == UNW_INVALID || (s->ra_how != REG_OFFSET && !lr0) || s->fp_how == REG_BAD ||
       s->fp_how == REG_UNDEF)
     return r;
   /* gcc's DRAP saves the caller's FP at *(FP + n) (an expression) beside
    * the CFA at *(FP + m): an FP_DEREF rule's fp_off is FP-relative, so
    * neither goes with the other kind of slot. */
   if (s->fp_how != REG_SAME && (s->fp_how == REG_AT_FP) != (s->cfa == UNW_FP_DEREF)) return r;
-  if (s->cfa_off < INT32_MIN || s->cfa_off > INT32_MAX || s->ra_off < INT16_MIN + 1 ||
-      s->ra_off > INT16_MAX || (s->ra_off & 7) ||
+  if (s->cfa_off < INT32_MIN || s->cfa_off > INT32_MAX ||
+      (!lr0 && (s->ra_off < INT16_MIN + 1 || s->ra_off > INT16_MAX || (s->ra_off & 7))) ||
       (s->fp_how != REG_SAME && (s->fp_off <= INT16_MIN || s->fp_off > INT16_MAX)))
     return r;
   r.kind = s->cfa;
@@ -272,6 +276,10 @@ static struct unw_rule state_rule(const struct cfstate *s, bool signal) {
   r.cfa_off = (int32_t)s->cfa_off;
   r.ra_off = (int16_t)s->ra_off;
   r.fp_off = s->fp_how == REG_SAME ? UNW_FP_SAME : (int16_t)s->fp_off;
+  if (lr0) {
+    r.ra_lr = 1;
+    r.ra_off = 0;
+  }
   return r;
 }
 
@@ -304,36 +312,12 @@ static void add_row(struct builder *b, uintptr_t pc, const struct unw_rule *r) {
   b->idx[b->n++] = id;
 }
 
-/* The PLT's CFA expression: SP + 8, plus 8 more once (pc & 15) >= k,
- * which is where each 16-byte stub has pushed its index.  Exactly the
- * bytes GNU ld writes: breg7 8; breg16 0; lit15; and; lit<k>; ge; lit3;
- * shl; plus. */
-static bool plt_expr(const uint8_t *e, uint64_t len, uint8_t *k) {
-  static const uint8_t want[] = {OP_breg0 + ARCH_DWARF_SP,
-                                 8,
-                                 OP_breg0 + ARCH_DWARF_RA,
-                                 0,
-                                 0x3f,
-                                 0x1a,
-                                 0x30,
-                                 0x2a,
-                                 0x33,
-                                 0x24,
-                                 0x22};
-  if (len != sizeof want) return false;
-  for (size_t i = 0; i < sizeof want; i++)
-    if (i != 6 && e[i] != want[i]) return false;
-  if (e[6] < 0x30 || e[6] > 0x3f) return false; /* lit0..lit15 */
-  *k = (uint8_t)(e[6] - 0x30);
-  return true;
-}
-
 /* A def_cfa_expression: the PLT's, or gcc's realigned stack (DRAP):
  * "breg<FP> n; deref", the CFA saved in the frame.  Else INVALID. */
 static void cfa_expr(struct cfstate *s, const uint8_t *e, uint64_t len) {
   struct cur c = {e, e + len, false};
   s->cfa = UNW_INVALID;
-  if (plt_expr(e, len, &s->plt_min)) {
+  if (arch_plt_expr(e, len, &s->plt_min)) { /* x86-64's PLT; none on aarch64 */
     s->cfa = UNW_PLT;
     s->cfa_off = 8;
     return;
@@ -614,8 +598,11 @@ static void add_fde(struct builder *b, const uint8_t *p, const uint8_t *limit, s
     add_row(b, start, &bad);
   } else {
     /* Before the CIE's program: the CFA unknown, FP unchanged, the return
-     * address where it is at a call (the program normally says so). */
-    struct cfstate s = {.cfa = UNW_INVALID, .fp_how = REG_SAME, .ra_how = REG_BAD};
+     * address where it is at a call: in the link register where there is
+     * one (aarch64's CIEs leave x30 unmentioned: "same value"), else not
+     * known until the program says (x86-64's CIE puts it at CFA - 8). */
+    struct cfstate s = {
+        .cfa = UNW_INVALID, .fp_how = REG_SAME, .ra_how = ARCH_HAS_LR ? REG_SAME : REG_BAD};
     struct cur ic = {ci->insns, ci->insns_end, false};
     uintptr_t loc = start;
     if (!run_cfa(b, ci, &ic, &s, NULL, &loc, false)) {

@@ -128,9 +128,11 @@ __attribute__((noinline)) static int own_stack(struct frames *f) {
   f->skip = 2;
   if (!g) return 0;
   /* This frame has a frame pointer (it takes its address): its caller's
-   * registers are in the frame record. */
+   * registers are in the frame record, and its CFA is the caller's SP
+   * after the return (fp + 16 on x86-64; on aarch64 the record is at the
+   * frame's bottom, so only the CFA says). */
   uintptr_t *fp = __builtin_frame_address(0);
-  struct unw_regs r = {fp[1], (uintptr_t)(fp + 2), fp[0]};
+  struct unw_regs r = {arch_strip_ra(fp[1]), (uintptr_t)__builtin_dwarf_cfa(), fp[0], 0};
   if (!push_frame(f, r.pc)) return f->n;
   unw_walk(r, false, g->stack_lo, g->stack_hi, unw_read_direct, NULL, push_frame, f, NULL);
   return f->n;

@@ -71,7 +71,7 @@ void *grt_extcall(void *(*fn)(void *), void *arg) {
     /* fn forked and this is the child: the runtime is gone (fork.c), and
      * the P may belong to an M that does not exist here.  Go on as a plain
      * thread (the trampoline put TLS g back). */
-    grt_tls_g = NULL;
+    *tls_g_slot() = NULL;
     return r;
   }
   /* 5. Unpublish and count down before getting a P back: without one, the
@@ -113,9 +113,9 @@ __attribute__((noinline)) static void *callback_on_m(struct m *mp, void *(*fn)(v
   struct transition rec = {
       .kind = TRANS_CALLBACK,
       .sp = (uintptr_t)frame,
-      .pc = frame[1],
+      .pc = arch_strip_ra(frame[1]),
       .fp = frame[0],
-      .cfa = (uintptr_t)(frame + 2),
+      .cfa = (uintptr_t)__builtin_dwarf_cfa(), /* frame + 2 on x86-64, not on aarch64 */
       .lo = mp->g0->stack_lo,
       .hi = mp->g0->stack_hi,
       .saved_g0_sp = mp->g0->ctx.sp,

@@ -226,17 +226,28 @@ void *sched_callback_tramp(void *(*fn)(void *), void *arg, struct g *gp, uintptr
 
 /* ---- sched.c -------------------------------------------------------------- */
 extern __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec")));
+/* The calling thread's slot.  Code that may park and resume on another
+ * thread reads it through here: on aarch64 the compiler would otherwise
+ * reuse the old thread's TLS address after the park (arch.h,
+ * ARCH_TLS_G_FRESH). */
+static inline struct g **tls_g_slot(void) {
+#if ARCH_TLS_G_FRESH
+  return (struct g **)arch_tls_g_addr();
+#else
+  return &grt_tls_g;
+#endif
+}
 static inline struct g *getg(void) {
-  return grt_tls_g;
+  return *tls_g_slot();
 }
 /* The M of the calling thread, or NULL on a thread grt did not create. */
 static inline struct m *getm(void) {
-  struct g *g = grt_tls_g;
+  struct g *g = getg();
   return g ? g->m : NULL;
 }
 /* The running goroutine, or NULL on g0 / foreign threads. */
 static inline struct g *getcurg(void) {
-  struct g *g = grt_tls_g;
+  struct g *g = getg();
   return (g && g->m && g->m->curg == g) ? g : NULL;
 }
 bool sched_started(void);
@@ -292,7 +303,7 @@ int64_t sched_coarse_now(void);
  * membarrier(): see sched.c). */
 void sched_handoff_return(struct m *mp);
 static inline uint32_t rt_enter(void) {
-  struct g *g = grt_tls_g;
+  struct g *g = getg();
   if (!g) return 1; /* a thread grt did not create: no P to lose */
   struct m *mp = g->m;
   uint32_t saved = atomic_load_explicit(&mp->in_runtime, memory_order_relaxed);
@@ -303,7 +314,7 @@ static inline uint32_t rt_enter(void) {
   return saved;
 }
 static inline void rt_leave(const uint32_t *saved) {
-  struct g *g = grt_tls_g;
+  struct g *g = getg();
   if (!g) return;
   atomic_signal_fence(memory_order_seq_cst); /* every use of the P comes before */
   atomic_store_explicit(&g->m->in_runtime, *saved, memory_order_relaxed);

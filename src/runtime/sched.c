@@ -59,7 +59,10 @@
 #include <unistd.h>
 
 _Static_assert(offsetof(struct g, ctx) == 0, "ctx first in g");
-_Static_assert(offsetof(struct g, id) >= 64 && offsetof(struct g, wall_sample) + 4 <= 128,
+/* The context is one line on x86-64 (64 bytes), 168 bytes on aarch64
+ * (d8..d15 too): the fields after it share the next 64-byte line. */
+_Static_assert(offsetof(struct g, id) >= 64 &&
+                   offsetof(struct g, id) / 64 == (offsetof(struct g, wall_sample) + 3) / 64,
                "what a walk of allg reads of a parked G shares one cache line");
 _Static_assert(offsetof(struct g, m) == G_M, "g->m offset");
 _Static_assert(offsetof(struct m, g0) == M_G0, "m->g0 offset");
@@ -307,7 +310,7 @@ void sched_print_frames(int fd, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t
   struct frame_printer pr = {.fd = fd};
   if (pc == 0) return;
   print_pc(&pr, pc);
-  unw_walk((struct unw_regs){pc, sp, fp}, leaf, lo, hi, unw_read_direct, NULL, print_ret, &pr,
+  unw_walk((struct unw_regs){pc, sp, fp, 0}, leaf, lo, hi, unw_read_direct, NULL, print_ret, &pr,
            NULL);
   print_build_ids(&pr);
 }
@@ -320,9 +323,12 @@ static void print_traceback(void) {
   warn_line("\n%s %llu [running]:", cur ? "goroutine" : "runtime (g0 of M)",
             (unsigned long long)(cur ? cur->id : (g->m ? (unsigned)g->m->id : 0)));
   /* This frame has a frame pointer (it takes its address): its caller's
-   * registers are in the frame record. */
+   * registers are in the frame record, and its CFA is the caller's SP
+   * after the return (fp + 16 on x86-64; on aarch64 the record is at the
+   * frame's bottom, so only the CFA says). */
   uintptr_t *fp = __builtin_frame_address(0);
-  sched_print_frames(2, fp[1], false, fp[0], (uintptr_t)(fp + 2), g->stack_lo, g->stack_hi);
+  sched_print_frames(2, arch_strip_ra(fp[1]), false, fp[0], (uintptr_t)__builtin_dwarf_cfa(),
+                     g->stack_lo, g->stack_hi);
 }
 
 /* ---- G, P bookkeeping ----------------------------------------------------- */
@@ -645,7 +651,7 @@ static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
   mp->g0->ctx.sp = (g0_top - 256) & ~(uintptr_t)15;
   mp->tid = (pid_t)syscall(SYS_gettid);
   mp->rand = rt_fastrand() | 1;
-  grt_tls_g = mp->g0;
+  *tls_g_slot() = mp->g0;
   stack_signal_thread(mp);
   sched_m_started(mp); /* its CPU timer, if a profile runs, before any goroutine */
 }
@@ -2126,7 +2132,7 @@ static void extra_release(void *arg) {
   /* Order for the profiler: no timer, then no M for this thread's handler,
    * then the M may go to another thread (the pool push is a release). */
   if (sched.hooks.m_exiting) sched.hooks.m_exiting(mp);
-  grt_tls_g = NULL;
+  *tls_g_slot() = NULL;
   atomic_signal_fence(memory_order_seq_cst);
   mp->tid = 0;
   extra_pool_push(mp);
@@ -2300,12 +2306,12 @@ __attribute__((no_sanitize_address)) static void hog_handler(int sig, siginfo_t 
   struct g *g = grt_tls_g;
   struct m *mp = g ? g->m : NULL;
   if (mp && atomic_load_explicit(&mp->hog_n, memory_order_acquire) == -1) {
-    uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc);
+    uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc), lr = arch_uc_lr(uc);
     atomic_store_explicit(&mp->hog_n, 0, memory_order_relaxed);
     if (g == mp->curg && sp >= g->stack_lo && sp < g->stack_hi) {
       mp->hog_pcs[0] = pc;
       atomic_store_explicit(&mp->hog_n, 1, memory_order_relaxed);
-      unw_walk((struct unw_regs){pc, sp, fp}, true, g->stack_lo, g->stack_hi, unw_read_direct, NULL,
+      unw_walk((struct unw_regs){pc, sp, fp, lr}, true, g->stack_lo, g->stack_hi, unw_read_direct, NULL,
                hog_push, mp, NULL);
     }
     int32_t n = atomic_load_explicit(&mp->hog_n, memory_order_relaxed);

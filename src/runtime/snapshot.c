@@ -106,7 +106,7 @@ static int walk(struct snap *s, struct stackreader *r, struct gsnap *g, uintptr_
   if (push_pc(s, pc - 1)) return -ENOMEM;
   struct emitter e = {s, g, 0};
   r->hi = hi;
-  unw_walk((struct unw_regs){pc, sp, fp}, false, lo, hi, read_word, r, emit_frame, &e, NULL);
+  unw_walk((struct unw_regs){pc, sp, fp, 0}, false, lo, hi, read_word, r, emit_frame, &e, NULL);
   return e.err;
 }
 

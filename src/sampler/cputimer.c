@@ -121,6 +121,12 @@ static int thread_timer_new(pid_t tid) {
   ev._sigev_un._tid = tid;
   timer_t t;
   if (timer_create(clock, &ev, &t) != 0) return -1; /* the thread is gone */
+  /* qemu-user hands out its own ids, 0x0caf0000 | index (linux-user's
+   * TIMER_MAGIC), while the signal carries the host kernel's (a small
+   * number): no SIGPROF would match its thread's timer, and every sample
+   * would be dropped.  A kernel's ids count up from 0 per process. */
+  if (((uintptr_t)t & 0xffff0000u) == 0x0caf0000u)
+    atomic_store_explicit(&sigprof.timerid_opaque, true, memory_order_relaxed);
   int64_t first = 1 + (int64_t)(rt_fastrand() % (uint64_t)period_ns);
   struct itimerspec its = {
       .it_interval = {period_ns / 1000000000, period_ns % 1000000000},

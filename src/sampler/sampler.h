@@ -34,6 +34,10 @@ struct sigprof_state {
   _Atomic uint64_t handled;      /* weight of every sample taken in any session */
   _Atomic uint64_t foreign;      /* SIGPROFs not from a kernel timer or perf event: dropped */
   _Atomic uint64_t delivered;    /* signals that made a sample (unweighted) */
+  /* Set once a timer id shows that signals do not carry it (qemu-user:
+   * cputimer.c): the handler cannot tell an M's own timer from another
+   * and takes every kernel timer's SIGPROF. */
+  _Atomic bool timerid_opaque;
   grt_code_range switch_ranges[8];
   int nswitch_ranges;
 };

@@ -60,14 +60,15 @@ static bool in_switch_code(uintptr_t pc) {
 }
 
 /* One segment: pc (exact when leaf, else a return address; sp the SP at
- * it), then its callers within [lo, hi).  *top: the highest SP reached. */
+ * it; lr the link register of an interrupted frame, else 0), then its
+ * callers within [lo, hi).  *top: the highest SP reached. */
 __attribute__((no_sanitize_address)) static enum unw_end
 walk_segment(struct ring_sample *s, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp,
-             uintptr_t lo, uintptr_t hi, uintptr_t *top) {
+             uintptr_t lr, uintptr_t lo, uintptr_t hi, uintptr_t *top) {
   *top = sp;
   if (!push(s, leaf ? pc : pc - 1)) return UNW_END_FULL;
-  return unw_walk((struct unw_regs){pc, sp, fp}, leaf, lo, hi, unw_read_direct, NULL, push_ret, s,
-                  top);
+  return unw_walk((struct unw_regs){pc, sp, fp, lr}, leaf, lo, hi, unw_read_direct, NULL, push_ret,
+                  s, top);
 }
 
 /* Is rec a record the handler may read and follow: inside g0's or curg's
@@ -104,7 +105,7 @@ __attribute__((no_sanitize_address)) static bool walk_records(struct ring_sample
     if (!(rec->lo == lo && rec->sp < top)) {
       uintptr_t unused;
       enum unw_end w =
-          walk_segment(s, rec->pc, false, rec->fp, rec->cfa, rec->lo, rec->hi, &unused);
+          walk_segment(s, rec->pc, false, rec->fp, rec->cfa, 0, rec->lo, rec->hi, &unused);
       if (w == UNW_END_FULL) return false;
       if (w == UNW_END_BROKEN) *broken = true;
       lo = 0; /* only the interrupted segment can leave stale records */
@@ -117,7 +118,8 @@ __attribute__((no_sanitize_address)) static bool walk_records(struct ring_sample
 /* The decision table (docs/design.md).  Rows are tried in order. */
 __attribute__((no_sanitize_address)) static void take_sample(struct ring_sample *s, struct g *g,
                                                              struct m *mp, uintptr_t pc,
-                                                             uintptr_t sp, uintptr_t fp) {
+                                                             uintptr_t sp, uintptr_t fp,
+                                                             uintptr_t lr) {
   uintptr_t top;
   /* Row 1: no goroutine frames on this thread.  An extra M knows its
    * thread's stack (g0), so the native frames are walked there. */
@@ -129,7 +131,7 @@ __attribute__((no_sanitize_address)) static void take_sample(struct ring_sample 
   struct g *g0 = mp->g0;
   if (mp->is_extra && atomic_load_explicit(&mp->in_external, memory_order_relaxed)) {
     if (g == g0 && unw_inside(sp, 0, g0->stack_lo, g0->stack_hi))
-      walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi, &top);
+      walk_segment(s, pc, true, fp, sp, lr, g0->stack_lo, g0->stack_hi, &top);
     else
       push(s, pc);
     push(s, PROF_PC_EXTERNAL);
@@ -141,7 +143,7 @@ __attribute__((no_sanitize_address)) static void take_sample(struct ring_sample 
   if (g == g0) {
     /* Row 3: SP is not on g0 (a signal stack, or a switch half done). */
     if (!unw_inside(sp, 0, g0->stack_lo, g0->stack_hi)) goto system;
-    enum unw_end w = walk_segment(s, pc, true, fp, sp, g0->stack_lo, g0->stack_hi, &top);
+    enum unw_end w = walk_segment(s, pc, true, fp, sp, lr, g0->stack_lo, g0->stack_hi, &top);
     if (w == UNW_END_FULL) return;
     bool rec_ok = rec && record_ok(rec, g0, mp->curg);
     bool in_ext = rec_ok && rec->kind == TRANS_EXTCALL &&
@@ -176,7 +178,7 @@ __attribute__((no_sanitize_address)) static void take_sample(struct ring_sample 
      * or frame-pointer steps through code without tables) lost its
      * callers: the sample says so with grt._Truncated as its root, rather
      * than pass for a whole stack. */
-    enum unw_end w = walk_segment(s, pc, true, fp, sp, g->stack_lo, g->stack_hi, &top);
+    enum unw_end w = walk_segment(s, pc, true, fp, sp, lr, g->stack_lo, g->stack_hi, &top);
     bool broken = w == UNW_END_BROKEN;
     if (w != UNW_END_FULL && walk_records(s, rec, mp, top, g->stack_lo, &broken) && broken)
       push(s, PROF_PC_TRUNCATED);
@@ -206,7 +208,7 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc) {
   uint32_t gen = atomic_load(&sigprof.gen);
   if (gen == 0) goto out;
   {
-    uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc);
+    uintptr_t pc = arch_uc_pc(uc), sp = arch_uc_sp(uc), fp = arch_uc_fp(uc), lr = arch_uc_lr(uc);
     /* A timer that expired several times before the signal was delivered
      * (the kernel checks CPU timers once per tick) stands for all of them. */
     uint64_t weight = 1;
@@ -218,11 +220,14 @@ void sigprof_handler(int sig, siginfo_t *si, void *uc) {
      * one counts (Go's validSIGPROF, by timer id; here by perf fd too). */
     int own = mp ? atomic_load_explicit(&mp->prof_ktimer, memory_order_relaxed) : -1;
     int own_fd = mp ? atomic_load_explicit(&mp->prof_perf_fd, memory_order_relaxed) : -1;
-    if (perf ? own_fd >= 0 && si->si_fd != own_fd : own >= 0 && si->si_timerid != own) goto out;
+    if (perf ? own_fd >= 0 && si->si_fd != own_fd
+             : own >= 0 && si->si_timerid != own &&
+                   !atomic_load_explicit(&sigprof.timerid_opaque, memory_order_relaxed))
+      goto out;
     if (!perf && own_fd >= 0) goto out; /* its foreign timer, while its perf event runs */
     struct ring_sample s;
     s.n = 0;
-    take_sample(&s, g, mp, pc, sp, fp);
+    take_sample(&s, g, mp, pc, sp, fp, lr);
     if (!mp) {
       if (!shared_put(gen, &s, weight, (unsigned)syscall(SYS_gettid)))
         atomic_fetch_add_explicit(&sigprof.lost_shared, weight, memory_order_relaxed);

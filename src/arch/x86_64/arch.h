@@ -71,6 +71,18 @@ static inline uintptr_t arch_uc_sp(const void *uc) {
 static inline uintptr_t arch_uc_fp(const void *uc) {
   return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.gregs[ARCH_GREG_FP];
 }
+/* No link register: a call pushes the return address, so it is always in
+ * memory and the walker's LR0 rule (base/unwind.h) never arises here. */
+static inline uintptr_t arch_uc_lr(const void *uc) {
+  (void)uc;
+  return 0;
+}
+#define ARCH_HAS_LR 0
+
+/* Return addresses carry no authentication bits on x86-64. */
+static inline uintptr_t arch_strip_ra(uintptr_t ra) {
+  return ra;
+}
 
 /* Where the return address sits relative to the CFA (the caller's SP
  * before the call): a call pushes it just below. */
@@ -89,6 +101,35 @@ static inline uintptr_t arch_uc_fp(const void *uc) {
 _Static_assert(offsetof(ucontext_t, uc_mcontext.gregs) == ARCH_SIGFRAME_GREGS &&
                    sizeof(gregset_t) == ARCH_SIGFRAME_GREGS_SIZE,
                "signal frame layout");
+
+/* The PLT's CFA expression: SP + 8, plus 8 more once (pc & 15) >= *k,
+ * which is where each 16-byte stub has pushed its index.  Exactly the
+ * bytes GNU ld writes: breg7 8; breg16 0; lit15; and; lit<k>; ge; lit3;
+ * shl; plus.  (The walker's UNW_PLT rule, base/unwind.h.) */
+static inline int arch_plt_expr(const unsigned char *e, uint64_t len, uint8_t *k) {
+  static const unsigned char want[] = {0x70 + ARCH_DWARF_SP, /* DW_OP_breg0 + n */
+                                       8,
+                                       0x70 + ARCH_DWARF_RA,
+                                       0,
+                                       0x3f,
+                                       0x1a,
+                                       0x30,
+                                       0x2a,
+                                       0x33,
+                                       0x24,
+                                       0x22};
+  if (len != sizeof want) return 0;
+  for (size_t i = 0; i < sizeof want; i++)
+    if (i != 6 && e[i] != want[i]) return 0;
+  if (e[6] < 0x30 || e[6] > 0x3f) return 0; /* lit0..lit15 */
+  *k = (uint8_t)(e[6] - 0x30);
+  return 1;
+}
+
+/* grt_tls_g needs no fresh-address hook: every access to it goes through
+ * %fs, so a goroutine that parks and resumes on another thread reads that
+ * thread's slot (aarch64's arch.h has ARCH_TLS_G_FRESH 1). */
+#define ARCH_TLS_G_FRESH 0
 
 /* A spin-wait hint. */
 static inline void arch_pause(void) {
