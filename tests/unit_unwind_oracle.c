@@ -381,7 +381,7 @@ static bool emit(void *out, uintptr_t ret) {
 /* From oracle_drap's body: walk from our caller (oracle_drap) up. */
 __attribute__((noinline)) static void hook(void) {
   uintptr_t *fp = __builtin_frame_address(0);
-  struct unw_regs r = {(uintptr_t)__builtin_return_address(0), (uintptr_t)(fp + 2), fp[0]};
+  struct unw_regs r = {(uintptr_t)__builtin_return_address(0), (uintptr_t)(fp + 2), fp[0], 0};
   nwalked = 0;
   unw_walk(r, false, r.sp, stack_hi, unw_read_direct, NULL, emit, NULL, NULL);
 }

@@ -151,6 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
   r.pc = (flags & 2) ? (uintptr_t)psel : code_at(psel);
   r.sp = (flags & 4) ? (uintptr_t)ssel : near(ssel, lo, size);
   r.fp = (flags & 8) ? (uintptr_t)fsel : (flags & 16) ? 0 : near(fsel, lo, size);
+  r.lr = 0; /* x86-64: no link register; aarch64: LR0 only at the leaf */
   bool leaf = flags & 1;
 
   struct reader rd = {
