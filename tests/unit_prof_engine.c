@@ -95,7 +95,9 @@ static double run(enum cputimer_engine want, enum cputimer_engine expect, int hz
   for (int i = 0; i < r.nsamples; i++)
     total += r.samples[i].cpu;
   int64_t user = cpu_under(&r, "user_burner"), kern = cpu_under(&r, "kernel_burner");
-  double per_cpu_s = (double)delivered / ((double)ru / 1e9);
+  /* Per CPU-second of the sampled threads (the burners; the rest is the
+   * collector's naming and writing, which blocks SIGPROF). */
+  double per_cpu_s = (double)delivered / ((double)atomic_load(&burnt) / 1e9);
   const char *name = expect == CPUTIMER_PERF ? "perf " : "timer";
   int64_t own = atomic_load(&burnt);
   printf("%s %4d Hz: %.0f signals per CPU-second (%.0f%% of the rate); the burners: profile "
