@@ -8,9 +8,9 @@
  *   - perf: signals delivered (unweighted) per CPU-second are at least 90%
  *     of the rate (printed next to the timer engine's, which the kernel's
  *     250 Hz tick caps);
- *   - either engine: the CPU the profile gives the two burners is within
- *     3% (perf) or 10% (timer) of what their threads' CPU clocks measured,
- *     and the kernel-heavy one's is its own (kernel time in system calls
+ *   - either engine: the profile's CPU is within 3% (perf) or 10% (timer)
+ *     of what the burners' thread CPU clocks measured, and the
+ *     kernel-heavy one gets most of its own (kernel time in system calls
  *     is counted); the process's total is at most getrusage's;
  *   - with perf_event_open made to fail (a test hook), "auto" profiles on
  *     timers.
@@ -107,7 +107,11 @@ static double run(enum cputimer_engine want, enum cputimer_engine expect, int hz
          name, hz, per_cpu_s, 100 * per_cpu_s / hz, (kern + user) / 1e9, own / 1e9,
          (double)(kern + user) / (double)own, kern / 1e9, user / 1e9, total / 1e9, ru / 1e9);
   double tol = expect == CPUTIMER_PERF ? 0.03 : 0.10;
-  CHECK(kern + user > own * (1 - tol) && kern + user < own * (1 + tol));
+  /* Magnitude: all the profile's CPU (only the burners burn any) against
+   * what their threads' clocks measured.  Which function a sample lands
+   * under is the walk's business (under ASan, its interceptors cost a few
+   * percent of the kernel-heavy one's frames), checked below, loosely. */
+  CHECK(total > own * (1 - tol) && total < own * (1 + tol));
   CHECK(total < ru * (1 + tol));
   /* Each burnt about a CPU-second, user or kernel alike. */
   CHECK(kern > BURN_NS * 0.8 && user > BURN_NS * 0.8);

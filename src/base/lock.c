@@ -52,6 +52,12 @@ int64_t nanotime(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* Sleeps until note_wakeup or the absolute CLOCK_MONOTONIC deadline.  A
  * wakeup that came first makes it return at once.  Callers recheck their
  * state after every return: spurious returns are allowed. */

@@ -41,7 +41,8 @@ static inline void rt_lock_release(rt_lock *l) {
 void note_sleep(struct note *n, int64_t deadline_ns); /* deadline 0: forever */
 void note_wakeup(struct note *n);
 void note_clear(struct note *n);
-int64_t nanotime(void); /* CLOCK_MONOTONIC, ns */
+int64_t nanotime(void);    /* CLOCK_MONOTONIC, ns */
+int64_t realtime_ns(void); /* CLOCK_REALTIME, ns since the epoch (profiles' time stamps) */
 uint32_t rt_fastrand(void);
 
 #endif

@@ -168,12 +168,6 @@ void blockprof_mutex_handoff(int64_t ns) {
   record(&mutex, f.pcs, n, frac, ns * frac);
 }
 
-static int64_t realtime_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void mark_start(struct table *t) {
   pthread_mutex_lock(&t->mu);
   if (!t->since_ns) {

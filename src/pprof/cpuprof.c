@@ -96,12 +96,6 @@ uint64_t prof_test_foreign_signals(void) {
 
 /* ---- start / stop --------------------------------------------------------- */
 
-static int64_t realtime_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void stop_at_exit(void *unused);
 static void atexit_stop(void) {
   /* On whatever stack exit(3) was called from: symbolizing needs g0's. */

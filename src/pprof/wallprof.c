@@ -71,12 +71,6 @@ static struct {
   struct wallprof_stats st;
 } wall = {.ctl = PTHREAD_MUTEX_INITIALIZER};
 
-static int64_t realtime_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int64_t thread_cpu_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
