@@ -29,3 +29,6 @@ set(CMAKE_NM aarch64-linux-gnu-nm)
 set(CMAKE_OBJCOPY aarch64-linux-gnu-objcopy)
 set(CMAKE_STRIP aarch64-linux-gnu-strip)
 set(CMAKE_LINKER aarch64-linux-gnu-ld)
+# pkg-config (FindCURL uses it) reads the arm64 .pc files, never the host's.
+set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig)
+set(ENV{PKG_CONFIG_PATH} "")

@@ -10,8 +10,11 @@
  *    their fields are read in place with atomic loads.  Another goroutine's stack is never
  *    dereferenced: its words are copied with process_vm_readv on our own
  *    pid, which fails with EFAULT instead of faulting when the memory went
- *    away meanwhile.  Frames are walked by base/unwind.h, the walker the
- *    profiler and the fatal path use, with a process_vm_readv reader.
+ *    away meanwhile.  Where process_vm_readv is missing (qemu-user: ENOSYS)
+ *    or refused (a seccomp filter: EPERM), the words go through a pipe
+ *    instead: write(2) from the stack fails with EFAULT the same way.
+ *    Frames are walked by base/unwind.h, the walker the profiler and the
+ *    fatal path use, with this reader.
  *  - A stack copy counts only if g->switches (bumped by sched.c each time
  *    the G starts and stops running) and g->status read the same after the
  *    copy as before: a seqlock.  Otherwise it is retried, then reported as
@@ -28,13 +31,15 @@
 #include "base/unwind.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #define MAX_TRIES 8 /* seqlock retries before "goroutine moved" */
-#define WINDOW 2048 /* stack bytes copied per process_vm_readv */
+#define WINDOW 2048 /* stack bytes copied per system call (< PIPE_BUF) */
 
 /* A racy read of a field another thread writes: never torn, maybe stale. */
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -51,24 +56,43 @@ static int push_pc(struct snap *s, uintptr_t pc) {
  * whole chain fits in one. */
 struct stackreader {
   pid_t pid;
+  int pipe[2]; /* the fallback's, made on first use; -1 until then */
   uintptr_t base, hi; /* hi: the top of the stack being walked */
   size_t len;
   unsigned char buf[WINDOW];
 };
 
-static bool copy_remote(pid_t pid, void *dst, uintptr_t src, size_t n) {
-  struct iovec local = {dst, n}, remote = {(void *)src, n};
-  return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
+/* Set once process_vm_readv has said it cannot work here. */
+static atomic_bool no_vm_readv;
+
+/* Copies up to n (<= WINDOW) bytes from our own address space at src
+ * without faulting: the count copied (short where the memory ends), or -1.
+ * The pipe is always drained, so a write of at most WINDOW bytes never
+ * blocks. */
+static ssize_t copy_safe(struct stackreader *r, void *dst, uintptr_t src, size_t n) {
+  if (!atomic_load_explicit(&no_vm_readv, memory_order_relaxed)) {
+    struct iovec local = {dst, n}, remote = {(void *)src, n};
+    ssize_t got = process_vm_readv(r->pid, &local, 1, &remote, 1, 0);
+    if (got >= 0 || (errno != ENOSYS && errno != EPERM)) return got;
+    atomic_store(&no_vm_readv, true);
+  }
+  if (r->pipe[0] < 0 && pipe2(r->pipe, O_CLOEXEC | O_NONBLOCK)) return -1;
+  ssize_t put = write(r->pipe[1], (const void *)src, n);
+  if (put <= 0) return -1;
+  return read(r->pipe[0], dst, (size_t)put) == put ? put : -1;
 }
 
-/* The walker's reader: the word at addr, through the window (one
- * process_vm_readv per WINDOW bytes, up to the stack's top). */
+static bool copy_remote(struct stackreader *r, void *dst, uintptr_t src, size_t n) {
+  return copy_safe(r, dst, src, n) == (ssize_t)n;
+}
+
+/* The walker's reader: the word at addr, through the window (one copy per
+ * WINDOW bytes, up to the stack's top). */
 static bool read_word(void *rd, uintptr_t addr, uintptr_t *w) {
   struct stackreader *r = rd;
   if (!(addr >= r->base && addr - r->base <= r->len && r->len - (addr - r->base) >= 8)) {
     size_t n = r->hi - addr < WINDOW ? r->hi - addr : WINDOW;
-    struct iovec local = {r->buf, n}, remote = {(void *)addr, n};
-    ssize_t got = process_vm_readv(r->pid, &local, 1, &remote, 1, 0);
+    ssize_t got = copy_safe(r, r->buf, addr, n);
     r->base = addr;
     r->len = got > 0 ? (size_t)got : 0;
     if (r->len < 8) return false;
@@ -122,7 +146,7 @@ static int walk_callers(struct snap *s, struct stackreader *r, struct gsnap *g, 
   if (!mp || atomic_load(&mp->cb_depth) <= 0) return 0;
   struct transition *t = atomic_load_explicit(&mp->trans, memory_order_acquire), rec;
   for (int hops = 0; t && hops < 16 && !g->elided; hops++) {
-    if (((uintptr_t)t & 7) || !copy_remote(r->pid, &rec, (uintptr_t)t, sizeof rec)) return 0;
+    if (((uintptr_t)t & 7) || !copy_remote(r, &rec, (uintptr_t)t, sizeof rec)) return 0;
     if (rec.kind != TRANS_EXTCALL && rec.kind != TRANS_CALLBACK) return 0;
     if (rec.lo >= rec.hi || rec.cfa < rec.lo || rec.cfa > rec.hi) return 0;
     r->len = 0; /* another stack */
@@ -134,13 +158,13 @@ static int walk_callers(struct snap *s, struct stackreader *r, struct gsnap *g, 
 
 /* The innermost EXTCALL record of gp's M, copied, if gp is in an extcall
  * (the record lives in grt_extcall's frame, on gp's own stack). */
-static bool extcall_record(struct g *gp, struct m *mp, struct transition **at,
-                           struct transition *rec) {
+static bool extcall_record(struct stackreader *r, struct g *gp, struct m *mp,
+                           struct transition **at, struct transition *rec) {
   if (!mp || LOAD(mp->curg) != gp || atomic_load(&mp->ext_depth) <= 0) return false;
   struct transition *t = atomic_load_explicit(&mp->trans, memory_order_acquire);
   uintptr_t p = (uintptr_t)t, lo = LOAD(gp->stack_lo), hi = LOAD(gp->stack_hi);
   if (!t || (p & 7) || p < lo || p > hi || hi - p < sizeof *rec) return false;
-  if (!copy_remote(getpid(), rec, p, sizeof *rec)) return false;
+  if (!copy_remote(r, rec, p, sizeof *rec)) return false;
   *at = t;
   return rec->kind == TRANS_EXTCALL && rec->lo == lo && rec->hi == hi && rec->sp >= lo &&
          rec->sp < hi;
@@ -173,12 +197,12 @@ static int snap_g(struct snap *s, struct stackreader *r, struct g *gp, struct g 
     if (st == G_RUNNING) {
       struct m *mp = LOAD(gp->m);
       struct transition *at = NULL, rec, rec2;
-      if (extcall_record(gp, mp, &at, &rec)) {
+      if (extcall_record(r, gp, mp, &at, &rec)) {
         g.state = gp == self ? "running" : "extcall";
         if (walk(s, r, &g, rec.pc, rec.fp, rec.cfa, lo, hi)) return -ENOMEM;
         stable = LOAD(gp->m) == mp && LOAD(mp->curg) == gp &&
                  atomic_load_explicit(&mp->trans, memory_order_acquire) == at &&
-                 copy_remote(r->pid, &rec2, (uintptr_t)at, sizeof rec2) && rec2.sp == rec.sp &&
+                 copy_remote(r, &rec2, (uintptr_t)at, sizeof rec2) && rec2.sp == rec.sp &&
                  rec2.cfa == rec.cfa && rec2.pc == rec.pc && rec2.fp == rec.fp;
       } else {
         g.kind = SNAP_ELSEWHERE;
@@ -227,11 +251,16 @@ struct snap_reader *snap_reader_new(void) {
   struct stackreader *r = malloc(sizeof *r);
   if (!r) return NULL;
   r->pid = getpid();
+  r->pipe[0] = r->pipe[1] = -1;
   r->len = 0;
   return (struct snap_reader *)r;
 }
 
-void snap_reader_free(struct snap_reader *r) {
+void snap_reader_free(struct snap_reader *sr) {
+  struct stackreader *r = (struct stackreader *)sr;
+  if (!r) return;
+  if (r->pipe[0] >= 0) close(r->pipe[0]);
+  if (r->pipe[1] >= 0) close(r->pipe[1]);
   free(r);
 }
 
@@ -246,7 +275,7 @@ int snap_collect(struct snap *s, struct g *self) {
   for (struct g *gp = sched_allg(); gp && !err; gp = LOAD(gp->alllink))
     err = snap_g(s, r, gp, self);
   sched_allg_done();
-  free(r);
+  snap_reader_free((struct snap_reader *)r);
   if (err) return err;
   if (s->ng) qsort(s->gs, s->ng, sizeof *s->gs, by_id);
   return 0;

@@ -61,8 +61,14 @@ EXPORT uint64_t oracle_tail(uint64_t x) {
   return oracle_nonleaf(x - 1);
 }
 
-/* A realigned stack for a 32-byte aligned local: and $-32, %rsp. */
-EXPORT __attribute__((force_align_arg_pointer)) uint64_t oracle_realign(uint64_t x) {
+/* A realigned stack for a 32-byte aligned local: and $-32, %rsp (x86-64;
+ * aarch64's SP is always 16-aligned and gcc realigns through x29). */
+#ifdef __x86_64__
+#define REALIGN __attribute__((force_align_arg_pointer))
+#else
+#define REALIGN
+#endif
+EXPORT REALIGN uint64_t oracle_realign(uint64_t x) {
   uint64_t v[4] __attribute__((aligned(32)));
   for (int i = 0; i < 4; i++)
     v[i] = x + (uint64_t)i;

@@ -19,7 +19,7 @@
 #ifndef GRT_ARCH_H
 #define GRT_ARCH_H
 
-/* struct grt_ctx offsets, shared with switch.S (checked below). */
+/* struct gctx offsets, shared with switch.S (checked below). */
 #define GCTX_SP 0
 #define GCTX_PC 8
 #define GCTX_FP 16
@@ -44,32 +44,32 @@
 #include <ucontext.h>
 
 /* Callee-saved machine state of a goroutine that is not running. */
-struct grt_ctx {
+struct gctx {
   uintptr_t sp, pc, fp;
   uintptr_t x[10]; /* x19..x28 */
   uint64_t d[8];   /* d8..d15 */
 };
 
-_Static_assert(offsetof(struct grt_ctx, sp) == GCTX_SP, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, pc) == GCTX_PC, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, fp) == GCTX_FP, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, x[0]) == GCTX_X19, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, x[2]) == GCTX_X21, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, x[4]) == GCTX_X23, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, x[6]) == GCTX_X25, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, x[8]) == GCTX_X27, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, d[0]) == GCTX_D8, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, d[2]) == GCTX_D10, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, d[4]) == GCTX_D12, "ctx layout");
-_Static_assert(offsetof(struct grt_ctx, d[6]) == GCTX_D14, "ctx layout");
-_Static_assert(sizeof(struct grt_ctx) == GCTX_SIZE, "ctx layout");
+_Static_assert(offsetof(struct gctx, sp) == GCTX_SP, "ctx layout");
+_Static_assert(offsetof(struct gctx, pc) == GCTX_PC, "ctx layout");
+_Static_assert(offsetof(struct gctx, fp) == GCTX_FP, "ctx layout");
+_Static_assert(offsetof(struct gctx, x[0]) == GCTX_X19, "ctx layout");
+_Static_assert(offsetof(struct gctx, x[2]) == GCTX_X21, "ctx layout");
+_Static_assert(offsetof(struct gctx, x[4]) == GCTX_X23, "ctx layout");
+_Static_assert(offsetof(struct gctx, x[6]) == GCTX_X25, "ctx layout");
+_Static_assert(offsetof(struct gctx, x[8]) == GCTX_X27, "ctx layout");
+_Static_assert(offsetof(struct gctx, d[0]) == GCTX_D8, "ctx layout");
+_Static_assert(offsetof(struct gctx, d[2]) == GCTX_D10, "ctx layout");
+_Static_assert(offsetof(struct gctx, d[4]) == GCTX_D12, "ctx layout");
+_Static_assert(offsetof(struct gctx, d[6]) == GCTX_D14, "ctx layout");
+_Static_assert(sizeof(struct gctx) == GCTX_SIZE, "ctx layout");
 
 /* A fresh goroutine's context: sched_gogo returns into entry with SP at
  * the aligned top of the stack, FP 0 (the walk's end), and arg where
  * sched_goentry expects it (x19, callee-saved). */
-static inline void arch_ctx_init(struct grt_ctx *c, uintptr_t stack_hi, uintptr_t entry,
+static inline void arch_ctx_init(struct gctx *c, uintptr_t stack_hi, uintptr_t entry,
                                  void *arg) {
-  *c = (struct grt_ctx){0};
+  *c = (struct gctx){0};
   c->sp = stack_hi & ~(uintptr_t)(ARCH_STACK_ALIGN - 1);
   c->pc = entry;
   c->fp = 0;

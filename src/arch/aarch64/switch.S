@@ -12,7 +12,7 @@
  * every instruction outside these routines, TLS g, SP and FP agree; inside
  * them, PC alone identifies the state as inconsistent.
  *
- * A goroutine's saved context (struct grt_ctx, arch.h) holds sp, pc, x29,
+ * A goroutine's saved context (struct gctx, arch.h) holds sp, pc, x29,
  * the callee-saved x19..x28 and d8..d15.  sched_gogo resumes it with `ret`
  * (never `br`): a return is not a BTI-checked branch, so the resumed pc (a
  * return address, or sched_goentry) needs no landing pad.
@@ -121,6 +121,86 @@ sched_mcall_end:
         .size   sched_mcall, .-sched_mcall
         .globl  sched_mcall_end
         .hidden sched_mcall_end
+
+/*
+ * void sched_switch(struct g *from, struct g *to, void (*post)(struct g *))
+ * -- from one G straight to another, without g0 (a park whose successor is
+ * this P's runnext: sched.c, sched_park).  The same contract as x86-64's:
+ * saves from as sched_mcall does; moves to to's stack; calls post(from)
+ * there, on a frame record {to's x29, to's pc} built below to's saved SP,
+ * so a walk from inside post goes on through to's own frames; then resumes
+ * to as sched_gogo does (x30 = to's pc, ret).  The caller has set to->m
+ * and m->curg = to; to has run before (its pc returns into a frame).
+ * AAPCS64 has no red zone, but to's stack below its saved SP is dead: to
+ * is parked at a call.
+ */
+        .globl  sched_switch
+        .hidden sched_switch
+        .type   sched_switch, %function
+        .p2align 4
+sched_switch:
+        .cfi_startproc
+        BTI_C
+        str     x30, [x0, #GCTX_PC]            /* save from as if we had returned */
+        mov     x4, sp
+        str     x4, [x0, #GCTX_SP]
+        str     x29, [x0, #GCTX_FP]
+        stp     x19, x20, [x0, #GCTX_X19]
+        stp     x21, x22, [x0, #GCTX_X21]
+        stp     x23, x24, [x0, #GCTX_X23]
+        stp     x25, x26, [x0, #GCTX_X25]
+        stp     x27, x28, [x0, #GCTX_X27]
+        stp     d8, d9, [x0, #GCTX_D8]
+        stp     d10, d11, [x0, #GCTX_D10]
+        stp     d12, d13, [x0, #GCTX_D12]
+        stp     d14, d15, [x0, #GCTX_D14]
+        mov     x19, x1                        /* x19 = to, kept across post */
+        ldr     x4, [x1, #GCTX_SP]             /* x4 = to's SP (16-aligned) */
+        ldr     x5, [x1, #GCTX_FP]
+        ldr     x6, [x1, #GCTX_PC]
+        stp     x5, x6, [x4, #-16]             /* a frame record below it: to's x29, pc */
+        TLS_G_ADDR x7, x8
+        str     x1, [x7]                       /* 1. TLS g = to */
+        sub     x29, x4, #16                   /* 2. FP = that record */
+        mov     sp, x29                        /* 3. SP = to's stack, 16-aligned */
+        .cfi_def_cfa x29, 16                   /* a frame called from to's pc; */
+        .cfi_offset x29, -16                   /* to's other callee-saved registers */
+        .cfi_offset x30, -8                    /* are in its context, not in them */
+        .cfi_undefined x19
+        .cfi_undefined x20
+        .cfi_undefined x21
+        .cfi_undefined x22
+        .cfi_undefined x23
+        .cfi_undefined x24
+        .cfi_undefined x25
+        .cfi_undefined x26
+        .cfi_undefined x27
+        .cfi_undefined x28
+        blr     x2                             /* 4. PC: post(from), on to's stack */
+        ldp     x20, x21, [x19, #GCTX_X19 + 8] /* resume to (TLS g is to already) */
+        ldp     x22, x23, [x19, #GCTX_X21 + 8]
+        ldp     x24, x25, [x19, #GCTX_X23 + 8]
+        ldp     x26, x27, [x19, #GCTX_X25 + 8]
+        ldr     x28, [x19, #GCTX_X27 + 8]
+        ldp     d8, d9, [x19, #GCTX_D8]
+        ldp     d10, d11, [x19, #GCTX_D10]
+        ldp     d12, d13, [x19, #GCTX_D12]
+        ldp     d14, d15, [x19, #GCTX_D14]
+        ldr     x30, [x19, #GCTX_PC]
+        ldr     x29, [x19, #GCTX_FP]           /* 2. FP */
+        .cfi_def_cfa sp, 16
+        .cfi_same_value x29
+        .cfi_same_value x30
+        add     sp, sp, #16                    /* 3. SP = to's SP */
+        .cfi_def_cfa sp, 0
+        ldr     x19, [x19, #GCTX_X19]
+        .cfi_same_value x19
+        ret                                    /* 4. PC, last */
+        .cfi_endproc
+sched_switch_end:
+        .size   sched_switch, .-sched_switch
+        .globl  sched_switch_end
+        .hidden sched_switch_end
 
 /*
  * void sched_systemstack(void (*fn)(void *), void *arg)  -- run fn(arg) on
