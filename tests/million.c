@@ -12,7 +12,8 @@
  * it has fallen below 100 MB, which it must within 10 s (1M goroutines
  * peak at about 4 GB, their stacks' first pages; 283 MB of G records
  * stayed resident for good before they were freed).  Not under ASan,
- * whose allocator keeps freed memory in quarantine.
+ * whose allocator keeps freed memory in quarantine, nor under qemu-user
+ * (it waits 2 s there, and prints).
  */
 #define _GNU_SOURCE
 #include <grt.h>
@@ -89,7 +90,8 @@ static int run(int argc, char **argv) {
 
   long joined = rss_mb(), now = joined;
   int64_t idle0 = grt_nanotime(), waited = 0;
-  for (; waited < 10000000000; waited = grt_nanotime() - idle0) {
+  int64_t limit = test_emulated() ? 2000000000 : 10000000000;
+  for (; waited < limit; waited = grt_nanotime() - idle0) {
     if ((now = rss_mb()) < 100) break;
     grt_sleep(100000000); /* idle: the runtime releases what it does not keep */
   }
@@ -99,7 +101,12 @@ static int run(int argc, char **argv) {
          peak, joined, now, waited / 1e9, (unsigned long long)st.stacks_guarded,
          (unsigned long long)st.stacks_canary);
 #if !defined(__SANITIZE_ADDRESS__)
-  CHECK(now < 100);
+  /* qemu-user (7.2) ignores madvise(MADV_DONTNEED): the stacks the runtime
+   * releases that way stay resident there. */
+  if (test_emulated() && now >= 100)
+    printf("SKIP under emulation: the RSS bound (qemu-user ignores MADV_DONTNEED)\n");
+  else
+    CHECK(now < 100);
 #endif
   return 0;
 }

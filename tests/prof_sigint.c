@@ -53,18 +53,16 @@ static int run_child(const char *mode, const char *path, int sig) {
   snprintf(env_path, sizeof env_path, "GRT_CPUPROFILE=%s", path);
   const char *changes[] = {env_path, "GRT_CPUPROFILE_HZ=200", NULL};
   char **envp = env_with(changes);
-  static char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  CHECK(n > 0);
-  self[n] = 0;
-  char *args[] = {self, "child", (char *)mode, NULL};
+  const char *args[] = {"child", mode, NULL};
+  char **argv = self_command(args);
   fflush(NULL);
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
-    execve(self, args, envp);
+    execve(argv[0], argv, envp);
     _exit(127);
   }
+  free(argv);
   free(envp);
   struct timespec ts = {0, 700000000};
   nanosleep(&ts, NULL);

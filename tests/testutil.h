@@ -4,6 +4,10 @@
  *   CHECK(x)              fail the test (file:line and x on stderr, exit 1)
  *   ASAN_SCALED(full, a)  a count, smaller under ASan to keep tests quick
  *   main_with_procs(...)  grt_main on a fixed number of Ps (GRT_MAXPROCS)
+ *   test_emulated()       under qemu-user (a cross build's ctest sets
+ *                         GRT_TEST_EMULATED=1): checks it cannot support
+ *                         are skipped, and say so
+ *   self_command(args)    the argv that runs this test program again
  *   run_self(...)         re-run this test program as a child process and
  *                         capture its stdout and stderr
  *   process_cpu_ns()      user + system CPU of the whole process (getrusage)
@@ -46,6 +50,15 @@
 #else
 #define ASAN_SCALED(full, asan) (full)
 #endif
+
+/* Under an emulator (CMakeLists.txt sets GRT_TEST_EMULATED for a cross
+ * build's tests): qemu-user delivers a CPU timer's signal about once per
+ * 3-4 expiries and only between translated blocks, allows 32 POSIX timers
+ * per process, and runs code 10-50 times slower. */
+static inline bool test_emulated(void) {
+  const char *e = getenv("GRT_TEST_EMULATED");
+  return e && *e && strcmp(e, "0") != 0;
+}
 
 /* Sets GRT_MAXPROCS=procs (overriding the environment) and runs fn as the
  * main goroutine. */
@@ -180,20 +193,14 @@ static inline int read_some(int fd, char *buf, size_t *len, size_t cap) {
 }
 
 /*
- * Runs this program (/proc/self/exe) again as a child with arguments args
- * (NULL-terminated; argv[0] is the program's path) and the environment
- * changed by env_changes as env_with() describes.  The child's stdout is
- * captured into out and its stderr into err, each NUL-terminated and cut at
- * cap - 1 bytes; a NULL out or err leaves that stream the parent's.
- * Returns the child's wait status.
- *
- * Under an emulator (a cross build's tests run by qemu-user, which cannot
- * execve a foreign binary without binfmt_misc), GRT_TEST_EMULATOR names
- * the host program that runs it: the child is that program with this
- * one's path as its first argument.
+ * The command that runs this program (/proc/self/exe) again with arguments
+ * args (NULL-terminated; argv[0] is the program's path): calloc'd, for
+ * execve.  Under an emulator (a cross build's tests run by qemu-user,
+ * which cannot execve a foreign binary without binfmt_misc),
+ * GRT_TEST_EMULATOR names the host program that runs it: the command is
+ * that program with this one's path as its first argument.
  */
-static inline int run_self(const char *const args[], const char *const env_changes[], char *out,
-                           char *err, size_t cap) {
+static inline char **self_command(const char *const args[]) {
   static char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   CHECK(n > 0);
@@ -209,6 +216,19 @@ static inline int run_self(const char *const args[], const char *const env_chang
   argv[k] = self;
   for (size_t i = 0; i < nargs; i++)
     argv[k + i + 1] = (char *)args[i]; /* execve does not write them */
+  return argv;
+}
+
+/*
+ * Runs this program again (self_command) as a child with arguments args
+ * and the environment changed by env_changes as env_with() describes.  The
+ * child's stdout is captured into out and its stderr into err, each
+ * NUL-terminated and cut at cap - 1 bytes; a NULL out or err leaves that
+ * stream the parent's.  Returns the child's wait status.
+ */
+static inline int run_self(const char *const args[], const char *const env_changes[], char *out,
+                           char *err, size_t cap) {
+  char **argv = self_command(args);
   char **envp = env_with(env_changes);
 
   /* Stream i (0: stdout, 1: stderr) goes through pipes[i] into bufs[i]. */

@@ -30,7 +30,11 @@
  *     (pprof_writer_name_new, every 100 ms): at least three in four are
  *     named (typically 97-99%); samples taken after a cycle's last
  *     drain, in a library unloaded before the next, stay unnamed (printed
- *     as the gap).
+ *     as the gap), unless a later cycle loaded it at the same address,
+ *     which the loader does natively.
+ *   - under qemu-user (GRT_TEST_EMULATED), every load is at a new address
+ *     and tables compile far slower: the cold and named shares are
+ *     printed, not checked.
  * Skipped without go.
  */
 #define _GNU_SOURCE
@@ -93,15 +97,16 @@ __attribute__((noinline)) void storm_g_warm(void *arg) {
 static char profile[256];
 
 /* Where the library's functions were: storm_a's address at each load (the
- * same one, normally), and each function's [start, end) from storm_a. */
-static uintptr_t bases[16];
+ * same one, normally; under qemu-user, a new one at every load), and each
+ * function's [start, end) from storm_a. */
+static uintptr_t bases[CYCLES];
 static int nbases;
 static intptr_t fn_lo[3], fn_hi[3]; /* a, b, c, relative to storm_a */
 
 static void note_load(void *h, uintptr_t a) {
   for (int i = 0; i < nbases; i++)
     if (bases[i] == a) return;
-  CHECK(nbases < 16);
+  CHECK(nbases < CYCLES);
   bases[nbases++] = a;
   if (nbases > 1) return;
   const uintptr_t *fns = dlsym(h, "storm_fns");
@@ -221,7 +226,14 @@ static int run(int argc, char **argv) {
           want_warm = (int64_t)(CYCLES / WARM_EVERY) * GOROUTINES * WARM_NS * HZ / 1000000000 / 4;
   CHECK(in_c[0] >= want_cold && in_c[1] >= want_warm);
   CHECK(whole[1] == in_c[1]); /* a published table: every walk gets through */
-  CHECK(whole[0] > 0);
+  /* Cold samples get whole stacks, and pcs their names, from a refresh or
+   * a drain that falls inside their cycle, or inside a later one that
+   * loaded the library at the same address (natively, the loader reuses
+   * it: nbases is 1).  qemu-user maps each load at a new address and
+   * compiles tables ten times slower: there neither is checked. */
+  bool emulated = test_emulated();
+  if (emulated) printf("SKIP under emulation: the cold whole-stack and named shares\n");
+  CHECK(emulated || whole[0] > 0);
   /* Named at the collector's drains, while loaded: a cycle shorter than
    * the time between two drains can leave some unnamed. */
   printf("gap: %lld of %lld samples in storm_c unnamed (their cycle ended before a drain)\n",
@@ -231,7 +243,7 @@ static int run(int argc, char **argv) {
    * 97-99%; three in four are required), and under ASan it falls behind
    * a storm of 200 loads (printed, not checked there). */
 #ifndef __SANITIZE_ADDRESS__
-  CHECK(4 * (named[0] + named[1]) >= 3 * (in_c[0] + in_c[1]));
+  CHECK(emulated || 4 * (named[0] + named[1]) >= 3 * (in_c[0] + in_c[1]));
 #endif
   pprof_free(&r);
   grt_labels_release(label[0]);
