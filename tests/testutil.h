@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

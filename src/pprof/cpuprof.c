@@ -199,6 +199,9 @@ static int stop_locked(void) {
     uintptr_t lost_pc = PROF_PC_LOST;
     pprof_writer_add(prof.w, &lost_pc, 1, NULL, (int64_t)prof.lost);
   }
+  /* Threads that got no CPU timer: what the samples cannot show. */
+  char note[512];
+  if (cputimer_unsampled_note(note, sizeof note) > 0) pprof_writer_comment(prof.w, note);
   int64_t duration = nanotime() - prof.start_ns;
   symbolizer *sym = symbolize_open(); /* NULL: addresses only */
   int err = pprof_writer_write(prof.w, sym, duration, prof.fd);

@@ -71,6 +71,8 @@ struct pprof_writer {
   size_t nnamed, named_cap;
   struct hash_index named_ix;
   size_t named_upto; /* samples[0..named_upto) had their pcs named */
+  char **comments;   /* pprof_writer_comment's, each malloc'd */
+  size_t ncomments, comments_cap;
 };
 
 /* What pprof_writer_add looks up: not yet copied. */
@@ -229,7 +231,18 @@ void pprof_writer_free(pprof_writer *w) {
     free(w->named[i]);
   free(w->named);
   hash_free(&w->named_ix);
+  for (size_t i = 0; i < w->ncomments; i++)
+    free(w->comments[i]);
+  free(w->comments);
   free(w);
+}
+
+int pprof_writer_comment(pprof_writer *w, const char *text) {
+  if (buf_grow(&w->comments, &w->comments_cap, w->ncomments + 1, sizeof *w->comments))
+    return -ENOMEM;
+  if (!(w->comments[w->ncomments] = strdup(text))) return -ENOMEM;
+  w->ncomments++;
+  return 0;
 }
 
 /* ---- names taken while modules are loaded ---- */
@@ -680,6 +693,8 @@ static int encode(struct enc *e, int64_t duration_nanos) {
   if ((err = write_samples(e)) || (err = write_locations(e)) || (err = write_mappings(e)) ||
       (err = write_functions(e)))
     return err;
+  for (size_t i = 0; i < w->ncomments; i++)
+    pb_int64(&e->pb, PROFILE_COMMENT, intern(e, w->comments[i]));
   /* Strings last: only now is the table complete. */
   for (size_t i = 0; i < e->nstrs; i++) {
     pb_string(&e->pb, PROFILE_STRING_TABLE, e->strs[i]);

@@ -64,6 +64,11 @@ void pprof_writer_bump(pprof_writer *w, uint32_t id, int64_t v0, int64_t v1);
  * -ENOMEM. */
 int pprof_writer_name_new(pprof_writer *w, symbolizer *s);
 
+/* Adds a line to the profile's comments (`go tool pprof -comments`):
+ * what the samples cannot say, such as threads that went unsampled.
+ * Copied.  0, or -ENOMEM. */
+int pprof_writer_comment(pprof_writer *w, const char *text);
+
 /* Symbolizes every address with s (NULL: addresses only, no functions),
  * adds s's mappings, and writes the gzipped profile to fd with the given
  * duration.  0, or -errno. */

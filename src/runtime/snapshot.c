@@ -56,7 +56,7 @@ static int push_pc(struct snap *s, uintptr_t pc) {
  * whole chain fits in one. */
 struct stackreader {
   pid_t pid;
-  int pipe[2]; /* the fallback's, made on first use; -1 until then */
+  int pipe[2];        /* the fallback's, made on first use; -1 until then */
   uintptr_t base, hi; /* hi: the top of the stack being walked */
   size_t len;
   unsigned char buf[WINDOW];

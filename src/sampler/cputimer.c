@@ -34,11 +34,14 @@
 #define _GNU_SOURCE
 #include "sampler/sampler.h"
 
+#include "base/warn.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <stdlib.h>
@@ -120,7 +123,7 @@ static int thread_timer_new(pid_t tid) {
   struct sigevent ev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGPROF};
   ev._sigev_un._tid = tid;
   timer_t t;
-  if (timer_create(clock, &ev, &t) != 0) return -1; /* the thread is gone */
+  if (timer_create(clock, &ev, &t) != 0) return -1; /* errno: EINVAL, the thread is gone */
   /* qemu-user hands out its own ids, 0x0caf0000 | index (linux-user's
    * TIMER_MAGIC), while the signal carries the host kernel's (a small
    * number): no SIGPROF would match its thread's timer, and every sample
@@ -133,10 +136,74 @@ static int thread_timer_new(pid_t tid) {
       .it_value = {first / 1000000000, first % 1000000000},
   };
   if (timer_settime(t, 0, &its, NULL) != 0) {
+    int err = errno;
     timer_delete(t);
+    errno = err;
     return -1;
   }
   return (int)(intptr_t)t;
+}
+
+/* ---- threads left unsampled ----------------------------------------------
+ * A thread that gets no source is not sampled: its CPU time is missing
+ * from the profile.  timer_create fails with EAGAIN where the process has
+ * too many timers (qemu-user allows 32 per process) or the user too many
+ * pending and preallocated signals (RLIMIT_SIGPENDING), and with ENOMEM.
+ * Each such thread is counted once per session and its tid kept (the
+ * first UNSAMPLED_LISTED); the first is said on stderr, once a session, and
+ * the profile's comments list them all (cputimer_unsampled_note).  A
+ * thread that exited meanwhile (EINVAL, ESRCH) is not unsampled.  Normal
+ * code only: the M that starts (under its prof_lock), the starter, the
+ * collector. */
+#define UNSAMPLED_LISTED 32
+
+static struct {
+  rt_lock lock;
+  int n, err; /* threads; the first one's errno */
+  pid_t tids[UNSAMPLED_LISTED];
+} unsampled;
+
+static void unsampled_add(pid_t tid, int err) {
+  if (err == EINVAL || err == ESRCH) return;
+  rt_lock_acquire(&unsampled.lock);
+  int n = unsampled.n, known = 0;
+  for (int i = 0; i < n && i < UNSAMPLED_LISTED; i++)
+    known |= unsampled.tids[i] == tid;
+  if (!known) {
+    if (n < UNSAMPLED_LISTED) unsampled.tids[n] = tid;
+    if (n == 0) unsampled.err = err;
+    unsampled.n = n + 1;
+  }
+  rt_lock_release(&unsampled.lock);
+  if (!known && n == 0)
+    warn_line("grt: CPU profiler: thread %d gets no CPU timer (%s%s): its CPU time is not "
+              "sampled (said once; the profile's comments list every such thread)",
+              (int)tid, strerror(err),
+              err == EAGAIN ? ": the limit on timers (qemu-user: 32 per process) or "
+                              "RLIMIT_SIGPENDING"
+                            : "");
+}
+
+void cputimer_unsampled_reset(void) {
+  rt_lock_acquire(&unsampled.lock);
+  unsampled.n = 0;
+  unsampled.err = 0;
+  rt_lock_release(&unsampled.lock);
+}
+
+int cputimer_unsampled_note(char *buf, size_t cap) {
+  rt_lock_acquire(&unsampled.lock);
+  int n = unsampled.n;
+  size_t len = 0;
+  if (n > 0 && cap > 0) {
+    len = (size_t)snprintf(buf, cap, "grt: %d thread%s not sampled (no CPU timer: %s): tid", n,
+                           n == 1 ? "" : "s", strerror(unsampled.err));
+    for (int i = 0; i < n && i < UNSAMPLED_LISTED && len < cap; i++)
+      len += (size_t)snprintf(buf + len, cap - len, "%s %d", i ? "," : "", (int)unsampled.tids[i]);
+    if (n > UNSAMPLED_LISTED && len < cap) snprintf(buf + len, cap - len, ", ...");
+  }
+  rt_lock_release(&unsampled.lock);
+  return n;
 }
 
 static void thread_timer_delete(int ktimer) {
@@ -154,7 +221,9 @@ static int thread_source_new(pid_t tid, int *perf_fd) {
       return -1;
     }
   }
-  return thread_timer_new(tid);
+  int k = thread_timer_new(tid);
+  if (k < 0) unsampled_add(tid, errno);
+  return k;
 }
 
 static void thread_source_delete(int ktimer, int perf_fd) {
@@ -292,10 +361,11 @@ void cputimer_scan_foreign(pid_t self) {
       continue;
     }
     if (nforeign == MAX_FOREIGN || is_m_tid(tid)) continue;
+    /* Kept without a source too (unsampled: not asked again while it
+     * lives, nor counted twice). */
     int fd, k = thread_source_new(tid, &fd);
-    if (k >= 0 || fd >= 0)
-      foreign[nforeign++] =
-          (typeof(foreign[0])){.tid = tid, .ktimer = k, .perf_fd = fd, .seen = true};
+    foreign[nforeign++] =
+        (typeof(foreign[0])){.tid = tid, .ktimer = k, .perf_fd = fd, .seen = true};
   }
   closedir(d);
   /* Gone, or an M now (its own timer counts): no foreign timer. */

@@ -112,6 +112,7 @@ uint32_t sampler_start(int hz) {
   }
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, register_fork);
+  cputimer_unsampled_reset();
   atomic_store(&sigprof.gen, last_gen);
   cputimer_set_all(last_gen);
   return last_gen;

@@ -59,6 +59,11 @@ void cputimer_set_all(uint32_t gen); /* every M's timer for session gen (0: none
 /* Threads grt did not create (except self and sysmon) get a timer each;
  * gone ones, and ones that became Ms, lose theirs.  Collector only. */
 void cputimer_scan_foreign(pid_t self);
+/* Threads that got no source this session (timer_create's EAGAIN...):
+ * reset at a session's start; at its end, their count, and if any, a
+ * line for the profile's comments in buf (cut at cap). */
+void cputimer_unsampled_reset(void);
+int cputimer_unsampled_note(char *buf, size_t cap);
 void cputimer_foreign_stop(void);
 
 /* ---- sampler.c ---- */
