@@ -2,12 +2,12 @@
 # example_primeserv: the example server answers requests, times out a
 # request the pool cannot answer within its deadline, and on SIGTERM shuts
 # down gracefully (exit 0, with its summary).  Loopback only, bounded.
-# Usage: example_primeserv.sh <primeserv binary>
+# Usage: example_primeserv.sh <primeserv binary> (run by GRT_TEST_EMULATOR, if set)
 set -u
 bin=$1
 out=$(mktemp)
 trap 'rm -f "$out"; kill -9 "$pid" 2>/dev/null' EXIT
-"$bin" 0 >"$out" 2>&1 &
+${GRT_TEST_EMULATOR:-} "$bin" 0 >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q listening "$out" && break; sleep 0.1; done
 port=$(grep -o '127.0.0.1:[0-9]*' "$out" | cut -d: -f2)

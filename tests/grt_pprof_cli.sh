@@ -7,8 +7,10 @@
 # empty) or a failed write exits 1; each failure prints exactly one line on
 # stderr and nothing on stdout, and nothing crashes.
 # Usage: grt_pprof_cli.sh <grt-pprof> <primes>
+# (Under a cross build's emulator, GRT_TEST_EMULATOR runs both programs.)
 set -u
 tool=$1 primes=$2
+emu=${GRT_TEST_EMULATOR:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
@@ -23,7 +25,7 @@ fail() {
 run() {
   want=$1
   shift
-  "$tool" "$@" >"$tmp/out" 2>"$tmp/err"
+  $emu "$tool" "$@" >"$tmp/out" 2>"$tmp/err"
   got=$?
   echo "grt-pprof $* -> $got: $(head -c 300 "$tmp/err")"
   [ "$got" -eq "$want" ] || fail "grt-pprof $*: exit status $got, want $want"
@@ -41,7 +43,7 @@ run() {
 
 # ---- a real profile ----
 prof=$tmp/primes.pb.gz
-GRT_CPUPROFILE=$prof GRT_CPUPROFILE_HZ=10000 "$primes" 1000 >/dev/null 2>&1 ||
+GRT_CPUPROFILE=$prof GRT_CPUPROFILE_HZ=10000 $emu "$primes" 1000 >/dev/null 2>&1 ||
   fail "primes did not run"
 
 # check_table N: $tmp/out is a table of min(N, functions) rows.
@@ -92,7 +94,7 @@ for f in garbage gzgarbage empty; do
     fail "$f: wrong message"
 done
 if [ -w /dev/full ]; then # the table cannot be written
-  "$tool" top "$prof" >/dev/full 2>"$tmp/err"
+  $emu "$tool" top "$prof" >/dev/full 2>"$tmp/err"
   got=$?
   echo "grt-pprof top FILE >/dev/full -> $got: $(cat "$tmp/err")"
   [ "$got" -eq 1 ] || fail ">/dev/full: exit status $got, want 1"
