@@ -4,11 +4,13 @@
 #   make run     build libgrt, the demo and grt-pprof only, and run the demo
 #                under the profiler (examples/demo.c): it writes demo.pb.gz,
 #                and `grt-pprof top -n 15 demo.pb.gz` prints its top functions
-#   make test    the whole suite, normal build then ASan+UBSan build
+#   make test    the whole suite: normal build, ASan+UBSan build, then the
+#                aarch64 cross build under qemu-user (test-aarch64)
 #   make bench   benchmarks next to their Go twins (bench/run.sh)
-#   make test-aarch64  cross build for 64-bit Arm (cmake/aarch64-linux-gnu.cmake)
-#                and the suite under qemu-user (deps/debian-aarch64.txt);
-#                not part of `make test` yet
+#   make test-aarch64  cross build for 64-bit Arm (cmake/aarch64-linux-gnu.cmake,
+#                Debian packages in deps/debian-aarch64.txt) and the suite
+#                under qemu-user twice: the default CPU (with pointer
+#                authentication) and QEMU_CPU=cortex-a57 (without)
 BUILD    := build
 ASANDIR  := build-asan
 A64DIR   := build-aarch64
@@ -44,14 +46,17 @@ test-asan: deps
 	@cmake --build $(ASANDIR) -j $(JOBS)
 	cd $(ASANDIR) && ctest --output-on-failure -j 1
 
-test: test-plain test-asan
+test: test-plain test-asan test-aarch64
 
 test-aarch64:
 	@sh deps/install.sh deps/debian-aarch64.txt
 	@cmake -S . -B $(A64DIR) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(A64DIR) -j $(JOBS)
+	@echo "aarch64 under qemu-user, its default CPU (pointer authentication on)"
 	cd $(A64DIR) && ctest --output-on-failure -j $(JOBS)
+	@echo "aarch64 under qemu-user, QEMU_CPU=cortex-a57 (no pointer authentication)"
+	cd $(A64DIR) && QEMU_CPU=cortex-a57 ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	./bench/run.sh $(BUILD)

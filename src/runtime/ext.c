@@ -71,7 +71,7 @@ void *grt_extcall(void *(*fn)(void *), void *arg) {
     /* fn forked and this is the child: the runtime is gone (fork.c), and
      * the P may belong to an M that does not exist here.  Go on as a plain
      * thread (the trampoline put TLS g back). */
-    *tls_g_slot() = NULL;
+    setg(NULL);
     return r;
   }
   /* 5. Unpublish and count down before getting a P back: without one, the

@@ -37,7 +37,7 @@ static _Atomic int refused; /* the line was printed in this process */
 static void fork_child(void) {
   atomic_store_explicit(&sched_forked_child, 1, memory_order_relaxed);
   atomic_store_explicit(&refused, 0, memory_order_relaxed); /* a grandchild says it again */
-  *tls_g_slot() = NULL;
+  setg(NULL);
 }
 
 void sched_fork_init(void) {

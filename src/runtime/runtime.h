@@ -226,19 +226,26 @@ void *sched_callback_tramp(void *(*fn)(void *), void *arg, struct g *gp, uintptr
 
 /* ---- sched.c -------------------------------------------------------------- */
 extern __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec")));
-/* The calling thread's slot.  Code that may park and resume on another
- * thread reads it through here: on aarch64 the compiler would otherwise
- * reuse the old thread's TLS address after the park (arch.h,
- * ARCH_TLS_G_FRESH). */
-static inline struct g **tls_g_slot(void) {
+/* The calling thread's g, read and written.  Code that may park and
+ * resume on another thread goes through these: on aarch64 the compiler
+ * would otherwise reuse the old thread's TLS address after the park
+ * (arch.h, ARCH_TLS_G_FRESH).  On x86-64 they are plain accesses: taking
+ * the slot's address there instead (&grt_tls_g) let UBSan's null check
+ * test flags that the linker's initial-exec relaxation (add -> lea) no
+ * longer sets, in executables that link the archive. */
+static inline struct g *getg(void) {
 #if ARCH_TLS_G_FRESH
-  return (struct g **)arch_tls_g_addr();
+  return *(struct g **)arch_tls_g_addr();
 #else
-  return &grt_tls_g;
+  return grt_tls_g;
 #endif
 }
-static inline struct g *getg(void) {
-  return *tls_g_slot();
+static inline void setg(struct g *g) {
+#if ARCH_TLS_G_FRESH
+  *(struct g **)arch_tls_g_addr() = g;
+#else
+  grt_tls_g = g;
+#endif
 }
 /* The M of the calling thread, or NULL on a thread grt did not create. */
 static inline struct m *getm(void) {
@@ -353,9 +360,10 @@ struct g *const *sched_allgs(size_t *n);
 pid_t sched_sysmon_tid(void); /* 0 until sysmon runs */
 /* Prints "fn+off" lines for pc (exact if leaf, else a return address with
  * sp the SP after the return), then its callers within [lo, hi)
- * (base/unwind.h, with the tables published so far). */
-void sched_print_frames(int fd, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lo,
-                        uintptr_t hi);
+ * (base/unwind.h, with the tables published so far).  lr: the link
+ * register of an interrupted leaf (aarch64; else 0). */
+void sched_print_frames(int fd, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lr,
+                        uintptr_t lo, uintptr_t hi);
 
 /* ---- fork.c --------------------------------------------------------------- */
 /* Set in the child of fork(): the runtime is gone there, and the forking

@@ -305,12 +305,12 @@ static void print_pcs(int fd, const uintptr_t *pcs, int n) {
   print_build_ids(&pr);
 }
 
-void sched_print_frames(int fd, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lo,
-                        uintptr_t hi) {
+void sched_print_frames(int fd, uintptr_t pc, bool leaf, uintptr_t fp, uintptr_t sp, uintptr_t lr,
+                        uintptr_t lo, uintptr_t hi) {
   struct frame_printer pr = {.fd = fd};
   if (pc == 0) return;
   print_pc(&pr, pc);
-  unw_walk((struct unw_regs){pc, sp, fp, 0}, leaf, lo, hi, unw_read_direct, NULL, print_ret, &pr,
+  unw_walk((struct unw_regs){pc, sp, fp, lr}, leaf, lo, hi, unw_read_direct, NULL, print_ret, &pr,
            NULL);
   print_build_ids(&pr);
 }
@@ -327,7 +327,7 @@ static void print_traceback(void) {
    * after the return (fp + 16 on x86-64; on aarch64 the record is at the
    * frame's bottom, so only the CFA says). */
   uintptr_t *fp = __builtin_frame_address(0);
-  sched_print_frames(2, arch_strip_ra(fp[1]), false, fp[0], (uintptr_t)__builtin_dwarf_cfa(),
+  sched_print_frames(2, arch_strip_ra(fp[1]), false, fp[0], (uintptr_t)__builtin_dwarf_cfa(), 0,
                      g->stack_lo, g->stack_hi);
 }
 
@@ -651,7 +651,7 @@ static void m_bind_thread(struct m *mp, uintptr_t g0_top) {
   mp->g0->ctx.sp = (g0_top - 256) & ~(uintptr_t)15;
   mp->tid = (pid_t)syscall(SYS_gettid);
   mp->rand = rt_fastrand() | 1;
-  *tls_g_slot() = mp->g0;
+  setg(mp->g0);
   stack_signal_thread(mp);
   sched_m_started(mp); /* its CPU timer, if a profile runs, before any goroutine */
 }
@@ -1191,7 +1191,7 @@ static inline void check_stack(struct g *gp) {
               "reached into this stack from above; stack [%#lx, %#lx)); goroutine %llu's frames:",
               (unsigned long long)gp->id, (unsigned long long)gp->id, (unsigned long)gp->stack_lo,
               (unsigned long)gp->stack_hi, (unsigned long long)gp->id);
-    sched_print_frames(2, gp->ctx.pc, false, gp->ctx.fp, gp->ctx.sp, gp->stack_lo, gp->stack_hi);
+    sched_print_frames(2, gp->ctx.pc, false, gp->ctx.fp, gp->ctx.sp, 0, gp->stack_lo, gp->stack_hi);
     abort();
   }
 }
@@ -2132,7 +2132,7 @@ static void extra_release(void *arg) {
   /* Order for the profiler: no timer, then no M for this thread's handler,
    * then the M may go to another thread (the pool push is a release). */
   if (sched.hooks.m_exiting) sched.hooks.m_exiting(mp);
-  *tls_g_slot() = NULL;
+  setg(NULL);
   atomic_signal_fence(memory_order_seq_cst);
   mp->tid = 0;
   extra_pool_push(mp);
@@ -2311,8 +2311,8 @@ __attribute__((no_sanitize_address)) static void hog_handler(int sig, siginfo_t 
     if (g == mp->curg && sp >= g->stack_lo && sp < g->stack_hi) {
       mp->hog_pcs[0] = pc;
       atomic_store_explicit(&mp->hog_n, 1, memory_order_relaxed);
-      unw_walk((struct unw_regs){pc, sp, fp, lr}, true, g->stack_lo, g->stack_hi, unw_read_direct, NULL,
-               hog_push, mp, NULL);
+      unw_walk((struct unw_regs){pc, sp, fp, lr}, true, g->stack_lo, g->stack_hi, unw_read_direct,
+               NULL, hog_push, mp, NULL);
     }
     int32_t n = atomic_load_explicit(&mp->hog_n, memory_order_relaxed);
     atomic_store_explicit(&mp->hog_n, n + 1000, memory_order_release); /* done */

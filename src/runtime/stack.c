@@ -254,7 +254,7 @@ static void say(const char *s) {
  * default action so the process dies with SIGSEGV as usual. */
 static void on_sigsegv(int sig, siginfo_t *si, void *uc) {
   uintptr_t addr = (uintptr_t)si->si_addr;
-  uintptr_t pc = arch_uc_pc(uc), fp = arch_uc_fp(uc), sp = arch_uc_sp(uc);
+  uintptr_t pc = arch_uc_pc(uc), fp = arch_uc_fp(uc), sp = arch_uc_sp(uc), lr = arch_uc_lr(uc);
   struct g *g = getg();
   struct g *cur = getcurg();
   char buf[160];
@@ -264,7 +264,7 @@ static void on_sigsegv(int sig, siginfo_t *si, void *uc) {
              (unsigned long long)cur->id, (unsigned long)cur->stack_lo,
              (unsigned long)cur->stack_hi, (unsigned long)addr);
     say(buf);
-    sched_print_frames(2, pc, true, fp, sp, cur->stack_lo, cur->stack_hi);
+    sched_print_frames(2, pc, true, fp, sp, lr, cur->stack_lo, cur->stack_hi);
     signal(SIGABRT, SIG_DFL);
     abort();
   }
@@ -275,7 +275,7 @@ static void on_sigsegv(int sig, siginfo_t *si, void *uc) {
     snprintf(buf, sizeof buf, "grt: signal %d (fault at %#lx) %s:\n", sig, (unsigned long)addr,
              g ? "on a runtime system stack" : "on a thread grt does not run");
   say(buf);
-  if (g) sched_print_frames(2, pc, true, fp, sp, g->stack_lo, g->stack_hi);
+  if (g) sched_print_frames(2, pc, true, fp, sp, lr, g->stack_lo, g->stack_hi);
   signal(sig, SIG_DFL); /* returning re-executes the fault under the default action */
 }
 
