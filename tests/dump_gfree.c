@@ -79,7 +79,9 @@ static int run(int argc, char **argv) {
          "few as %llu after the idle time that followed one\n",
          bursts, BURST, atomic_load(&dumps), (unsigned long long)max_stacks,
          (unsigned long long)min_idle);
-  CHECK(atomic_load(&dumps) >= 5);
+  /* Under qemu-user a dump of 20000 goroutines takes seconds (two
+   * emulated system calls per stack read): one must still complete. */
+  CHECK(atomic_load(&dumps) >= (test_emulated() ? 1 : 5));
   CHECK(max_stacks >= (uint64_t)BURST);
   CHECK(min_idle < (uint64_t)BURST / 2);
   return 0;

@@ -24,6 +24,19 @@ static uintptr_t walked[128];
 static uintptr_t last_pc;
 static int nwalked;
 
+/* A saved return address without its pointer-authentication bits
+ * (aarch64 built with -mbranch-protection: xpaclri, a no-op on cores
+ * without PAC; the runtime's arch_strip_ra). */
+static uintptr_t strip_ra(uintptr_t ra) {
+#ifdef __aarch64__
+  register uintptr_t x30 __asm__("x30") = ra;
+  __asm__("hint #7" : "+r"(x30)); /* xpaclri */
+  return x30;
+#else
+  return ra;
+#endif
+}
+
 __attribute__((noinline)) static void walk(void) {
   expected[nexpected++] = (uintptr_t)__builtin_frame_address(0);
   uintptr_t lo, hi;
@@ -34,7 +47,7 @@ __attribute__((noinline)) static void walk(void) {
     CHECK(nwalked < 128);
     walked[nwalked++] = fp;
     uintptr_t next = ((uintptr_t *)fp)[0];
-    last_pc = ((uintptr_t *)fp)[1];
+    last_pc = strip_ra(((uintptr_t *)fp)[1]);
     if (next == 0) break;
     CHECK(next > fp); /* strictly increasing */
     fp = next;

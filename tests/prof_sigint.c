@@ -38,6 +38,10 @@ static int child(int argc, char **argv) {
   (void)argc;
   (void)argv;
   CHECK(grt_go(burner, NULL) == 0);
+  /* Running, its profile and signal handling set up: the parent may
+   * signal it now (a loaded machine, or an emulator, may take longer than
+   * any fixed delay to get here). */
+  CHECK(write(1, "ready\n", 6) == 6);
   for (;;)
     grt_sleep(1000000000);
 }
@@ -47,7 +51,8 @@ static void exit42(int sig) {
   _exit(42);
 }
 
-/* Runs a child profiling to path, signals it after 700 ms; its status. */
+/* Runs a child profiling to path, signals it 500 ms after it said it is
+ * ready; its status. */
 static int run_child(const char *mode, const char *path, int sig) {
   char env_path[300];
   snprintf(env_path, sizeof env_path, "GRT_CPUPROFILE=%s", path);
@@ -55,16 +60,26 @@ static int run_child(const char *mode, const char *path, int sig) {
   char **envp = env_with(changes);
   const char *args[] = {"child", mode, NULL};
   char **argv = self_command(args);
+  int ready[2];
+  CHECK(pipe(ready) == 0);
   fflush(NULL);
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {
+    dup2(ready[1], 1);
+    close(ready[0]);
+    close(ready[1]);
     execve(argv[0], argv, envp);
     _exit(127);
   }
   free(argv);
   free(envp);
-  struct timespec ts = {0, 700000000};
+  close(ready[1]);
+  char line[8] = {0};
+  struct pollfd pf = {.fd = ready[0], .events = POLLIN};
+  CHECK(poll(&pf, 1, 30000) == 1); /* 30 s */
+  CHECK(read(ready[0], line, 6) == 6 && memcmp(line, "ready\n", 6) == 0);
+  struct timespec ts = {0, 500000000};
   nanosleep(&ts, NULL);
   CHECK(kill(pid, sig) == 0);
   int status = 0;
@@ -81,6 +96,7 @@ static int run_child(const char *mode, const char *path, int sig) {
     struct timespec tick = {0, 100000000};
     nanosleep(&tick, NULL);
   }
+  close(ready[0]); /* open until the child ended: a later write gets no SIGPIPE */
   return status;
 }
 

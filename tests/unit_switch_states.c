@@ -218,9 +218,9 @@ static void fake_signal(uintptr_t pc, const struct state *st, struct g *tls_g) {
   CHECK(pthread_sigmask(SIG_SETMASK, &all, &old) == 0);
   struct g *self = getg();
   uint64_t before = atomic_load(&sigprof.delivered);
-  *tls_g_slot() = tls_g;
+  setg(tls_g);
   sigprof_handler(SIGPROF, &si, &uc);
-  *tls_g_slot() = self;
+  setg(self);
   uint64_t after = atomic_load(&sigprof.delivered);
   CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0);
   /* (The count is the process's: a real SIGPROF on another thread may
