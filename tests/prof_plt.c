@@ -14,10 +14,14 @@
  * CMakeLists.txt builds it without -fno-plt, and check_call_through_plt
  * fails the test unless g_hot calls a stub inside the PLT sections whose
  * GOT slot holds plt_tiny.
+ * On aarch64 the call is a bl to a stub of adrp x16; ldr x17, [x16, #n];
+ * add x16; br x17 (GNU ld), and the check decodes those instead.
  * A frame-pointer walk from either place skips g_hot: neither the stub
  * nor plt_tiny pushes a frame, so FP is still g_hot's, and its return
  * address is g_hot's caller's.  The stub's CFA is also no plain SP+offset
- * in .plt's lazy part (its CFI is an expression).
+ * in .plt's lazy part (its CFI is an expression).  On aarch64 the stubs
+ * have no CFI at all and the return address is still in x30: the tables
+ * synthesize the PLT's rows (LR0, base/unwtab.c).
  *
  * Every sample whose leaf is in plt_tiny's library or in the executable's
  * PLT sections must read, leaf first: that frame, g_hot, then
@@ -112,6 +116,7 @@ static int in_plt(uintptr_t a) {
   return 0;
 }
 
+#if defined(__x86_64__)
 /* The stub at a, if it jumps through a GOT slot that holds fn: [endbr64]
  * [bnd] jmp *rel32(%rip). */
 static int stub_for(uintptr_t a, uintptr_t fn) {
@@ -124,22 +129,56 @@ static int stub_for(uintptr_t a, uintptr_t fn) {
   return *(const uintptr_t *)(p + 6 + rel) == fn;
 }
 
-/* g_hot calls plt_tiny through a PLT stub: a call instruction (e8 rel32)
- * to a stub inside the PLT sections whose GOT slot holds plt_tiny (bound:
- * g_hot has called it).  The test means nothing without it (a build with
- * -fno-plt calls through the GOT instead). */
+/* The target of a call instruction at p (e8 rel32), or 0; *len: where to
+ * look next. */
+static uintptr_t call_target(const unsigned char *p, int *len) {
+  *len = 1; /* every byte: an e8 inside another instruction is no call */
+  if (p[0] != 0xe8) return 0;
+  int32_t rel;
+  memcpy(&rel, p + 1, 4);
+  return (uintptr_t)(p + 5) + (intptr_t)rel;
+}
+#elif defined(__aarch64__)
+/* The stub at a, if it jumps through a GOT slot that holds fn: [bti c]
+ * adrp x16, page; ldr x17, [x16, #off]; (add x16; br x17). */
+static int stub_for(uintptr_t a, uintptr_t fn) {
+  const uint32_t *p = (const uint32_t *)a;
+  if (*p == 0xd503245f) p++; /* bti c */
+  if ((p[0] & 0x9f00001f) != 0x90000010 || (p[1] & 0xffc003ff) != 0xf9400211) return 0;
+  int64_t imm = (int64_t)((((p[0] >> 5) & 0x7ffff) << 2) | ((p[0] >> 29) & 3));
+  if (imm & (1 << 20)) imm -= 1 << 21; /* 21 bits, signed: pages */
+  uintptr_t page = ((uintptr_t)p & ~(uintptr_t)0xfff) + (uintptr_t)(imm * 4096);
+  return *(const uintptr_t *)(page + ((p[1] >> 10) & 0xfff) * 8) == fn;
+}
+
+/* The target of a bl at p (imm26, in words), or 0; *len: where to look
+ * next. */
+static uintptr_t call_target(const unsigned char *p, int *len) {
+  uint32_t insn;
+  memcpy(&insn, p, 4);
+  *len = 4;
+  if ((insn & 0xfc000000) != 0x94000000) return 0;
+  int64_t imm = (int64_t)(insn & 0x3ffffff);
+  if (imm & (1 << 25)) imm -= 1 << 26;
+  return (uintptr_t)p + (uintptr_t)(imm * 4);
+}
+#else
+#error "prof_plt: the call and PLT stub encodings of this machine"
+#endif
+
+/* g_hot calls plt_tiny through a PLT stub: a call instruction to a stub
+ * inside the PLT sections whose GOT slot holds plt_tiny (bound: g_hot has
+ * called it).  The test means nothing without it (a build with -fno-plt
+ * calls through the GOT instead). */
 static void check_call_through_plt(void) {
   /* not &plt_tiny: an address taken makes the linker call through the
    * GOT's stub (.plt.got) instead of the lazy .plt */
   uintptr_t fn = (uintptr_t)dlsym(RTLD_DEFAULT, "plt_tiny");
   CHECK(fn);
   const unsigned char *p = (const unsigned char *)(uintptr_t)g_hot;
-  for (int i = 0; i < 512; i++) {
-    if (p[i] != 0xe8) continue;
-    int32_t rel;
-    memcpy(&rel, p + i + 1, 4);
-    uintptr_t to = (uintptr_t)(p + i + 5) + (intptr_t)rel;
-    if (in_plt(to) && stub_for(to, fn)) {
+  for (int i = 0, len; i < 512; i += len) {
+    uintptr_t to = call_target(p + i, &len);
+    if (to && in_plt(to) && stub_for(to, fn)) {
       printf("g_hot+%d calls plt_tiny's PLT stub at %#lx\n", i, (unsigned long)to);
       return;
     }

@@ -21,6 +21,11 @@
  *  - Every FDE ends with a NONE row, so a gap between functions is never
  *    claimed by the function before it: there the walker takes one
  *    frame-pointer step, the rule for code without tables.
+ *  - Where the linker writes no CFI for its PLT stubs (aarch64: arch.h's
+ *    ARCH_PLT_NO_CFI), their rows are synthesized from the stubs' own
+ *    instructions, found through the section headers of the object's file
+ *    and used only if that file is the mapped object (plt_rows).  Nowhere
+ *    else is a row made without CFI.
  *  - unw_lock serializes builders; the handler never takes it.
  */
 #define _GNU_SOURCE
@@ -32,11 +37,13 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* DWARF call frame instructions (DWARF 5, 6.4.2) and pointer encodings
  * (LSB, .eh_frame). */
@@ -283,6 +290,23 @@ static struct unw_rule state_rule(const struct cfstate *s, bool signal) {
   return r;
 }
 
+/* Room for n rows; false (and oom) when there is none. */
+static bool reserve_rows(struct builder *b, size_t n) {
+  while (b->cap < n) {
+    size_t cap = b->cap ? 2 * b->cap : 1024;
+    uint32_t *o = realloc(b->off, cap * sizeof *o);
+    if (o) b->off = o;
+    uint16_t *x = o ? realloc(b->idx, cap * sizeof *x) : NULL;
+    if (!o || !x) {
+      b->oom = true;
+      return false;
+    }
+    b->idx = x;
+    b->cap = cap;
+  }
+  return true;
+}
+
 /* Appends the row (pc, rule).  A row at the same pc as the last replaces it
  * (the rule holds from the last advance); one equal to the last is dropped. */
 static void add_row(struct builder *b, uintptr_t pc, const struct unw_rule *r) {
@@ -296,18 +320,7 @@ static void add_row(struct builder *b, uintptr_t pc, const struct unw_rule *r) {
   } else if (b->n && b->idx[b->n - 1] == id && b->off[b->n - 1] < off) {
     return;
   }
-  if (b->n == b->cap) {
-    size_t cap = b->cap ? 2 * b->cap : 1024;
-    uint32_t *o = realloc(b->off, cap * sizeof *o);
-    if (o) b->off = o;
-    uint16_t *x = o ? realloc(b->idx, cap * sizeof *x) : NULL;
-    if (!o || !x) {
-      b->oom = true;
-      return;
-    }
-    b->idx = x;
-    b->cap = cap;
-  }
+  if (!reserve_rows(b, b->n + 1)) return;
   b->off[b->n] = off;
   b->idx[b->n++] = id;
 }
@@ -657,6 +670,161 @@ static void sort_rows(struct builder *b) {
   free(v);
 }
 
+/* Drops each row whose rule is the one before it (a sort or an insertion
+ * may leave such neighbours): one row per change of rule. */
+static void merge_rows(struct builder *b) {
+  size_t n = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    if (n && b->idx[n - 1] == b->idx[i]) continue;
+    b->off[n] = b->off[i];
+    b->idx[n++] = b->idx[i];
+  }
+  b->n = n;
+}
+
+/* ---- linker stubs without CFI (ARCH_PLT_NO_CFI: aarch64) ----------------- */
+
+/* The rows of a PLT section at [lo, hi) (pcs), from its instructions at
+ * code (arch_plt_cfa_after): CFA = SP with the return address still in
+ * the link register (LR0), or, after a stub pushed it, CFA = SP + n with
+ * the return address at CFA + ARCH_PLT_RA_SLOT.  Only where no FDE covers
+ * any of it (the rows sorted): a linker that does write CFI for its stubs
+ * keeps its own rows. */
+static void add_plt_rows(struct builder *b, uintptr_t lo, uintptr_t hi, const uint8_t *code) {
+  if (lo < b->base || hi <= lo || hi - b->base > UINT32_MAX || ((lo | hi) & 3)) return;
+  uint32_t a = (uint32_t)(lo - b->base), z = (uint32_t)(hi - b->base);
+  size_t p = 0, q; /* rows [p, q) are the ones at offsets in [a, z) */
+  for (size_t j = b->n; p < j;) {
+    size_t mid = p + (j - p) / 2;
+    if (b->off[mid] < a)
+      p = mid + 1;
+    else
+      j = mid;
+  }
+  for (q = p; q < b->n && b->off[q] < z;)
+    q++;
+  /* Uncovered: the row before is a gap (or there is none), and the only
+   * row inside, if any, is a gap's start at lo. */
+  if (p > 0 && b->rules[b->idx[p - 1]].kind != UNW_NONE) return;
+  if (q - p > 1 || (q - p == 1 && (b->off[p] != a || b->rules[b->idx[p]].kind != UNW_NONE))) return;
+  struct unw_rule lr0 = {.kind = UNW_SP, .fp_off = UNW_FP_SAME, .ra_lr = 1};
+  struct unw_rule none = {.kind = UNW_NONE, .fp_off = UNW_FP_SAME};
+  uint16_t none_id = intern_rule(b, &none);
+  size_t k = (z - a) / 4 + 1; /* at most a row per instruction, and the end */
+  uint32_t *off = malloc(k * sizeof *off);
+  uint16_t *idx = malloc(k * sizeof *idx);
+  size_t m = 0;
+  int cfa = 0;
+  for (uint32_t x = a; off && idx && !b->oom && x < z; x += 4) {
+    struct unw_rule r = lr0;
+    if (cfa) {
+      r.cfa_off = cfa;
+      r.ra_lr = 0;
+      r.ra_off = ARCH_PLT_RA_SLOT;
+    }
+    uint16_t id = intern_rule(b, &r);
+    if (!m || idx[m - 1] != id) {
+      off[m] = x;
+      idx[m++] = id;
+    }
+    uint32_t insn;
+    memcpy(&insn, code + (x - a), 4);
+    cfa = arch_plt_cfa_after(insn, cfa);
+  }
+  bool end_row = q == b->n || b->off[q] != z; /* the gap after the stubs */
+  if (end_row) {
+    off[m] = z;
+    idx[m++] = none_id;
+  }
+  if (!off || !idx || b->oom || !reserve_rows(b, b->n - (q - p) + m)) {
+    b->oom = true;
+    free(off);
+    free(idx);
+    return;
+  }
+  /* Replace rows [p, q) (a gap's start at lo, or nothing) by the m new. */
+  memmove(b->off + p + m, b->off + q, (b->n - q) * sizeof *b->off);
+  memmove(b->idx + p + m, b->idx + q, (b->n - q) * sizeof *b->idx);
+  memcpy(b->off + p, off, m * sizeof *off);
+  memcpy(b->idx + p, idx, m * sizeof *idx);
+  b->n = b->n - (q - p) + m;
+  free(off);
+  free(idx);
+}
+
+/* Whole reads; false on an error or the file's end. */
+static bool read_at(int fd, void *buf, size_t len, uint64_t at) {
+  for (size_t got = 0; got < len;) {
+    ssize_t r = pread(fd, (char *)buf + got, len - got, (off_t)(at + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    got += (size_t)r;
+  }
+  return true;
+}
+
+/* The linker writes no CFI for the PLT on some machines (arch.h,
+ * ARCH_PLT_NO_CFI), and the program headers do not say where it is: the
+ * section headers of the object's file do.  Read from the file the loader
+ * mapped (the program's through /proc/self/exe; the vDSO, whose name is
+ * no path, has no PLT), and believed only if it is that object: the same
+ * program headers, and each stub section's bytes the same in the file and
+ * in memory (inside a loaded, readable and executable segment).  No file,
+ * or any doubt: no rows, and a pc there gets the frame-pointer step, as
+ * before. */
+static void plt_rows(struct builder *b, const struct dl_phdr_info *info) {
+  const char *path = info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : "/proc/self/exe";
+  if (!strchr(path, '/')) return;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ElfW(Ehdr) eh;
+  ElfW(Phdr) *ph = NULL;
+  ElfW(Shdr) *sh = NULL;
+  char *names = NULL;
+  uint8_t *bytes = NULL;
+  if (!read_at(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_phentsize != sizeof *ph || eh.e_phnum != info->dlpi_phnum ||
+      eh.e_shentsize != sizeof *sh || eh.e_shnum == 0 || eh.e_shstrndx >= eh.e_shnum)
+    goto out;
+  ph = malloc(eh.e_phnum * sizeof *ph);
+  sh = malloc(eh.e_shnum * sizeof *sh);
+  if (!ph || !sh || !read_at(fd, ph, eh.e_phnum * sizeof *ph, eh.e_phoff) ||
+      memcmp(ph, info->dlpi_phdr, eh.e_phnum * sizeof *ph) != 0 ||
+      !read_at(fd, sh, eh.e_shnum * sizeof *sh, eh.e_shoff))
+    goto out;
+  const ElfW(Shdr) *strs = &sh[eh.e_shstrndx];
+  if (strs->sh_size == 0 || strs->sh_size > (1 << 20) || !(names = malloc(strs->sh_size)) ||
+      !read_at(fd, names, strs->sh_size, strs->sh_offset))
+    goto out;
+  names[strs->sh_size - 1] = 0;
+  for (int i = 0; i < eh.e_shnum; i++) {
+    const ElfW(Shdr) *s = &sh[i];
+    if (s->sh_type != SHT_PROGBITS || s->sh_name >= strs->sh_size || s->sh_size == 0 ||
+        s->sh_size > (64 << 20) ||
+        (s->sh_flags & (SHF_ALLOC | SHF_EXECINSTR)) != (SHF_ALLOC | SHF_EXECINSTR) ||
+        !arch_plt_section(names + s->sh_name))
+      continue;
+    bool loaded = false;
+    for (int j = 0; j < eh.e_phnum && !loaded; j++)
+      loaded = ph[j].p_type == PT_LOAD && (ph[j].p_flags & (PF_R | PF_X)) == (PF_R | PF_X) &&
+               s->sh_addr >= ph[j].p_vaddr && s->sh_addr - ph[j].p_vaddr <= ph[j].p_filesz &&
+               s->sh_size <= ph[j].p_filesz - (s->sh_addr - ph[j].p_vaddr);
+    const uint8_t *mem = (const uint8_t *)(info->dlpi_addr + s->sh_addr);
+    free(bytes);
+    bytes = NULL;
+    if (!loaded || !(bytes = malloc(s->sh_size)) || !read_at(fd, bytes, s->sh_size, s->sh_offset) ||
+        memcmp(bytes, mem, s->sh_size) != 0)
+      continue;
+    add_plt_rows(b, (uintptr_t)mem, (uintptr_t)mem + s->sh_size, mem);
+  }
+out:
+  free(bytes);
+  free(names);
+  free(sh);
+  free(ph);
+  close(fd);
+}
+
 /* The segment of info that holds addr: reads of the section stop at its
  * end. */
 static const uint8_t *segment_end(const struct dl_phdr_info *info, uintptr_t addr) {
@@ -701,6 +869,8 @@ int unw_compile(struct unw_module *m, const struct dl_phdr_info *info) {
     if (!c.bad && fend) add_fde(&b, fde, fend, cache, &ncache);
   }
   sort_rows(&b);
+  if (ARCH_PLT_NO_CFI && !b.oom) plt_rows(&b, info);
+  merge_rows(&b);
   hash_free(&b.rix);
   if (b.oom || b.n == 0) {
     free(b.off);

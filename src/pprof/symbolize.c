@@ -532,6 +532,15 @@ static int dwarf_chain(Dwfl_Module *mod, uintptr_t pc, struct symbolize_line *ou
   return n;
 }
 
+/* An ELF mapping symbol: "$x" (code) or "$d" (data) at the start of each
+ * run of one kind, optionally "$x.<anything>" (AArch64 ELF ABI; "$a" and
+ * "$t" on 32-bit Arm).  They are sizeless labels, so libdwfl returns one
+ * for a pc that no function symbol covers (the PLT's stubs): it names no
+ * function. */
+static bool mapping_symbol(const char *name) {
+  return name[0] == '$' && name[1] && strchr("adtx", name[1]) && (name[2] == 0 || name[2] == '.');
+}
+
 struct resolve_call {
   Dwfl_Module *mod;
   uintptr_t pc;
@@ -548,7 +557,7 @@ static void resolve_in(void *arg) {
    * line if a line table exists anyway. */
   c->n = 1;
   const char *sym = dwfl_module_addrname(c->mod, c->pc);
-  if (sym) c->out[0].function = sym;
+  if (sym && !mapping_symbol(sym)) c->out[0].function = sym;
   Dwfl_Line *row = dwfl_module_getsrc(c->mod, c->pc);
   int lineno = 0;
   const char *file = row ? dwfl_lineinfo(row, NULL, &lineno, NULL, NULL, NULL) : NULL;

@@ -67,8 +67,7 @@ _Static_assert(sizeof(struct gctx) == GCTX_SIZE, "ctx layout");
 /* A fresh goroutine's context: sched_gogo returns into entry with SP at
  * the aligned top of the stack, FP 0 (the walk's end), and arg where
  * sched_goentry expects it (x19, callee-saved). */
-static inline void arch_ctx_init(struct gctx *c, uintptr_t stack_hi, uintptr_t entry,
-                                 void *arg) {
+static inline void arch_ctx_init(struct gctx *c, uintptr_t stack_hi, uintptr_t entry, void *arg) {
   *c = (struct gctx){0};
   c->sp = stack_hi & ~(uintptr_t)(ARCH_STACK_ALIGN - 1);
   c->pc = entry;
@@ -131,19 +130,44 @@ _Static_assert(sizeof(siginfo_t) + offsetof(ucontext_t, uc_mcontext.regs) == ARC
                        ARCH_SIGFRAME_GREGS_SIZE,
                "signal frame layout");
 
-/* The linker's PLT stubs: x86-64's CFA expression has no aarch64 twin.
- * GNU ld writes no CFI for arm64 PLT stubs (they only touch x16/x17 and
- * never SP), so a pc there has no rule and the walker takes its
- * frame-pointer step (which misses the caller whose return address is
- * still in x30).  No expression is recognised as a PLT's here; a
- * synthesized "CFA = SP, return address in LR" row for .plt is future
- * work (docs/design.md). */
+/* The linker's PLT stubs.  x86-64's CFA expression has no aarch64 twin:
+ * GNU ld writes no CFI for arm64 PLT stubs, so the
+ * table compiler synthesizes their rows (base/unwtab.c, ARCH_PLT_NO_CFI):
+ * it finds the stubs' sections (arch_plt_section) in the object's section
+ * headers and runs through their instructions (arch_plt_cfa_after).  A
+ * stub (adrp x16; ldr x17; add x16; br x17, with bti c or autia1716 in the
+ * BTI and PAC variants) touches only x16 and x17: the CFA is SP and the
+ * return address is still in x30, the LR0 rule.  PLT0, the lazy
+ * resolver's stub, first pushes x16 and x30 (stp x16, x30, [sp, #-16]!),
+ * so from there to its br the CFA is SP + 16 and the return address is
+ * also at CFA + ARCH_PLT_RA_SLOT. */
 static inline int arch_plt_expr(const unsigned char *e, uint64_t len, uint8_t *k) {
   (void)e;
   (void)len;
   (void)k;
   return 0;
 }
+#define ARCH_PLT_NO_CFI 1
+#define ARCH_PLT_RA_SLOT (-8) /* PLT0's x30, pushed second */
+/* .plt, and .iplt (a static program's IFUNC stubs). */
+static inline int arch_plt_section(const char *name) {
+  static const char *const names[] = {".plt", ".iplt"};
+  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    const char *a = name, *b = names[i];
+    while (*a && *a == *b)
+      a++, b++;
+    if (*a == *b) return 1;
+  }
+  return 0;
+}
+/* The CFA's offset from SP after the PLT instruction insn, given the one
+ * before it. */
+static inline int arch_plt_cfa_after(uint32_t insn, int cfa_off) {
+  if (insn == 0xa9bf7bf0) return 16;               /* stp x16, x30, [sp, #-16]! */
+  if ((insn & 0xfffffc1f) == 0xd61f0000) return 0; /* br xN: the stub has left */
+  return cfa_off;
+}
+
 /* The calling thread's grt_tls_g slot, computed afresh at every use.  A
  * goroutine that parks (sched_mcall) may resume on another thread, inside
  * the same C function: gcc computes a TLS address from TPIDR_EL0, which it

@@ -126,6 +126,20 @@ static inline int arch_plt_expr(const unsigned char *e, uint64_t len, uint8_t *k
   return 1;
 }
 
+/* Every PLT section has CFI here (ld's unwind info for .plt, .plt.got and
+ * .plt.sec), so the table compiler synthesizes no rows for stubs
+ * (aarch64's arch.h: ARCH_PLT_NO_CFI 1). */
+#define ARCH_PLT_NO_CFI 0
+#define ARCH_PLT_RA_SLOT (-8)
+static inline int arch_plt_section(const char *name) {
+  (void)name;
+  return 0;
+}
+static inline int arch_plt_cfa_after(uint32_t insn, int cfa_off) {
+  (void)insn;
+  return cfa_off;
+}
+
 /* grt_tls_g needs no fresh-address hook: every access to it goes through
  * %fs, so a goroutine that parks and resumes on another thread reads that
  * thread's slot (aarch64's arch.h has ARCH_TLS_G_FRESH 1). */
