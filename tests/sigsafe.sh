@@ -27,6 +27,7 @@ OBJECTS="src/sampler/sigprof.c.o src/sampler/ring.c.o src/base/unwind.c.o"
 ALLOW='
 # libc, async-signal-safe
 __errno_location       errno: the handler saves and restores it; returns the thread'"'"'s errno address, no locks
+rt_errno_location      errno read afresh (runtime.h): a pointer to __errno_location, set at load time
 syscall                raw system calls (gettid for the shared slots): a trap into the kernel, no locks, no allocation
 memcpy                 emitted by the compiler for struct/array copies; async-signal-safe (POSIX.1-2008 TC2)
 memmove                emitted by the compiler for overlapping copies; async-signal-safe (POSIX.1-2008 TC2)

@@ -34,11 +34,24 @@
 #include "base/lock.h"
 #include "base/warn.h"
 #include "grt.h"
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* errno, read afresh at every use.  glibc's errno is *__errno_location(),
+ * a function declared const, so gcc computes the thread's errno address
+ * once per function (and hoists it out of loops).  A goroutine that parks
+ * in that function may resume on another thread, and then reads the old
+ * thread's errno: a grt_connect_tcp that waited, moved, and saw its
+ * getpeername fail, returned the first thread's EINPROGRESS (ASan run, CI).
+ * A call through a volatile pointer cannot be reused, so every errno in
+ * code that includes this header is the running thread's. */
+extern int *(*volatile rt_errno_location)(void);
+#undef errno
+#define errno (*rt_errno_location())
 
 struct g;
 struct m;

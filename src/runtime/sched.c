@@ -73,6 +73,8 @@ _Static_assert(offsetof(struct transition, fp) == TRANS_FP, "transition layout")
 _Static_assert(offsetof(struct transition, cfa) == TRANS_CFA, "transition layout");
 
 __thread struct g *grt_tls_g __attribute__((tls_model("initial-exec"), visibility("hidden")));
+/* errno's location, through a pointer the compiler must reload (runtime.h). */
+__attribute__((visibility("hidden"))) int *(*volatile rt_errno_location)(void) = __errno_location;
 
 #define GFREE_LOCAL_MAX 64
 #define SCAVENGE_TIMER_SLACK_NS 5000000 /* no stack release this close to a timer */
