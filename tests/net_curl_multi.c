@@ -180,6 +180,7 @@ static int start_server(void) {
   posix_spawn_file_actions_destroy(&fa);
   close(out[1]);
   if (r != 0) return 0;
+  atexit(stop_server);
   char line[32] = {0};
   size_t len = 0;
   while (len < sizeof line - 1 && !strchr(line, '\n')) {
@@ -197,9 +198,13 @@ static int start_server(void) {
   return 1;
 }
 
+/* Also at exit: a failed CHECK must not leave the server running (it
+ * holds the test's stderr, and ctest would wait for it to its timeout). */
 static void stop_server(void) {
+  if (server_pid <= 0) return;
   kill(server_pid, SIGTERM);
   waitpid(server_pid, NULL, 0);
+  server_pid = 0;
   char path[128];
   snprintf(path, sizeof path, "%s/file.bin", dir);
   unlink(path);
@@ -299,7 +304,10 @@ static int run(int argc, char **argv) {
   /* Readiness drove the transfers, not curl's timer alone (which, polling
    * each transfer when it expires, gets through even with no wake-ups):
    * nearly every response is read after a readable event. */
-  CHECK(readable_n >= TRANSFERS / 2);
+  /* (Under qemu-user the client is so much slower than the native server
+   * that each response is there when curl has sent its request, and read
+   * at once: printed, not checked.) */
+  CHECK(readable_n >= TRANSFERS / 2 || test_emulated());
 
   /* Stop every watcher; take the events they may still send until the
    * last has ended. */
