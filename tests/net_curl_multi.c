@@ -144,6 +144,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *userp) {
 static char dir[64], url[128];
 static unsigned long file_sum;
 static pid_t server_pid;
+static void stop_server(void);
 
 /* The file to serve, and http.server on a free port, which it prints. */
 static int start_server(void) {
