@@ -126,7 +126,10 @@ static int real_main(int argc, char **argv) {
   double want = 100.0 * (double)nap_ns / (double)nap_total_ns;
   printf("naps: %lld sleep, %lld running, %lld other samples: %.1f%% asleep (it measured %.1f%%)\n",
          (long long)sl, (long long)run, (long long)other, pct, want);
-  CHECK(sl + run > 200 && pct > want - 5 && pct < want + 5); /* 600 ticks when not starved */
+  /* 600 ticks when not starved.  Within 5 points; 10 under qemu-user, whose
+   * emulated threads are starved and scheduled in bursts. */
+  double tol = test_emulated() ? 10 : 5;
+  CHECK(sl + run > 200 && pct > want - tol && pct < want + tol);
   by_state(&p, "calls_out", &sl, &run, &ext, &other);
   printf("calls_out: %lld extcall, %lld other samples\n", (long long)ext,
          (long long)(sl + run + other));
