@@ -41,6 +41,48 @@
 
 #define BTI_C hint #34
 
+/* The frame of a routine that runs a function on another stack and comes
+ * back (sched_systemstack and the trampolines): the record {x29, x30}, with
+ * x19 and x20 saved above it, 32 bytes, and their CFI. */
+.macro FRAME_ENTER
+        stp     x29, x30, [sp, #-32]!
+        .cfi_def_cfa_offset 32
+        .cfi_offset x29, -32
+        .cfi_offset x30, -24
+        mov     x29, sp
+        .cfi_def_cfa_register x29
+        stp     x19, x20, [sp, #16]
+        .cfi_offset x19, -16
+        .cfi_offset x20, -8
+.endm
+
+/* Their second half, once TLS g, FP and SP name the other stack: calls
+ * fn = x0 with arg = x1 (4. PC), its return address undefined for
+ * unwinders (the callee's segment ends at this call), then switches back
+ * in the same order: 1. TLS g = x19, 2. FP and 3. SP = x20 (our frame
+ * record, FRAME_ENTER's), and returns fn's result (4. PC).  t1 and t2:
+ * scratch registers for the TLS address. */
+.macro CALL_AND_BACK t1, t2
+        mov     x9, x0
+        mov     x0, x1
+        .cfi_remember_state
+        .cfi_undefined x30
+        blr     x9
+        .cfi_restore_state
+        TLS_G_ADDR \t1, \t2
+        str     x19, [\t1]
+        mov     x29, x20
+        mov     sp, x20
+        ldp     x19, x20, [sp, #16]
+        ldp     x29, x30, [sp], #32
+        .cfi_def_cfa sp, 0
+        .cfi_restore x19
+        .cfi_restore x20
+        .cfi_restore x29
+        .cfi_restore x30
+        ret
+.endm
+
         .text
 
 /*
@@ -224,39 +266,14 @@ sched_systemstack:
 1:      mov     x16, x0                        /* already on g0: tail call */
         mov     x0, x1                         /* (x16: what `bti c` admits) */
         br      x16
-2:      stp     x29, x30, [sp, #-32]!
-        .cfi_def_cfa_offset 32
-        .cfi_offset x29, -32
-        .cfi_offset x30, -24
-        mov     x29, sp
-        .cfi_def_cfa_register x29
-        stp     x19, x20, [sp, #16]
-        .cfi_offset x19, -16
-        .cfi_offset x20, -8
+2:      FRAME_ENTER
         mov     x19, x3                        /* x19 = gp (callee-saved) */
         mov     x20, sp                        /* x20 = gp's SP (our frame record) */
         str     x5, [x2]                       /* 1. TLS g = g0 */
         mov     x29, #0                        /* 2. FP = 0 */
         ldr     x6, [x5, #GCTX_SP]
         mov     sp, x6                         /* 3. SP = top of g0 */
-        mov     x9, x0
-        mov     x0, x1
-        .cfi_remember_state
-        .cfi_undefined x30                     /* the callee's segment ends at this call */
-        blr     x9                             /* 4. PC: fn(arg) on g0 */
-        .cfi_restore_state
-        TLS_G_ADDR x2, x3
-        str     x19, [x2]                      /* back: 1. TLS g = gp */
-        mov     x29, x20                       /* 2. FP = our frame */
-        mov     sp, x20                        /* 3. SP = gp's stack */
-        ldp     x19, x20, [sp, #16]
-        ldp     x29, x30, [sp], #32
-        .cfi_def_cfa sp, 0
-        .cfi_restore x19
-        .cfi_restore x20
-        .cfi_restore x29
-        .cfi_restore x30
-        ret                                    /* 4. PC */
+        CALL_AND_BACK x2, x3 /* 4. PC: fn(arg); back: 1-4 */
         .cfi_endproc
 sched_systemstack_end:
         .size   sched_systemstack, .-sched_systemstack
@@ -306,15 +323,7 @@ sched_goentry_end:
 sched_extcall_tramp:
         .cfi_startproc
         BTI_C
-        stp     x29, x30, [sp, #-32]!
-        .cfi_def_cfa_offset 32
-        .cfi_offset x29, -32
-        .cfi_offset x30, -24
-        mov     x29, sp
-        .cfi_def_cfa_register x29
-        stp     x19, x20, [sp, #16]
-        .cfi_offset x19, -16
-        .cfi_offset x20, -8
+        FRAME_ENTER
         TLS_G_ADDR x4, x5
         ldr     x19, [x4]                      /* x19 = gp */
         mov     x20, sp                        /* x20 = gp's SP */
@@ -332,24 +341,7 @@ sched_extcall_tramp:
         mov     x29, #0                        /* 2. FP = 0: the g0 segment ends here */
         ldr     x7, [x6, #GCTX_SP]
         mov     sp, x7                         /* 3. SP = g0's free top */
-        mov     x9, x0
-        mov     x0, x1
-        .cfi_remember_state
-        .cfi_undefined x30                     /* the callee's segment ends at this call */
-        blr     x9                             /* 4. PC: fn(arg) */
-        .cfi_restore_state
-        TLS_G_ADDR x4, x5
-        str     x19, [x4]                      /* back: 1. TLS g = gp */
-        mov     x29, x20                       /* 2. FP */
-        mov     sp, x20                        /* 3. SP */
-        ldp     x19, x20, [sp, #16]
-        ldp     x29, x30, [sp], #32
-        .cfi_def_cfa sp, 0
-        .cfi_restore x19
-        .cfi_restore x20
-        .cfi_restore x29
-        .cfi_restore x30
-        ret                                    /* 4. PC */
+        CALL_AND_BACK x4, x5 /* 4. PC: fn(arg); back: 1-4 */
         .cfi_endproc
 sched_extcall_tramp_end:
         .size   sched_extcall_tramp, .-sched_extcall_tramp
@@ -370,15 +362,7 @@ sched_extcall_tramp_end:
 sched_callback_tramp:
         .cfi_startproc
         BTI_C
-        stp     x29, x30, [sp, #-32]!
-        .cfi_def_cfa_offset 32
-        .cfi_offset x29, -32
-        .cfi_offset x30, -24
-        mov     x29, sp
-        .cfi_def_cfa_register x29
-        stp     x19, x20, [sp, #16]
-        .cfi_offset x19, -16
-        .cfi_offset x20, -8
+        FRAME_ENTER
         TLS_G_ADDR x4, x5
         ldr     x19, [x4]                      /* x19 = g0 */
         mov     x20, sp                        /* x20 = g0's SP */
@@ -388,24 +372,7 @@ sched_callback_tramp:
         str     x2, [x4]                       /* 1. TLS g = gp */
         mov     x29, #0                        /* 2. FP = 0: the G segment ends here */
         mov     sp, x3                         /* 3. SP = gp's stack */
-        mov     x9, x0
-        mov     x0, x1
-        .cfi_remember_state
-        .cfi_undefined x30                     /* the callee's segment ends at this call */
-        blr     x9                             /* 4. PC: fn(arg) */
-        .cfi_restore_state
-        TLS_G_ADDR x4, x5
-        str     x19, [x4]                      /* back: 1. TLS g = g0 */
-        mov     x29, x20                       /* 2. FP */
-        mov     sp, x20                        /* 3. SP */
-        ldp     x19, x20, [sp, #16]
-        ldp     x29, x30, [sp], #32
-        .cfi_def_cfa sp, 0
-        .cfi_restore x19
-        .cfi_restore x20
-        .cfi_restore x29
-        .cfi_restore x30
-        ret                                    /* 4. PC */
+        CALL_AND_BACK x4, x5 /* 4. PC: fn(arg); back: 1-4 */
         .cfi_endproc
 sched_callback_tramp_end:
         .size   sched_callback_tramp, .-sched_callback_tramp
