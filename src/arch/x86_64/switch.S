@@ -19,6 +19,42 @@
  */
 #include "runtime/runtime.h" /* G_M, M_G0, M_TRANS, TRANS_*; GCTX_* come from arch.h */
 
+/* The frame of a routine that runs a function on another stack and comes
+ * back (sched_systemstack and the trampolines): rbp pushed and pointing at
+ * itself, then rbx and r12 saved below it, with their CFI. */
+.macro FRAME_ENTER
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        .cfi_rel_offset rbp, 0
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register rbp
+        pushq   %rbx
+        pushq   %r12
+.endm
+
+/* Their second half, once TLS g, FP and SP name the other stack: calls
+ * fn = rdi with arg = rsi (4. PC), its return address undefined for
+ * unwinders (the callee's segment ends at this call), then switches back
+ * in the same order: 1. TLS g = rbx, 2. FP = our frame (r12 + 16), 3. SP
+ * = r12, and returns fn's result (4. PC). */
+.macro CALL_AND_BACK
+        movq    %rdi, %rax
+        movq    %rsi, %rdi
+        .cfi_remember_state
+        .cfi_undefined rip
+        call    *%rax
+        .cfi_restore_state
+        movq    grt_tls_g@gottpoff(%rip), %rcx
+        movq    %rbx, %fs:(%rcx)
+        leaq    16(%r12), %rbp
+        movq    %r12, %rsp
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        .cfi_def_cfa rsp, 8
+        ret
+.endm
+
         .text
 
 /*
@@ -186,33 +222,13 @@ sched_systemstack:
 1:      movq    %rdi, %rax                     /* already on g0: tail call */
         movq    %rsi, %rdi
         jmp     *%rax
-2:      pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset rbp, 0
-        movq    %rsp, %rbp
-        .cfi_def_cfa_register rbp
-        pushq   %rbx
-        pushq   %r12
+2:      FRAME_ENTER
         movq    %rax, %rbx                     /* rbx = gp (callee-saved) */
         movq    %rsp, %r12                     /* r12 = gp's SP */
         movq    %r8, %fs:(%rcx)                /* 1. TLS g = g0 */
         xorl    %ebp, %ebp                     /* 2. FP = 0 */
         movq    GCTX_SP(%r8), %rsp             /* 3. SP = top of g0 */
-        movq    %rdi, %rax
-        movq    %rsi, %rdi
-        .cfi_remember_state
-        .cfi_undefined rip                     /* the callee's segment ends at this call */
-        call    *%rax                          /* 4. PC: fn(arg) on g0 */
-        .cfi_restore_state
-        movq    grt_tls_g@gottpoff(%rip), %rcx
-        movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = gp */
-        leaq    16(%r12), %rbp                 /* 2. FP = our frame */
-        movq    %r12, %rsp                     /* 3. SP = gp's stack */
-        popq    %r12
-        popq    %rbx
-        popq    %rbp
-        .cfi_def_cfa rsp, 8
-        ret                                    /* 4. PC */
+        CALL_AND_BACK                          /* 4. PC: fn(arg); back: 1-4 */
         .cfi_endproc
 sched_systemstack_end:
         .size   sched_systemstack, .-sched_systemstack
@@ -259,13 +275,7 @@ sched_goentry_end:
         .p2align 4
 sched_extcall_tramp:
         .cfi_startproc
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset rbp, 0
-        movq    %rsp, %rbp
-        .cfi_def_cfa_register rbp
-        pushq   %rbx
-        pushq   %r12
+        FRAME_ENTER
         movq    grt_tls_g@gottpoff(%rip), %rax
         movq    %fs:(%rax), %rbx               /* rbx = gp */
         movq    %rsp, %r12                     /* r12 = gp's SP */
@@ -281,21 +291,7 @@ sched_extcall_tramp:
         movq    %r8, %fs:(%rax)                /* 1. TLS g = g0 */
         xorl    %ebp, %ebp                     /* 2. FP = 0: the g0 segment ends here */
         movq    GCTX_SP(%r8), %rsp             /* 3. SP = g0's free top */
-        movq    %rdi, %rax
-        movq    %rsi, %rdi
-        .cfi_remember_state
-        .cfi_undefined rip                     /* the callee's segment ends at this call */
-        call    *%rax                          /* 4. PC: fn(arg) */
-        .cfi_restore_state
-        movq    grt_tls_g@gottpoff(%rip), %rcx
-        movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = gp */
-        leaq    16(%r12), %rbp                 /* 2. FP */
-        movq    %r12, %rsp                     /* 3. SP */
-        popq    %r12
-        popq    %rbx
-        popq    %rbp
-        .cfi_def_cfa rsp, 8
-        ret                                    /* 4. PC */
+        CALL_AND_BACK                          /* 4. PC: fn(arg); back: 1-4 */
         .cfi_endproc
 sched_extcall_tramp_end:
         .size   sched_extcall_tramp, .-sched_extcall_tramp
@@ -315,13 +311,7 @@ sched_extcall_tramp_end:
         .p2align 4
 sched_callback_tramp:
         .cfi_startproc
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset rbp, 0
-        movq    %rsp, %rbp
-        .cfi_def_cfa_register rbp
-        pushq   %rbx
-        pushq   %r12
+        FRAME_ENTER
         movq    grt_tls_g@gottpoff(%rip), %rax
         movq    %fs:(%rax), %rbx               /* rbx = g0 */
         movq    %rsp, %r12                     /* r12 = g0's SP */
@@ -331,21 +321,7 @@ sched_callback_tramp:
         movq    %rdx, %fs:(%rax)               /* 1. TLS g = gp */
         xorl    %ebp, %ebp                     /* 2. FP = 0: the G segment ends here */
         movq    %rcx, %rsp                     /* 3. SP = gp's stack */
-        movq    %rdi, %rax
-        movq    %rsi, %rdi
-        .cfi_remember_state
-        .cfi_undefined rip                     /* the callee's segment ends at this call */
-        call    *%rax                          /* 4. PC: fn(arg) */
-        .cfi_restore_state
-        movq    grt_tls_g@gottpoff(%rip), %rcx
-        movq    %rbx, %fs:(%rcx)               /* back: 1. TLS g = g0 */
-        leaq    16(%r12), %rbp                 /* 2. FP */
-        movq    %r12, %rsp                     /* 3. SP */
-        popq    %r12
-        popq    %rbx
-        popq    %rbp
-        .cfi_def_cfa rsp, 8
-        ret                                    /* 4. PC */
+        CALL_AND_BACK                          /* 4. PC: fn(arg); back: 1-4 */
         .cfi_endproc
 sched_callback_tramp_end:
         .size   sched_callback_tramp, .-sched_callback_tramp
